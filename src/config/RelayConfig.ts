@@ -1,0 +1,115 @@
+/**
+ * RelayConfig: the validated settings, from defaults < config file (JSON) <
+ * PARRHESIA_* environment variables < command-line flags. Any invalid value
+ * stops start-up with a message naming the setting.
+ */
+import { readFileSync } from "node:fs"
+import { Context, Data, Effect, Layer } from "effect"
+import { envName, SETTINGS, type Setting, type SettingKey, type Settings } from "./settings.ts"
+
+export class ConfigError extends Data.TaggedError("ConfigError")<{ readonly message: string }> {}
+
+export class RelayConfig extends Context.Service<RelayConfig, Settings>()("parrhesia/config/RelayConfig") {
+  /** A config built from literals over the defaults; for tests. */
+  static readonly layerWith = (overrides: Partial<Settings> = {}) =>
+    Layer.succeed(RelayConfig, RelayConfig.of({ ...defaults(), ...overrides }))
+}
+
+export const defaults = (): Settings =>
+  Object.fromEntries(Object.entries(SETTINGS).map(([k, s]) => [k, s.default])) as unknown as Settings
+
+const coerce = (key: string, s: Setting, raw: unknown, source: string): number | string | boolean => {
+  const where = `setting "${key}" (${source})`
+  switch (s.type) {
+    case "int": {
+      const n = typeof raw === "string" && /^-?\d+$/.test(raw.trim()) ? Number(raw.trim()) : raw
+      if (typeof n !== "number" || !Number.isInteger(n)) throw new ConfigError({ message: `${where} must be an integer, got ${JSON.stringify(raw)}` })
+      if (n < s.min || n > s.max) throw new ConfigError({ message: `${where} must be between ${s.min} and ${s.max}, got ${n}` })
+      return n
+    }
+    case "bool": {
+      if (typeof raw === "boolean") return raw
+      if (raw === "true" || raw === "1") return true
+      if (raw === "false" || raw === "0") return false
+      throw new ConfigError({ message: `${where} must be true or false, got ${JSON.stringify(raw)}` })
+    }
+    case "enum": {
+      if (typeof raw !== "string" || !s.values.includes(raw)) {
+        throw new ConfigError({ message: `${where} must be one of ${s.values.join(", ")}, got ${JSON.stringify(raw)}` })
+      }
+      return raw
+    }
+    case "string":
+      if (typeof raw !== "string") throw new ConfigError({ message: `${where} must be a string, got ${JSON.stringify(raw)}` })
+      return raw
+  }
+}
+
+export interface ConfigSources {
+  readonly file?: string | undefined
+  readonly env?: Readonly<Record<string, string | undefined>>
+  /** Highest precedence: command-line flags, already keyed by setting name. */
+  readonly overrides?: Readonly<Partial<Record<SettingKey, unknown>>>
+}
+
+const crossChecks = (s: Settings) => {
+  if (s.defaultLimit > s.maxLimit) {
+    throw new ConfigError({ message: `setting "defaultLimit" (${s.defaultLimit}) must not exceed "maxLimit" (${s.maxLimit})` })
+  }
+  if (s.pubkey !== "" && !/^[0-9a-f]{64}$/.test(s.pubkey)) {
+    throw new ConfigError({ message: `setting "pubkey" must be 64 lowercase hex characters` })
+  }
+  if (s.relayUrl !== "" && !/^wss?:\/\/[^\s]+$/.test(s.relayUrl)) {
+    throw new ConfigError({ message: `setting "relayUrl" must be a ws:// or wss:// URL, got ${JSON.stringify(s.relayUrl)}` })
+  }
+  if (s.databaseUrl !== "" && !/^postgres(ql)?:\/\//.test(s.databaseUrl)) {
+    throw new ConfigError({ message: `setting "databaseUrl" must be a postgres:// URL` })
+  }
+}
+
+export const loadSettings = (sources: ConfigSources): Effect.Effect<Settings, ConfigError> =>
+  Effect.try({
+    try: () => {
+      const out: Record<string, unknown> = { ...defaults() }
+      if (sources.file !== undefined) {
+        let text: string
+        try {
+          text = readFileSync(sources.file, "utf8")
+        } catch (e) {
+          throw new ConfigError({ message: `cannot read config file ${sources.file}: ${(e as Error).message}` })
+        }
+        let parsed: unknown
+        try {
+          parsed = JSON.parse(text)
+        } catch (e) {
+          throw new ConfigError({ message: `config file ${sources.file} is not valid JSON: ${(e as Error).message}` })
+        }
+        if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+          throw new ConfigError({ message: `config file ${sources.file} must hold a JSON object` })
+        }
+        for (const [k, v] of Object.entries(parsed)) {
+          const s = (SETTINGS as Record<string, Setting>)[k]
+          if (s === undefined) throw new ConfigError({ message: `unknown setting "${k}" in config file ${sources.file}` })
+          out[k] = coerce(k, s, v, `config file ${sources.file}`)
+        }
+      }
+      const env = sources.env ?? {}
+      for (const [k, s] of Object.entries(SETTINGS) as Array<[string, Setting]>) {
+        const name = envName(k)
+        const raw = env[name] ?? (s.alias !== undefined ? env[s.alias] : undefined)
+        if (raw !== undefined && raw !== "") out[k] = coerce(k, s, raw, env[name] !== undefined ? name : s.alias!)
+      }
+      for (const [k, v] of Object.entries(sources.overrides ?? {})) {
+        if (v === undefined) continue
+        const s = (SETTINGS as Record<string, Setting>)[k]
+        if (s === undefined) throw new ConfigError({ message: `unknown setting "${k}"` })
+        out[k] = coerce(k, s, v, "command line")
+      }
+      const settings = out as unknown as Settings
+      crossChecks(settings)
+      return settings
+    },
+    catch: (e) => (e instanceof ConfigError ? e : new ConfigError({ message: String(e) }))
+  })
+
+export const layerFromSources = (sources: ConfigSources) => Layer.effect(RelayConfig, loadSettings(sources))

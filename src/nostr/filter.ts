@@ -1,0 +1,171 @@
+/**
+ * NIP-01 filters: parsing with validation, and matching.
+ * A parsed filter keeps its lists as arrays (for storage adapters) and, for
+ * matching, lazily compiled sets.
+ */
+import { isHex64, type NostrEvent } from "./event.ts"
+
+export interface Filter {
+  readonly ids?: ReadonlyArray<string>
+  readonly authors?: ReadonlyArray<string>
+  readonly kinds?: ReadonlyArray<number>
+  /** Single-letter tag conditions, keyed by the letter (without `#`). */
+  readonly tags?: Readonly<Record<string, ReadonlyArray<string>>>
+  readonly since?: number
+  readonly until?: number
+  readonly limit?: number
+  /** NIP-50 full-text query; only accepted when search is enabled. */
+  readonly search?: string
+}
+
+export interface FilterLimits {
+  /** Most values in any one list (ids, authors, kinds, each #tag). */
+  readonly maxFilterValues: number
+  /** Whether `search` (NIP-50) is accepted. */
+  readonly allowSearch: boolean
+}
+
+export type FilterParse = { readonly filter: Filter } | { readonly prefix: "invalid" | "unsupported"; readonly error: string }
+
+const TAG_KEY = /^#[a-zA-Z]$/
+/** Tags whose values NIP-01 requires to be 64-char lowercase hex. */
+const HEX_TAGS = new Set(["e", "p"])
+
+const isTimestamp = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v) && v >= 0
+
+const stringList = (
+  key: string,
+  v: unknown,
+  max: number,
+  hex: boolean
+): { readonly values: ReadonlyArray<string> } | { readonly error: string } => {
+  if (!Array.isArray(v)) return { error: `"${key}" must be an array` }
+  if (v.length > max) return { error: `"${key}" has more than ${max} values` }
+  for (const s of v) {
+    if (typeof s !== "string") return { error: `"${key}" must contain only strings` }
+    if (hex && !isHex64(s)) return { error: `"${key}" values must be 64 lowercase hex characters` }
+  }
+  return { values: v as ReadonlyArray<string> }
+}
+
+export const parseFilter = (u: unknown, limits: FilterLimits): FilterParse => {
+  if (typeof u !== "object" || u === null || Array.isArray(u)) return { prefix: "invalid", error: "filter must be a JSON object" }
+  const out: {
+    ids?: ReadonlyArray<string>
+    authors?: ReadonlyArray<string>
+    kinds?: ReadonlyArray<number>
+    tags?: Record<string, ReadonlyArray<string>>
+    since?: number
+    until?: number
+    limit?: number
+    search?: string
+  } = {}
+  for (const [key, value] of Object.entries(u)) {
+    switch (key) {
+      case "ids":
+      case "authors": {
+        const r = stringList(key, value, limits.maxFilterValues, true)
+        if ("error" in r) return { prefix: "invalid", error: r.error }
+        out[key] = r.values
+        break
+      }
+      case "kinds": {
+        if (!Array.isArray(value)) return { prefix: "invalid", error: `"kinds" must be an array` }
+        if (value.length > limits.maxFilterValues) {
+          return { prefix: "invalid", error: `"kinds" has more than ${limits.maxFilterValues} values` }
+        }
+        for (const k of value) {
+          if (typeof k !== "number" || !Number.isInteger(k) || k < 0 || k > 65535) {
+            return { prefix: "invalid", error: `"kinds" must contain integers between 0 and 65535` }
+          }
+        }
+        out.kinds = value as ReadonlyArray<number>
+        break
+      }
+      case "since":
+      case "until":
+      case "limit":
+        if (!isTimestamp(value)) return { prefix: "invalid", error: `"${key}" must be a non-negative integer` }
+        out[key] = value
+        break
+      case "search":
+        if (!limits.allowSearch) return { prefix: "unsupported", error: `"search" (NIP-50) is not supported by this relay` }
+        if (typeof value !== "string") return { prefix: "invalid", error: `"search" must be a string` }
+        out.search = value
+        break
+      default: {
+        if (!TAG_KEY.test(key)) return { prefix: "unsupported", error: `filter contains unknown element "${key}"` }
+        const letter = key.slice(1)
+        const r = stringList(key, value, limits.maxFilterValues, HEX_TAGS.has(letter))
+        if ("error" in r) return { prefix: "invalid", error: r.error }
+        ;(out.tags ??= {})[letter] = r.values
+      }
+    }
+  }
+  return { filter: out }
+}
+
+// ---------------------------------------------------------------- matching
+
+interface Compiled {
+  readonly ids: ReadonlySet<string> | undefined
+  readonly authors: ReadonlySet<string> | undefined
+  readonly kinds: ReadonlySet<number> | undefined
+  readonly tags: ReadonlyArray<readonly [string, ReadonlySet<string>]>
+}
+
+const compiled = new WeakMap<Filter, Compiled>()
+
+const compile = (f: Filter): Compiled => {
+  let c = compiled.get(f)
+  if (c === undefined) {
+    c = {
+      ids: f.ids && new Set(f.ids),
+      authors: f.authors && new Set(f.authors),
+      kinds: f.kinds && new Set(f.kinds),
+      tags: f.tags ? Object.entries(f.tags).map(([k, v]) => [k, new Set(v)] as const) : []
+    }
+    compiled.set(f, c)
+  }
+  return c
+}
+
+/**
+ * Whether the event satisfies every condition of the filter (AND within a
+ * filter). `limit` plays no part in matching, and neither does `search`,
+ * which is applied by the store.
+ */
+export const matchesFilter = (f: Filter, e: NostrEvent): boolean => {
+  if (f.since !== undefined && e.created_at < f.since) return false
+  if (f.until !== undefined && e.created_at > f.until) return false
+  const c = compile(f)
+  if (c.ids && !c.ids.has(e.id)) return false
+  if (c.authors && !c.authors.has(e.pubkey)) return false
+  if (c.kinds && !c.kinds.has(e.kind)) return false
+  for (const [name, values] of c.tags) {
+    let hit = false
+    for (const tag of e.tags) {
+      // Only the first value of a tag is indexed (NIP-01).
+      if (tag[0] === name && tag.length > 1 && values.has(tag[1]!)) {
+        hit = true
+        break
+      }
+    }
+    if (!hit) return false
+  }
+  return true
+}
+
+/** OR across filters. */
+export const matchesAny = (filters: ReadonlyArray<Filter>, e: NostrEvent): boolean => {
+  for (const f of filters) if (matchesFilter(f, e)) return true
+  return false
+}
+
+/** True when the filter can match no event at all (an empty list, or since > until); `limit` does not count, it only shapes the initial query. */
+export const isEmptyFilter = (f: Filter): boolean =>
+  f.ids?.length === 0 ||
+  f.authors?.length === 0 ||
+  f.kinds?.length === 0 ||
+  (f.tags !== undefined && Object.values(f.tags).some((v) => v.length === 0)) ||
+  (f.since !== undefined && f.until !== undefined && f.since > f.until)

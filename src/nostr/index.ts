@@ -1,0 +1,5 @@
+export * from "./event.ts"
+export * from "./filter.ts"
+export * from "./kinds.ts"
+export * from "./messages.ts"
+export * from "./rejections.ts"

@@ -1,0 +1,58 @@
+/**
+ * The storage port. Domain code depends on this tag only; adapters live in
+ * ./memory and ./postgres and all pass the one contract suite in test/contract.
+ *
+ * Semantics every adapter keeps:
+ * - `put` stores regular, replaceable and addressable events; ephemeral events
+ *   are never passed in (the ingest pipeline does not store them).
+ * - Replaceable (pubkey, kind) and addressable (pubkey, kind, d) keep only the
+ *   newest version; equal created_at goes to the lowest id. An older version
+ *   arriving later is `Superseded` and not stored.
+ * - `put` resolves only after the event is durably committed.
+ * - `query` answers each filter with its own `limit` (absent = no limit: the
+ *   query pipeline always sets one), unions the results without duplicates and
+ *   returns them newest first, ties by lowest id. Expired events (NIP-40) and
+ *   deleted events are never returned.
+ */
+import { Context, Data, type Effect } from "effect"
+import type { Filter, NostrEvent } from "../nostr/index.ts"
+
+export class StoreError extends Data.TaggedError("StoreError")<{
+  readonly message: string
+  readonly cause?: unknown
+}> {}
+
+export type PutOutcome =
+  /** Newly committed. */
+  | "stored"
+  /** Already stored (same id). */
+  | "duplicate"
+  /** A newer version of this replaceable/addressable address is stored. */
+  | "superseded"
+  /** The event was deleted earlier (NIP-09 / NIP-62) and may not come back. */
+  | "deleted"
+
+/** A NIP-09 deletion request, already validated: what its author asked to delete. */
+export interface DeletionRequest {
+  readonly pubkey: string
+  /** Event ids from `e` tags. */
+  readonly ids: ReadonlyArray<string>
+  /** `kind:pubkey:d` addresses from `a` tags (only the author's own). */
+  readonly addresses: ReadonlyArray<{ readonly kind: number; readonly pubkey: string; readonly d: string }>
+  /** Versions of addresses up to this created_at are deleted. */
+  readonly until: number
+}
+
+export interface EventStoreShape {
+  readonly put: (event: NostrEvent) => Effect.Effect<PutOutcome, StoreError>
+  readonly query: (filters: ReadonlyArray<Filter>) => Effect.Effect<ReadonlyArray<NostrEvent>, StoreError>
+  readonly count: (filters: ReadonlyArray<Filter>) => Effect.Effect<number, StoreError>
+  /** Deletes the author's own events named by the request; returns how many were removed. */
+  readonly deleteByRequest: (request: DeletionRequest) => Effect.Effect<number, StoreError>
+  /** NIP-62: removes every event of `pubkey` with created_at <= until, and gift wraps (1059) addressed to it. */
+  readonly vanish: (pubkey: string, until: number) => Effect.Effect<number, StoreError>
+  /** Removes events whose NIP-40 expiration is at or before `now` (unix seconds). */
+  readonly purgeExpired: (now: number) => Effect.Effect<number, StoreError>
+}
+
+export class EventStore extends Context.Service<EventStore, EventStoreShape>()("parrhesia/storage/EventStore") {}

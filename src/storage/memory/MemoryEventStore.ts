@@ -1,0 +1,206 @@
+/**
+ * In-memory EventStore: for tests and for `PARRHESIA_STORE=memory` (nothing
+ * survives a restart). Keeps secondary indexes so queries narrow to the
+ * smallest candidate set instead of scanning everything.
+ */
+import { Clock, Effect, Layer } from "effect"
+import {
+  compareNewestFirst,
+  expirationOf,
+  isEmptyFilter,
+  kindClass,
+  matchesFilter,
+  replacementKey,
+  supersedes,
+  type Filter,
+  type NostrEvent
+} from "../../nostr/index.ts"
+import { EventStore, type DeletionRequest, type PutOutcome } from "../EventStore.ts"
+
+const addMulti = <K>(m: Map<K, Set<string>>, k: K, id: string) => {
+  let s = m.get(k)
+  if (s === undefined) m.set(k, (s = new Set()))
+  s.add(id)
+}
+const delMulti = <K>(m: Map<K, Set<string>>, k: K, id: string) => {
+  const s = m.get(k)
+  if (s !== undefined && s.delete(id) && s.size === 0) m.delete(k)
+}
+
+const tagKey = (name: string, value: string) => `${name}\u0000${value}`
+
+export const makeMemoryEventStore = () => {
+  const byId = new Map<string, NostrEvent>()
+  const byAuthor = new Map<string, Set<string>>()
+  const byKind = new Map<number, Set<string>>()
+  const byTag = new Map<string, Set<string>>()
+  const byAddress = new Map<string, string>()
+  const deletedIds = new Set<string>()
+  /** address -> created_at up to which versions are deleted */
+  const deletedAddresses = new Map<string, number>()
+
+  const indexedTags = (e: NostrEvent) => {
+    const out = new Set<string>()
+    for (const t of e.tags) if (t.length > 1 && t[0]!.length === 1) out.add(tagKey(t[0]!, t[1]!))
+    return out
+  }
+
+  const insert = (e: NostrEvent) => {
+    byId.set(e.id, e)
+    addMulti(byAuthor, e.pubkey, e.id)
+    addMulti(byKind, e.kind, e.id)
+    for (const k of indexedTags(e)) addMulti(byTag, k, e.id)
+  }
+
+  const remove = (id: string) => {
+    const e = byId.get(id)
+    if (e === undefined) return false
+    byId.delete(id)
+    delMulti(byAuthor, e.pubkey, id)
+    delMulti(byKind, e.kind, id)
+    for (const k of indexedTags(e)) delMulti(byTag, k, id)
+    const addr = replacementKey(e)
+    if (addr !== undefined && byAddress.get(addr) === id) byAddress.delete(addr)
+    return true
+  }
+
+  const putSync = (e: NostrEvent): PutOutcome => {
+    if (byId.has(e.id)) return "duplicate"
+    if (deletedIds.has(e.id)) return "deleted"
+    const addr = replacementKey(e)
+    if (addr !== undefined) {
+      const deletedUntil = deletedAddresses.get(addr)
+      if (deletedUntil !== undefined && e.created_at <= deletedUntil) return "deleted"
+      const currentId = byAddress.get(addr)
+      const current = currentId === undefined ? undefined : byId.get(currentId)
+      if (current !== undefined) {
+        if (!supersedes(e, current)) return "superseded"
+        remove(current.id)
+      }
+      byAddress.set(addr, e.id)
+    }
+    insert(e)
+    return "stored"
+  }
+
+  /** The smallest index set that every match must be in, or undefined for "all events". */
+  const candidates = (f: Filter): Iterable<string> | undefined => {
+    let best: Iterable<string> | undefined
+    let bestSize = Infinity
+    const consider = (ids: Iterable<string>, size: number) => {
+      if (size < bestSize) {
+        best = ids
+        bestSize = size
+      }
+    }
+    const union = (sets: Array<Set<string> | undefined>) => {
+      const out = new Set<string>()
+      for (const s of sets) if (s) for (const id of s) out.add(id)
+      return out
+    }
+    if (f.ids) consider(f.ids, f.ids.length)
+    if (f.authors) {
+      const u = union(f.authors.map((a) => byAuthor.get(a)))
+      consider(u, u.size)
+    }
+    if (f.kinds) {
+      const u = union(f.kinds.map((k) => byKind.get(k)))
+      consider(u, u.size)
+    }
+    if (f.tags) {
+      for (const [name, values] of Object.entries(f.tags)) {
+        const u = union(values.map((v) => byTag.get(tagKey(name, v))))
+        consider(u, u.size)
+      }
+    }
+    return best
+  }
+
+  const matching = (f: Filter, now: number): Array<NostrEvent> => {
+    if (isEmptyFilter(f)) return []
+    const out: Array<NostrEvent> = []
+    const ids = candidates(f) ?? byId.keys()
+    for (const id of ids) {
+      const e = byId.get(id)
+      if (e === undefined || !matchesFilter(f, e)) continue
+      const exp = expirationOf(e)
+      if (exp !== undefined && exp <= now) continue
+      if (f.search !== undefined && !e.content.toLowerCase().includes(f.search.toLowerCase())) continue
+      out.push(e)
+    }
+    out.sort(compareNewestFirst)
+    return f.limit !== undefined && out.length > f.limit ? out.slice(0, f.limit) : out
+  }
+
+  const nowSeconds = Effect.map(Clock.currentTimeMillis, (ms) => Math.floor(ms / 1000))
+
+  const query = (filters: ReadonlyArray<Filter>) =>
+    Effect.map(nowSeconds, (now) => {
+      if (filters.length === 1) return matching(filters[0]!, now)
+      const seen = new Map<string, NostrEvent>()
+      for (const f of filters) for (const e of matching(f, now)) seen.set(e.id, e)
+      return [...seen.values()].sort(compareNewestFirst)
+    })
+
+  const deleteByRequestSync = (r: DeletionRequest) => {
+    let n = 0
+    for (const id of r.ids) {
+      const e = byId.get(id)
+      // Only the author may delete; deletion requests themselves are never deleted this way.
+      if (e !== undefined && e.pubkey !== r.pubkey) continue
+      if (e !== undefined && e.kind === 5) continue
+      deletedIds.add(id)
+      if (remove(id)) n++
+    }
+    for (const a of r.addresses) {
+      if (a.pubkey !== r.pubkey) continue
+      const addr = kindClass(a.kind) === "addressable" ? `${a.kind}:${a.pubkey}:${a.d}` : `${a.kind}:${a.pubkey}:`
+      deletedAddresses.set(addr, Math.max(deletedAddresses.get(addr) ?? -1, r.until))
+      const id = byAddress.get(addr)
+      const e = id === undefined ? undefined : byId.get(id)
+      if (e !== undefined && e.created_at <= r.until && remove(e.id)) n++
+    }
+    return n
+  }
+
+  const vanishSync = (pubkey: string, until: number) => {
+    let n = 0
+    for (const id of [...(byAuthor.get(pubkey) ?? [])]) {
+      const e = byId.get(id)!
+      if (e.created_at <= until) {
+        deletedIds.add(id)
+        if (remove(id)) n++
+      }
+    }
+    for (const id of [...(byTag.get(tagKey("p", pubkey)) ?? [])]) {
+      const e = byId.get(id)!
+      if (e.kind === 1059 && e.created_at <= until) {
+        deletedIds.add(id)
+        if (remove(id)) n++
+      }
+    }
+    return n
+  }
+
+  const purgeExpiredSync = (now: number) => {
+    let n = 0
+    for (const e of [...byId.values()]) {
+      const exp = expirationOf(e)
+      if (exp !== undefined && exp <= now && remove(e.id)) n++
+    }
+    return n
+  }
+
+  return EventStore.of({
+    put: (e) => Effect.sync(() => putSync(e)),
+    query,
+    count: (filters) => Effect.map(query(filters.map(({ limit: _limit, ...f }) => f)), (r) => r.length),
+    deleteByRequest: (r) => Effect.sync(() => deleteByRequestSync(r)),
+    vanish: (pubkey, until) => Effect.sync(() => vanishSync(pubkey, until)),
+    purgeExpired: (now) => Effect.sync(() => purgeExpiredSync(now))
+  })
+}
+
+/** A fresh, empty in-memory store per layer build. */
+export const layerMemory = Layer.sync(EventStore, makeMemoryEventStore)
+
