@@ -1,0 +1,21 @@
+#!/usr/bin/env sh
+# The whole test suite: type check, then every test file, then one summary
+# line ("N passed, N failed, N skipped") that CI reads.
+set -e
+cd "$(dirname -- "$0")/.."
+echo "== typecheck"
+npx tsc --noEmit -p .
+echo "== tests"
+mkdir -p .tools
+report=.tools/vitest-report.json
+rm -f "$report"
+status=0
+npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@" || status=$?
+if [ -f "$report" ]; then
+  node -e '
+    const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+    const skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
+    console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped`);
+  ' "$report"
+fi
+exit $status
