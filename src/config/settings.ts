@@ -71,6 +71,9 @@ export const SETTINGS = {
   pingIntervalSeconds: int(30, 0, 3600, "WebSocket ping interval; a client that misses two pongs is disconnected (0: off)."),
   idleTimeoutSeconds: int(600, 0, 86400, "Connections with no open subscription and no message for this long are closed (0: never)."),
   shutdownGraceMs: int(5000, 0, 600000, "How long shutdown waits for in-flight writes."),
+  // ------------------------------------------------------------ signatures
+  signatureVerifier: oneOf("auto", ["auto", "workers", "noble"], "BIP-340 checks: workers (native libsecp256k1 in worker threads), noble (pure JS on the main thread), auto (workers when available)."),
+  verifierThreads: int(1, 1, 64, "Worker threads for signature checks."),
   // ------------------------------------------------------------ logging
   logLevel: oneOf("info", ["trace", "debug", "info", "warn", "error", "none"], "Minimum log level."),
   logFormat: oneOf("pretty", ["pretty", "json"], "Log format: readable lines or JSON lines.")
