@@ -29,13 +29,23 @@ const delMulti = <K>(m: Map<K, Set<string>>, k: K, id: string) => {
 
 const tagKey = (name: string, value: string) => `${name}\u0000${value}`
 
+/** A NIP-09 deletion request against a deletion request (5) or a request to vanish (62) has no effect. */
+const UNDELETABLE_KINDS: ReadonlySet<number> = new Set([5, 62])
+
 export const makeMemoryEventStore = () => {
   const byId = new Map<string, NostrEvent>()
   const byAuthor = new Map<string, Set<string>>()
   const byKind = new Map<number, Set<string>>()
   const byTag = new Map<string, Set<string>>()
   const byAddress = new Map<string, string>()
+  /**
+   * Deleted events that may not come back, keyed by id AND author: a deletion
+   * request naming an id the store has not seen only blocks that id for the
+   * requester's own pubkey (another author's event with that id is not theirs
+   * to delete).
+   */
   const deletedIds = new Set<string>()
+  const deletedKey = (id: string, pubkey: string) => `${id}:${pubkey}`
   /** address -> created_at up to which versions are deleted */
   const deletedAddresses = new Map<string, number>()
 
@@ -66,7 +76,7 @@ export const makeMemoryEventStore = () => {
 
   const putSync = (e: NostrEvent): PutOutcome => {
     if (byId.has(e.id)) return "duplicate"
-    if (deletedIds.has(e.id)) return "deleted"
+    if (deletedIds.has(deletedKey(e.id, e.pubkey)) && !UNDELETABLE_KINDS.has(e.kind)) return "deleted"
     const addr = replacementKey(e)
     if (addr !== undefined) {
       const deletedUntil = deletedAddresses.get(addr)
@@ -146,10 +156,10 @@ export const makeMemoryEventStore = () => {
     let n = 0
     for (const id of r.ids) {
       const e = byId.get(id)
-      // Only the author may delete; deletion requests themselves are never deleted this way.
+      // Only the author may delete; deletion (NIP-09) and vanish (NIP-62) requests are never deleted this way.
       if (e !== undefined && e.pubkey !== r.pubkey) continue
-      if (e !== undefined && e.kind === 5) continue
-      deletedIds.add(id)
+      if (e !== undefined && UNDELETABLE_KINDS.has(e.kind)) continue
+      deletedIds.add(deletedKey(id, r.pubkey))
       if (remove(id)) n++
     }
     for (const a of r.addresses) {
@@ -168,14 +178,14 @@ export const makeMemoryEventStore = () => {
     for (const id of [...(byAuthor.get(pubkey) ?? [])]) {
       const e = byId.get(id)!
       if (e.created_at <= until) {
-        deletedIds.add(id)
+        deletedIds.add(deletedKey(id, e.pubkey))
         if (remove(id)) n++
       }
     }
     for (const id of [...(byTag.get(tagKey("p", pubkey)) ?? [])]) {
       const e = byId.get(id)!
       if (e.kind === 1059 && e.created_at <= until) {
-        deletedIds.add(id)
+        deletedIds.add(deletedKey(id, e.pubkey))
         if (remove(id)) n++
       }
     }

@@ -1,0 +1,4 @@
+import { layerMemory } from "../../src/storage/memory/MemoryEventStore.ts"
+import { eventStoreContract } from "./eventStore.contract.ts"
+
+eventStoreContract("memory", () => layerMemory)
