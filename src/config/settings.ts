@@ -76,7 +76,7 @@ export const SETTINGS = {
   verifierThreads: int(1, 1, 64, "Worker threads for signature checks."),
   // ------------------------------------------------------------ logging
   logLevel: oneOf("info", ["trace", "debug", "info", "warn", "error", "none"], "Minimum log level."),
-  logFormat: oneOf("pretty", ["pretty", "json"], "Log format: readable lines or JSON lines.")
+  logFormat: oneOf("text", ["text", "json"], "Log format: one readable key=value line per entry, or JSON lines.")
 } as const satisfies Record<string, Setting>
 
 export type SettingKey = keyof typeof SETTINGS

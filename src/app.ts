@@ -1,0 +1,47 @@
+/**
+ * How the relay's services fit together. `relayLayer` takes the adapters
+ * (store, signature verifier) as parameters so tests can swap them.
+ */
+import { Layer, References } from "effect"
+import { Logger } from "effect"
+import { RelayConfig } from "./config/RelayConfig.ts"
+import type { Settings } from "./config/settings.ts"
+import { Ingest } from "./ingest/Ingest.ts"
+import type { SignatureVerifier } from "./ingest/SignatureVerifier.ts"
+import { Policy } from "./policy/Policy.ts"
+import { Query } from "./query/Query.ts"
+import { RelayServer } from "./relay/server.ts"
+import type { EventStore } from "./storage/EventStore.ts"
+import { Fanout } from "./subscriptions/Fanout.ts"
+import { SubscriptionIndex } from "./subscriptions/SubscriptionIndex.ts"
+
+/** Domain services over the store and verifier ports. */
+export const coreLayer = Layer.mergeAll(Ingest.layer, Query.layer).pipe(
+  Layer.provideMerge(Fanout.layer),
+  Layer.provideMerge(Layer.mergeAll(SubscriptionIndex.layer, Policy.layer))
+)
+
+export const relayLayer = <E1, E2>(adapters: {
+  readonly store: Layer.Layer<EventStore, E1, RelayConfig>
+  readonly verifier: Layer.Layer<SignatureVerifier, E2, RelayConfig>
+}) =>
+  RelayServer.layer.pipe(
+    Layer.provideMerge(coreLayer),
+    Layer.provideMerge(Layer.mergeAll(adapters.store, adapters.verifier))
+  )
+
+const LEVELS = {
+  trace: "Trace",
+  debug: "Debug",
+  info: "Info",
+  warn: "Warn",
+  error: "Error",
+  none: "None"
+} as const
+
+/** Effect's logger, readable or JSON lines, with the configured minimum level. */
+export const loggingLayer = (s: Settings) =>
+  Layer.mergeAll(
+    Logger.layer([s.logFormat === "json" ? Logger.consoleJson : Logger.consoleLogFmt]),
+    Layer.succeed(References.MinimumLogLevel, LEVELS[s.logLevel as keyof typeof LEVELS])
+  )

@@ -1,0 +1,53 @@
+/**
+ * Plain HTTP on the relay's port: the NIP-11 document (Accept:
+ * application/nostr+json), /health, /metrics, and a short text page.
+ */
+import { Effect } from "effect"
+import { HttpServerRequest, HttpServerResponse } from "effect/http"
+import { RelayConfig } from "../config/RelayConfig.ts"
+import { openSubscriptions } from "../observability/metrics.ts"
+import { renderPrometheus } from "../observability/metrics.ts"
+import { SubscriptionIndex } from "../subscriptions/SubscriptionIndex.ts"
+import { Metric } from "effect"
+import { relayInformation } from "./nip11.ts"
+
+/** NIP-11: relays MUST accept CORS requests. */
+const CORS = {
+  "access-control-allow-origin": "*",
+  "access-control-allow-headers": "*",
+  "access-control-allow-methods": "GET, OPTIONS"
+}
+
+export const httpApp = Effect.gen(function* () {
+  const req = yield* HttpServerRequest.HttpServerRequest
+  const config = yield* RelayConfig
+  const path = req.url.split("?")[0]
+  if (req.method === "OPTIONS") return HttpServerResponse.empty({ status: 204, headers: CORS })
+  if (req.method !== "GET" && req.method !== "HEAD") {
+    return HttpServerResponse.text("method not allowed\n", { status: 405, headers: { ...CORS, allow: "GET, OPTIONS" } })
+  }
+  switch (path) {
+    case "/health":
+      return HttpServerResponse.text("ok\n", { headers: CORS })
+    case "/metrics": {
+      const index = yield* SubscriptionIndex
+      yield* Metric.update(openSubscriptions, index.size())
+      const body = yield* renderPrometheus
+      return HttpServerResponse.text(body, { contentType: "text/plain; version=0.0.4; charset=utf-8" })
+    }
+  }
+  const accept = req.headers["accept"] ?? ""
+  if (accept.includes("application/nostr+json")) {
+    return HttpServerResponse.text(JSON.stringify(relayInformation(config)), {
+      contentType: "application/nostr+json",
+      headers: CORS
+    })
+  }
+  if (path === "/" || path === "") {
+    return HttpServerResponse.text(
+      `${config.name}: a Nostr relay. Connect with a Nostr client over WebSocket at this address.\n`,
+      { headers: CORS }
+    )
+  }
+  return HttpServerResponse.text("not found\n", { status: 404, headers: CORS })
+})

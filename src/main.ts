@@ -1,0 +1,126 @@
+/**
+ * CLI entry: `parrhesia serve` (the default) and `parrhesia help|version`.
+ */
+import { NodeRuntime } from "@effect/platform-node"
+import { Cause, Effect, Exit, Layer } from "effect"
+import { loggingLayer, relayLayer } from "./app.ts"
+import { ConfigError, loadSettings, RelayConfig } from "./config/RelayConfig.ts"
+import { envName, SETTINGS } from "./config/settings.ts"
+import { VERSION } from "./http/nip11.ts"
+import { layerNoble } from "./ingest/SignatureVerifier.ts"
+import { RelayServer } from "./relay/server.ts"
+import { storeFromConfig } from "./storage/layer.ts"
+
+const USAGE = `parrhesia ${VERSION}: a Nostr relay
+
+Usage:
+  parrhesia [serve] [--host HOST] [--port PORT] [--config FILE]
+  parrhesia help | version
+
+Every setting can be set in the JSON config file (--config) and overridden by
+an environment variable PARRHESIA_<SETTING> (e.g. PARRHESIA_PORT=7777,
+PARRHESIA_STORE=memory). Settings:
+${Object.entries(SETTINGS).map(([k, s]) => `  ${envName(k).padEnd(34)} ${s.doc}`).join("\n")}
+`
+
+interface Cli {
+  readonly command: "serve" | "help" | "version"
+  readonly file?: string
+  readonly host?: string
+  readonly port?: string
+}
+
+export const parseArgs = (argv: ReadonlyArray<string>): Cli => {
+  let command: Cli["command"] | undefined
+  const flags: { file?: string; host?: string; port?: string } = {}
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!
+    const [name, inline] = arg.startsWith("--") && arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined]
+    const value = () => {
+      const v = inline ?? argv[++i]
+      if (v === undefined) throw new ConfigError({ message: `${name} needs a value` })
+      return v
+    }
+    switch (name) {
+      case "--host":
+        flags.host = value()
+        break
+      case "--port":
+        flags.port = value()
+        break
+      case "--config":
+      case "-c":
+        flags.file = value()
+        break
+      case "-h":
+      case "--help":
+        command = "help"
+        break
+      case "--version":
+        command = "version"
+        break
+      default:
+        if (name.startsWith("-")) throw new ConfigError({ message: `unknown option ${name} (see "parrhesia help")` })
+        if (command !== undefined) throw new ConfigError({ message: `unexpected argument ${name}` })
+        if (name !== "serve" && name !== "help" && name !== "version") {
+          throw new ConfigError({ message: `unknown command ${name} (see "parrhesia help")` })
+        }
+        command = name
+    }
+  }
+  return { command: command ?? "serve", ...flags }
+}
+
+const serve = (cli: Cli) =>
+  Effect.gen(function* () {
+    const settings = yield* loadSettings({
+      file: cli.file,
+      env: process.env,
+      overrides: { host: cli.host, port: cli.port }
+    })
+    const app = relayLayer({ store: storeFromConfig, verifier: layerNoble }).pipe(
+      Layer.provide(Layer.succeed(RelayConfig, RelayConfig.of(settings)))
+    )
+    yield* Effect.gen(function* () {
+      const server = yield* RelayServer
+      // This line is the contract scripts and tests wait for.
+      console.log(`parrhesia ${VERSION} listening on ${server.url} (store: ${settings.store})`)
+      return yield* Effect.never
+    }).pipe(Effect.provide(app), Effect.provide(loggingLayer(settings)))
+  })
+
+const main = Effect.gen(function* () {
+  const cli = yield* Effect.try({
+    try: () => parseArgs(process.argv.slice(2)),
+    catch: (e) => (e instanceof ConfigError ? e : new ConfigError({ message: String(e) }))
+  })
+  switch (cli.command) {
+    case "help":
+      console.log(USAGE)
+      return
+    case "version":
+      console.log(VERSION)
+      return
+    case "serve":
+      return yield* serve(cli)
+  }
+})
+
+NodeRuntime.runMain(
+  main.pipe(
+    Effect.catchTag("ConfigError", (e) =>
+      Effect.sync(() => {
+        console.error(`parrhesia: ${e.message}`)
+        process.exitCode = 2
+      })
+    )
+  ),
+  {
+    disableErrorReporting: false,
+    teardown: (exit, onExit) => {
+      // SIGINT/SIGTERM interrupt the main fiber: a clean shutdown, exit 0.
+      if (Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause)) onExit(Number(process.exitCode ?? 0))
+      else onExit(1)
+    }
+  }
+)

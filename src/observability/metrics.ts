@@ -1,0 +1,100 @@
+/**
+ * The relay's metrics (Effect Metric) and their Prometheus text rendering for
+ * GET /metrics.
+ */
+import { Effect, Metric } from "effect"
+
+export const eventsReceived = Metric.counter("parrhesia_events_received_total", {
+  description: "EVENT messages received"
+})
+/** Tagged with `result`: the NIP-01 prefix of the OK message, or "accepted". */
+export const eventsResult = (result: string) =>
+  Metric.counter("parrhesia_events_total", {
+    description: "EVENT outcomes by result (accepted, or the rejection prefix)",
+    attributes: { result }
+  })
+export const reqsReceived = Metric.counter("parrhesia_reqs_total", { description: "REQ messages received" })
+export const countsReceived = Metric.counter("parrhesia_counts_total", { description: "COUNT messages received" })
+export const openConnections = Metric.gauge("parrhesia_connections", { description: "Open WebSocket connections" })
+export const openSubscriptions = Metric.gauge("parrhesia_subscriptions", { description: "Open live subscriptions" })
+export const fanoutDeliveries = Metric.counter("parrhesia_fanout_deliveries_total", {
+  description: "Live events handed to subscribers"
+})
+export const slowConsumerDisconnects = Metric.counter("parrhesia_slow_consumer_disconnects_total", {
+  description: "Connections closed because they did not read their frames"
+})
+export const eventToOkSeconds = Metric.histogram("parrhesia_event_ok_seconds", {
+  description: "Time from receiving an EVENT to sending its OK",
+  boundaries: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
+})
+export const reqToEoseSeconds = Metric.histogram("parrhesia_req_eose_seconds", {
+  description: "Time from receiving a REQ to sending its EOSE",
+  boundaries: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
+})
+
+const escapeLabel = (v: string) => v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"')
+
+const labels = (attrs: Readonly<Record<string, string>> | undefined, extra?: Record<string, string>) => {
+  const all = { ...attrs, ...extra }
+  const parts = Object.entries(all).map(([k, v]) => `${k}="${escapeLabel(v)}"`)
+  return parts.length === 0 ? "" : `{${parts.join(",")}}`
+}
+
+const num = (v: number | bigint) => (typeof v === "bigint" ? v.toString() : Number.isFinite(v) ? String(v) : v > 0 ? "+Inf" : "-Inf")
+
+/** Prometheus text exposition (version 0.0.4) of every registered metric. */
+export const renderPrometheus: Effect.Effect<string> = Effect.map(Metric.snapshot, (snapshots) => {
+  const byName = new Map<string, Array<Metric.Metric.Snapshot>>()
+  for (const s of snapshots) {
+    const list = byName.get(s.id)
+    if (list) list.push(s)
+    else byName.set(s.id, [s])
+  }
+  const out: Array<string> = []
+  for (const [name, list] of [...byName].sort(([a], [b]) => a.localeCompare(b))) {
+    const first = list[0]!
+    if (first.description) out.push(`# HELP ${name} ${first.description.replace(/\n/g, " ")}`)
+    switch (first.type) {
+      case "Counter":
+        out.push(`# TYPE ${name} counter`)
+        for (const s of list) if (s.type === "Counter") out.push(`${name}${labels(s.attributes)} ${num(s.state.count)}`)
+        break
+      case "Gauge":
+        out.push(`# TYPE ${name} gauge`)
+        for (const s of list) if (s.type === "Gauge") out.push(`${name}${labels(s.attributes)} ${num(s.state.value)}`)
+        break
+      case "Histogram":
+        out.push(`# TYPE ${name} histogram`)
+        for (const s of list) {
+          if (s.type !== "Histogram") continue
+          // Effect's histogram buckets are cumulative counts of values <= boundary.
+          for (const [le, count] of s.state.buckets) {
+            if (Number.isFinite(le)) out.push(`${name}_bucket${labels(s.attributes, { le: String(le) })} ${count}`)
+          }
+          out.push(`${name}_bucket${labels(s.attributes, { le: "+Inf" })} ${s.state.count}`)
+          out.push(`${name}_sum${labels(s.attributes)} ${num(s.state.sum)}`)
+          out.push(`${name}_count${labels(s.attributes)} ${s.state.count}`)
+        }
+        break
+      case "Frequency":
+        out.push(`# TYPE ${name} counter`)
+        for (const s of list) {
+          if (s.type !== "Frequency") continue
+          for (const [key, count] of s.state.occurrences) out.push(`${name}${labels(s.attributes, { key })} ${count}`)
+        }
+        break
+      case "Summary":
+        out.push(`# TYPE ${name} summary`)
+        for (const s of list) {
+          if (s.type !== "Summary") continue
+          for (const [q, v] of s.state.quantiles) {
+            if (v !== undefined) out.push(`${name}${labels(s.attributes, { quantile: String(q) })} ${num(v)}`)
+          }
+          out.push(`${name}_sum${labels(s.attributes)} ${num(s.state.sum)}`)
+          out.push(`${name}_count${labels(s.attributes)} ${s.state.count}`)
+        }
+        break
+    }
+  }
+  return out.join("\n") + "\n"
+})

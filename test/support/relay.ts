@@ -1,0 +1,47 @@
+/**
+ * Starts a real relay (real sockets) in-process on a free port, for
+ * end-to-end tests. The store and verifier default to memory and noble.
+ */
+import { Context, Effect, Exit, Layer, Scope } from "effect"
+import { useWebSocketImplementation } from "nostr-tools/relay"
+import WebSocket from "ws"
+import { relayLayer } from "../../src/app.ts"
+import { defaults, RelayConfig } from "../../src/config/RelayConfig.ts"
+import type { Settings } from "../../src/config/settings.ts"
+import { layerNoble, type SignatureVerifier } from "../../src/ingest/SignatureVerifier.ts"
+import { RelayServer } from "../../src/relay/server.ts"
+import type { EventStore } from "../../src/storage/EventStore.ts"
+import { layerMemory } from "../../src/storage/memory/MemoryEventStore.ts"
+
+// nostr-tools needs a WebSocket implementation on Node.
+useWebSocketImplementation(WebSocket)
+
+export interface TestRelay {
+  readonly url: string
+  readonly port: number
+  readonly httpUrl: string
+  /** Graceful shutdown (as on SIGTERM). */
+  readonly close: () => Promise<void>
+}
+
+export const startRelay = async (
+  overrides: Partial<Settings> = {},
+  adapters: {
+    readonly store?: Layer.Layer<EventStore, unknown, RelayConfig>
+    readonly verifier?: Layer.Layer<SignatureVerifier, unknown, RelayConfig>
+  } = {}
+): Promise<TestRelay> => {
+  const settings: Settings = { ...defaults(), host: "127.0.0.1", port: 0, logLevel: "warn", ...overrides }
+  const layer = relayLayer({ store: adapters.store ?? layerMemory, verifier: adapters.verifier ?? layerNoble }).pipe(
+    Layer.provide(Layer.succeed(RelayConfig, RelayConfig.of(settings)))
+  )
+  const scope = await Effect.runPromise(Scope.make())
+  const context = await Effect.runPromise(Layer.buildWithScope(layer, scope))
+  const server = Context.get(context, RelayServer)
+  return {
+    url: server.url,
+    port: server.port,
+    httpUrl: server.url.replace(/^ws/, "http"),
+    close: () => Effect.runPromise(Scope.close(scope, Exit.void))
+  }
+}
