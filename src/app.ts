@@ -12,6 +12,7 @@ import { Policy } from "./policy/Policy.ts"
 import { Query } from "./query/Query.ts"
 import { RelayServer } from "./relay/server.ts"
 import type { EventStore } from "./storage/EventStore.ts"
+import { maintenanceLayer } from "./storage/Maintenance.ts"
 import { Fanout } from "./subscriptions/Fanout.ts"
 import { SubscriptionIndex } from "./subscriptions/SubscriptionIndex.ts"
 
@@ -25,7 +26,7 @@ export const relayLayer = <E1, E2>(adapters: {
   readonly store: Layer.Layer<EventStore, E1, RelayConfig>
   readonly verifier: Layer.Layer<SignatureVerifier, E2, RelayConfig>
 }) =>
-  RelayServer.layer.pipe(
+  Layer.mergeAll(RelayServer.layer, maintenanceLayer(60)).pipe(
     Layer.provideMerge(coreLayer),
     Layer.provideMerge(Layer.mergeAll(adapters.store, adapters.verifier))
   )

@@ -6,7 +6,7 @@
 import { Clock, Context, Effect, Layer } from "effect"
 import { RelayConfig } from "../config/RelayConfig.ts"
 import type { Settings } from "../config/settings.ts"
-import { Invalid, type Filter, type NostrEvent, type Rejection } from "../nostr/index.ts"
+import { expirationOf, Invalid, type Filter, type NostrEvent, type Rejection } from "../nostr/index.ts"
 
 /** What a check may know about the connection an EVENT or REQ came from. */
 export interface RequestContext {
@@ -55,11 +55,18 @@ export const createdAtWindow = (lowerSeconds: number, upperSeconds: number): Wri
   return pass
 }
 
+/** NIP-40: an event whose expiration has already passed is not accepted. */
+export const notExpired: WriteCheck = (_ctx, e, now) => {
+  const exp = expirationOf(e)
+  return exp !== undefined && exp <= now ? Effect.fail(new Invalid({ message: "event has already expired (NIP-40)" })) : pass
+}
+
 /** The write checks that need only the configuration; cheap, so they run before the id and signature checks. */
 export const limitChecks = (s: Settings): ReadonlyArray<WriteCheck> => [
   maxTags(s.maxEventTags),
   maxContent(s.maxContentLength),
-  createdAtWindow(s.createdAtLowerLimit, s.createdAtUpperLimit)
+  createdAtWindow(s.createdAtLowerLimit, s.createdAtUpperLimit),
+  notExpired
 ]
 
 const runAll = <A>(checks: ReadonlyArray<(ctx: RequestContext, a: A, now: number) => Effect.Effect<void, Rejection>>) =>
