@@ -87,6 +87,8 @@ export const runConnection = Effect.fnUntraced(function* (
     Effect.runSync(Queue.clear(outbound))
     transport.send(encodeNotice(notice))
     transport.close(code, notice.slice(0, 120))
+    // Reading may be paused (backpressure); the close handshake needs the client's close frame.
+    if (paused) transport.resume()
   }
 
   /** For live events: never waits; a full queue means the client is not reading. */
@@ -140,7 +142,9 @@ export const runConnection = Effect.fnUntraced(function* (
       const started = yield* Clock.currentTimeMillis
       yield* Metric.update(M.eventsReceived, 1)
       const answer = yield* ingest.handle(raw, ctx)
-      yield* send(encodeOk(answer.id, answer.accepted, answer.message))
+      // NIP-01: OK needs the event id; an event without a readable one can only get a NOTICE.
+      if (!answer.accepted && answer.id === "") yield* send(encodeNotice(answer.message))
+      else yield* send(encodeOk(answer.id, answer.accepted, answer.message))
       const ended = yield* Clock.currentTimeMillis
       yield* Metric.update(M.eventsResult(answer.result), 1)
       yield* Metric.update(M.eventToOkSeconds, (ended - started) / 1000)
@@ -301,6 +305,9 @@ export const runConnection = Effect.fnUntraced(function* (
               closing = true
               transport.send(encodeNotice(notice))
               transport.close(code, notice.slice(0, 120))
+              // drain paused reading; the close handshake needs the client's close frame read,
+              // else the socket lingers until shutdown terminates it. Messages are ignored (closing).
+              transport.resume()
             })
           )
   })
