@@ -7,6 +7,10 @@ import { readFileSync } from "node:fs"
 import { Context, Data, Effect, Layer } from "effect"
 import { envName, SETTINGS, type Setting, type SettingKey, type Settings } from "./settings.ts"
 
+/** The setting named `key`, if it is one: own keys only, so "constructor" or "__proto__" are unknown, not Object's. */
+const settingOf = (key: string): Setting | undefined =>
+  Object.hasOwn(SETTINGS, key) ? (SETTINGS as Record<string, Setting>)[key] : undefined
+
 export class ConfigError extends Data.TaggedError("ConfigError")<{ readonly message: string }> {}
 
 export class RelayConfig extends Context.Service<RelayConfig, Settings>()("parrhesia/config/RelayConfig") {
@@ -88,7 +92,7 @@ export const loadSettings = (sources: ConfigSources): Effect.Effect<Settings, Co
           throw new ConfigError({ message: `config file ${sources.file} must hold a JSON object` })
         }
         for (const [k, v] of Object.entries(parsed)) {
-          const s = (SETTINGS as Record<string, Setting>)[k]
+          const s = settingOf(k)
           if (s === undefined) throw new ConfigError({ message: `unknown setting "${k}" in config file ${sources.file}` })
           out[k] = coerce(k, s, v, `config file ${sources.file}`)
         }
@@ -96,12 +100,15 @@ export const loadSettings = (sources: ConfigSources): Effect.Effect<Settings, Co
       const env = sources.env ?? {}
       for (const [k, s] of Object.entries(SETTINGS) as Array<[string, Setting]>) {
         const name = envName(k)
-        const raw = env[name] ?? (s.alias !== undefined ? env[s.alias] : undefined)
-        if (raw !== undefined && raw !== "") out[k] = coerce(k, s, raw, env[name] !== undefined ? name : s.alias!)
+        // An empty variable counts as unset, so an empty PARRHESIA_* does not hide the alias.
+        const own = env[name]
+        const alias = s.alias !== undefined ? env[s.alias] : undefined
+        if (own !== undefined && own !== "") out[k] = coerce(k, s, own, name)
+        else if (alias !== undefined && alias !== "") out[k] = coerce(k, s, alias, s.alias!)
       }
       for (const [k, v] of Object.entries(sources.overrides ?? {})) {
         if (v === undefined) continue
-        const s = (SETTINGS as Record<string, Setting>)[k]
+        const s = settingOf(k)
         if (s === undefined) throw new ConfigError({ message: `unknown setting "${k}"` })
         out[k] = coerce(k, s, v, "command line")
       }
