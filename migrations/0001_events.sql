@@ -9,17 +9,25 @@
 -- Global uniqueness of `id`: a unique index on a partitioned table must
 -- contain the partition key, so the primary key (id, created_at) of `events`
 -- is only unique per (id, created_at). Uniqueness of the id alone lives in the
--- small UNPARTITIONED table `event_ids`: every stored event has a row there
--- (claimed with INSERT ... ON CONFLICT DO NOTHING before the event row is
--- written), and a deleted event (NIP-09 / NIP-62) keeps its row with
--- `deleted_at` set, as a tombstone, so the id can never be stored again.
--- Replaced and expired events lose their row (the memory store does not
--- remember them either: a replaced version put again is "superseded").
+-- small UNPARTITIONED table `event_ids`: every stored event has a row there,
+-- claimed with INSERT ... ON CONFLICT DO NOTHING in the same transaction that
+-- writes the event row, so two writers can never both store one id. A row
+-- leaves with its event (replaced, deleted, expired).
+--
+-- Deleted events (NIP-09 / NIP-62) leave a tombstone in `deleted_events`,
+-- keyed by (id, pubkey): a deletion request naming an id the store has not
+-- seen only blocks that id for the requester's own pubkey. Tombstoned events
+-- are answered "deleted" and never stored again (kinds 5 and 62 excepted).
 
 CREATE TABLE event_ids (
-  id         bytea PRIMARY KEY,
-  -- NULL: the event is stored. Set (unix seconds): deleted, never re-storable.
-  deleted_at bigint
+  id bytea PRIMARY KEY
+);
+
+CREATE TABLE deleted_events (
+  id         bytea  NOT NULL,
+  pubkey     bytea  NOT NULL,
+  deleted_at bigint NOT NULL,
+  PRIMARY KEY (id, pubkey)
 );
 
 CREATE TABLE events (

@@ -71,7 +71,7 @@ $fn$;
 CREATE OR REPLACE FUNCTION parrhesia_put_events(
   p_ids bytea[], p_pubkeys bytea[], p_created bigint[], p_kinds integer[], p_tags text[],
   p_contents text[], p_sigs bytea[], p_dtags text[], p_expires bigint[],
-  p_tag_pos integer[], p_tag_names text[], p_tag_values text[], p_now bigint
+  p_tag_pos integer[], p_tag_names text[], p_tag_values text[]
 ) RETURNS TABLE (pos integer, outcome smallint) LANGUAGE plpgsql AS $fn$
 DECLARE
   n integer := cardinality(p_ids);
@@ -84,7 +84,7 @@ BEGIN
     RETURN;
   END IF;
 
-  -- 1. Claim the ids. Those already present are duplicates, or deleted (tombstones).
+  -- 1. Claim the ids; those already present are duplicates.
   WITH ins AS (
     INSERT INTO event_ids (id) SELECT u.id FROM unnest(p_ids) AS u(id)
     ON CONFLICT (id) DO NOTHING
@@ -94,16 +94,22 @@ BEGIN
 
   IF cardinality(fresh) < n THEN
     FOR r IN
-      SELECT t.i, e.deleted_at
-      FROM unnest(p_ids) WITH ORDINALITY AS t(id, i)
-      JOIN event_ids e ON e.id = t.id
-      WHERE t.id NOT IN (SELECT unnest(fresh))
+      SELECT t.i FROM unnest(p_ids) WITH ORDINALITY AS t(id, i) WHERE t.id NOT IN (SELECT unnest(fresh))
     LOOP
-      outcomes[r.i] := CASE WHEN r.deleted_at IS NULL THEN 1 ELSE 3 END;
+      outcomes[r.i] := 1;
     END LOOP;
   END IF;
 
-  -- 2. Versions of deleted addresses (NIP-09 `a`): deleted; tombstone the id.
+  -- 2. Deleted earlier: by id for this author (kinds 5 and 62 cannot be
+  -- deleted), or a version of a deleted address (NIP-09 `a`).
+  FOR r IN
+    SELECT t.i
+    FROM unnest(p_ids, p_pubkeys, p_kinds) WITH ORDINALITY AS t(id, pubkey, kind, i)
+    JOIN deleted_events de ON de.id = t.id AND de.pubkey = t.pubkey
+    WHERE outcomes[t.i] IS NULL AND t.kind NOT IN (5, 62)
+  LOOP
+    outcomes[r.i] := 3;
+  END LOOP;
   FOR r IN
     SELECT t.i
     FROM unnest(p_pubkeys, p_kinds, p_dtags, p_created) WITH ORDINALITY AS t(pubkey, kind, d_tag, created_at, i)
@@ -111,7 +117,6 @@ BEGIN
     WHERE t.d_tag IS NOT NULL AND outcomes[t.i] IS NULL AND t.created_at <= da.until
   LOOP
     outcomes[r.i] := 3;
-    UPDATE event_ids SET deleted_at = p_now WHERE id = p_ids[r.i];
   END LOOP;
 
   -- 3. Replaceable / addressable: the newest candidate of this batch per address
@@ -139,8 +144,8 @@ BEGIN
     outcomes[r.i] := 2;
   END LOOP;
 
-  -- Losers give their id back, so putting them again answers "superseded" too.
-  DELETE FROM event_ids WHERE id IN (SELECT p_ids[i] FROM generate_series(1, n) AS i WHERE outcomes[i] = 2);
+  -- Deleted and superseded events give their claimed id back.
+  DELETE FROM event_ids WHERE id IN (SELECT p_ids[i] FROM generate_series(1, n) AS i WHERE outcomes[i] IN (2, 3));
 
   -- Remove every other version stored at a won address (older heads, including
   -- ones committed by concurrent writers before our upsert got the row lock).
@@ -156,7 +161,7 @@ BEGIN
     ), gone_tags AS (
       DELETE FROM event_tags et USING gone WHERE et.event_id = gone.id AND et.created_at = gone.created_at
     )
-    DELETE FROM event_ids ei USING gone WHERE ei.id = gone.id AND ei.deleted_at IS NULL;
+    DELETE FROM event_ids ei USING gone WHERE ei.id = gone.id;
   END IF;
 
   -- 4. Store the rest.

@@ -90,13 +90,20 @@ const errorText = (e: unknown): string => {
 /** Applies pending migrations; returns the names applied by this call. */
 export const runMigrations = (sql: SqlClient, files: ReadonlyArray<MigrationFile> = loadMigrations()) =>
   Effect.gen(function* () {
-    yield* sql.unsafe(
-      `CREATE TABLE IF NOT EXISTS parrhesia_migrations (
-         id integer PRIMARY KEY,
-         name text NOT NULL,
-         applied_at timestamptz NOT NULL DEFAULT now()
-       )`
-    )
+    yield* sql
+      .withTransaction(
+        Effect.andThen(
+          sql.unsafe(`SELECT pg_advisory_xact_lock(7335001)`),
+          sql.unsafe(
+            `CREATE TABLE IF NOT EXISTS parrhesia_migrations (
+               id integer PRIMARY KEY,
+               name text NOT NULL,
+               applied_at timestamptz NOT NULL DEFAULT now()
+             )`
+          )
+        )
+      )
+      .pipe(Effect.mapError((e) => new StoreError({ message: `cannot prepare migrations: ${errorText(e)}`, cause: e })))
     const applied: Array<string> = []
     for (const file of files) {
       const ran = yield* sql

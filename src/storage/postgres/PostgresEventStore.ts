@@ -1,0 +1,592 @@
+/**
+ * The PostgreSQL EventStore (the production store). Same behaviour as the
+ * memory adapter; schema and the batched write live in migrations/.
+ *
+ * - Writes: `put` hands the event to a group-commit writer. Workers (one per
+ *   ingest connection) take up to `writeBatchSize` queued events, waiting
+ *   `writeBatchWaitMs` after the first for more, and write the whole batch with
+ *   ONE call of `parrhesia_put_events` (multi-row inserts from arrays, a single
+ *   autocommitted statement = one transaction, one WAL flush). Every put of the
+ *   batch resolves after that commit. If the batch fails nothing of it counts
+ *   as stored and its events are retried one by one, so a bad row only fails
+ *   itself (StoreError).
+ * - Replaceable/addressable resolution happens inside the database (heads
+ *   table upsert compared on (created_at, id)), so concurrent writers and
+ *   several versions in one batch converge on the NIP-01 winner.
+ * - Reads: each filter becomes one parameterized SELECT with its own
+ *   ORDER BY created_at DESC, id ASC LIMIT n; several filters are joined by
+ *   UNION ALL, deduplicated and re-sorted here. Every read runs under a time
+ *   limit (server-side statement_timeout on the read pool plus a deadline
+ *   here that also bounds waiting for a pooled connection).
+ * - Three pools: ingest (writer), read (REQ/COUNT), admin (deletions,
+ *   purges, maintenance).
+ *
+ * "Now" for NIP-40 comes from Effect's Clock when the call runs; internal
+ * waits and deadlines always use the live clock, so a TestClock in the
+ * caller's context cannot stall the writer or the time limits.
+ */
+import { Buffer } from "node:buffer"
+import { Cause, Clock, Context, Deferred, Effect, Fiber, Queue, Result } from "effect"
+import type { Scope } from "effect"
+import * as PgTypes from "@effect/sql-pg/PgTypes"
+import type { PgClient } from "@effect/sql-pg/PgClient"
+import {
+  compareNewestFirst,
+  dTagOf,
+  expirationOf,
+  isEmptyFilter,
+  kindClass,
+  type Filter,
+  type NostrEvent
+} from "../../nostr/index.ts"
+import { StoreError, type DeletionRequest, type EventStoreShape, type PutOutcome } from "../EventStore.ts"
+
+// ------------------------------------------------------------------ helpers
+
+const liveClock = Clock.Clock.defaultValue()
+
+/** Runs `eff` on the live clock whatever the caller provides. */
+export const onLiveClock = <A, E, R>(eff: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.provideService(eff, Clock.Clock, liveClock)
+
+/** The database's own message of an SqlError (or anything else), for StoreError texts. */
+export const describeError = (e: unknown): string => {
+  const seen = new Set<unknown>()
+  let cur: unknown = e
+  const parts: Array<string> = []
+  while (cur !== null && typeof cur === "object" && !seen.has(cur)) {
+    seen.add(cur)
+    const o = cur as { message?: unknown; reason?: unknown; cause?: unknown }
+    if (typeof o.message === "string" && o.message !== "" && !parts.includes(o.message)) parts.push(o.message)
+    cur = o.reason ?? o.cause
+  }
+  // The innermost message is the database's; keep the outer one for context when it differs.
+  if (parts.length === 0) return String(e)
+  return parts.length === 1 ? parts[0]! : `${parts[parts.length - 1]} (${parts[0]})`
+}
+
+const storeError = (what: string) => (e: unknown) =>
+  e instanceof StoreError ? e : new StoreError({ message: `${what}: ${describeError(e)}`, cause: e })
+
+/** Fails with StoreError when `eff` takes longer than `ms` (live clock); interrupting it cancels the query. */
+const withDeadline =
+  (ms: number, what: string) =>
+  <A, E, R>(eff: Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
+    onLiveClock(
+      Effect.timeoutOrElse(eff, {
+        duration: ms,
+        orElse: () => Effect.fail(new StoreError({ message: `${what} timed out after ${ms} ms` }))
+      })
+    )
+
+const hexBytes = (hex: string): Buffer => Buffer.from(hex, "hex")
+const bytesHex = (u: Uint8Array): string => Buffer.from(u.buffer, u.byteOffset, u.byteLength).toString("hex")
+
+const arrayParam = (values: ReadonlyArray<unknown>, oid: number): PgTypes.Parameter =>
+  Result.getOrThrow(PgTypes.array(values, oid))
+const byteaArray = (hex: ReadonlyArray<string>) => arrayParam(hex.map(hexBytes), PgTypes.OID.bytea)
+const textArray = (values: ReadonlyArray<string | null>) => arrayParam(values, PgTypes.OID.text)
+const int4Array = (values: ReadonlyArray<number>) => arrayParam(values, PgTypes.OID.int4)
+const int8Array = (values: ReadonlyArray<number | null>) =>
+  arrayParam(
+    values.map((v) => (v === null ? null : BigInt(v))),
+    PgTypes.OID.int8
+  )
+const int8 = (v: number) => PgTypes.int8(BigInt(v))
+
+interface EventRow {
+  readonly id: Uint8Array
+  readonly pubkey: Uint8Array
+  readonly created_at: bigint | number
+  readonly kind: number
+  readonly tags: ReadonlyArray<ReadonlyArray<string>>
+  readonly content: string
+  readonly sig: Uint8Array
+}
+
+const rowToEvent = (r: EventRow): NostrEvent => ({
+  id: bytesHex(r.id),
+  pubkey: bytesHex(r.pubkey),
+  created_at: Number(r.created_at),
+  kind: r.kind,
+  tags: r.tags,
+  content: r.content,
+  sig: bytesHex(r.sig)
+})
+
+/**
+ * Tag values longer than this many UTF-8 bytes are not indexed (a btree entry
+ * holds ~2.7 kB); a filter can then not find the event by that value.
+ */
+const MAX_INDEXED_TAG_BYTES = 2000
+
+const indexableValue = (v: string) => v.length <= 500 || Buffer.byteLength(v, "utf8") <= MAX_INDEXED_TAG_BYTES
+
+// ------------------------------------------------------------------ filters -> SQL
+
+const EVENT_COLUMNS = "id, pubkey, created_at, kind, tags, content, sig"
+
+/** `%text%` for ILIKE, with \ % _ escaped (backslash is LIKE's default escape). */
+const likePattern = (s: string) => `%${s.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
+
+class Params {
+  readonly values: Array<unknown> = []
+  add(v: unknown): string {
+    this.values.push(v)
+    return `$${this.values.length}`
+  }
+}
+
+/** WHERE conditions of one filter (the caller checked it is not empty). `$1` is "now". */
+const filterConditions = (f: Filter, p: Params, nowParam: string): Array<string> => {
+  const c: Array<string> = []
+  if (f.ids !== undefined) c.push(`id = ANY(${p.add(byteaArray(f.ids))}::bytea[])`)
+  if (f.authors !== undefined) c.push(`pubkey = ANY(${p.add(byteaArray(f.authors))}::bytea[])`)
+  if (f.kinds !== undefined) c.push(`kind = ANY(${p.add(int4Array(f.kinds))}::integer[])`)
+  const since = f.since !== undefined ? p.add(int8(f.since)) : undefined
+  const until = f.until !== undefined ? p.add(int8(f.until)) : undefined
+  if (since !== undefined) c.push(`created_at >= ${since}`)
+  if (until !== undefined) c.push(`created_at <= ${until}`)
+  if (f.tags !== undefined) {
+    for (const [name, values] of Object.entries(f.tags)) {
+      const range =
+        (since !== undefined ? ` AND t.created_at >= ${since}` : "") + (until !== undefined ? ` AND t.created_at <= ${until}` : "")
+      c.push(
+        `(id, created_at) IN (SELECT t.event_id, t.created_at FROM event_tags t WHERE t.name = ${p.add(name)}::text` +
+          ` AND t.value = ANY(${p.add(textArray(values))}::text[])${range})`
+      )
+    }
+  }
+  if (f.search !== undefined) c.push(`content ILIKE ${p.add(likePattern(f.search))}::text`)
+  c.push(`(expires_at IS NULL OR expires_at > ${nowParam})`)
+  return c
+}
+
+export interface CompiledQuery {
+  readonly text: string
+  readonly params: ReadonlyArray<unknown>
+  /** How many filters made it into the statement (0: nothing can match). */
+  readonly parts: number
+}
+
+/** REQ: one SELECT per non-empty filter, each with its own order and limit, joined by UNION ALL. */
+export const compileQuery = (filters: ReadonlyArray<Filter>, now: number): CompiledQuery => {
+  const p = new Params()
+  const nowParam = p.add(int8(now))
+  const selects: Array<string> = []
+  for (const f of filters) {
+    if (isEmptyFilter(f)) continue
+    const where = filterConditions(f, p, nowParam).join(" AND ")
+    const limit = f.limit !== undefined ? ` LIMIT ${p.add(f.limit)}` : ""
+    selects.push(`SELECT ${EVENT_COLUMNS} FROM events WHERE ${where} ORDER BY created_at DESC, id ASC${limit}`)
+  }
+  const text = selects.length === 1 ? selects[0]! : selects.map((s) => `(${s})`).join(" UNION ALL ")
+  return { text, params: p.values, parts: selects.length }
+}
+
+/** COUNT: distinct matches of all filters, limits ignored. */
+export const compileCount = (filters: ReadonlyArray<Filter>, now: number): CompiledQuery => {
+  const p = new Params()
+  const nowParam = p.add(int8(now))
+  const selects: Array<string> = []
+  for (const f of filters) {
+    if (isEmptyFilter(f)) continue
+    selects.push(`WHERE ${filterConditions(f, p, nowParam).join(" AND ")}`)
+  }
+  const text =
+    selects.length === 1
+      ? `SELECT count(*) AS n FROM events ${selects[0]}`
+      : `SELECT count(*) AS n FROM (${selects.map((w) => `SELECT id FROM events ${w}`).join(" UNION ")}) s`
+  return { text, params: p.values, parts: selects.length }
+}
+
+// ------------------------------------------------------------------ writes
+
+const OUTCOMES: ReadonlyArray<PutOutcome> = ["stored", "duplicate", "superseded", "deleted"]
+
+const PUT_SQL =
+  "SELECT pos, outcome FROM parrhesia_put_events($1::bytea[], $2::bytea[], $3::bigint[], $4::integer[], $5::text[], " +
+  "$6::text[], $7::bytea[], $8::text[], $9::bigint[], $10::integer[], $11::text[], $12::text[])"
+
+/** The 12 array parameters of parrhesia_put_events for distinct events. */
+export const putParams = (events: ReadonlyArray<NostrEvent>): ReadonlyArray<unknown> => {
+  const n = events.length
+  const ids = new Array<Buffer>(n)
+  const pubkeys = new Array<Buffer>(n)
+  const created = new Array<number>(n)
+  const kinds = new Array<number>(n)
+  const tags = new Array<string>(n)
+  const contents = new Array<string>(n)
+  const sigs = new Array<Buffer>(n)
+  const dtags = new Array<string | null>(n)
+  const expires = new Array<number | null>(n)
+  const tagPos: Array<number> = []
+  const tagNames: Array<string> = []
+  const tagValues: Array<string> = []
+  for (let i = 0; i < n; i++) {
+    const e = events[i]!
+    ids[i] = hexBytes(e.id)
+    pubkeys[i] = hexBytes(e.pubkey)
+    created[i] = e.created_at
+    kinds[i] = e.kind
+    tags[i] = JSON.stringify(e.tags)
+    contents[i] = e.content
+    sigs[i] = hexBytes(e.sig)
+    const cls = kindClass(e.kind)
+    dtags[i] = cls === "replaceable" ? "" : cls === "addressable" ? dTagOf(e) : null
+    expires[i] = expirationOf(e) ?? null
+    let seen: Set<string> | undefined
+    for (const t of e.tags) {
+      if (t.length < 2 || t[0]!.length !== 1) continue
+      const name = t[0]!
+      const value = t[1]!
+      if (!indexableValue(value)) continue
+      const key = `${name}\u0000${value}`
+      if (seen === undefined) seen = new Set()
+      else if (seen.has(key)) continue
+      seen.add(key)
+      tagPos.push(i + 1)
+      tagNames.push(name)
+      tagValues.push(value)
+    }
+  }
+  return [
+    arrayParam(ids, PgTypes.OID.bytea),
+    arrayParam(pubkeys, PgTypes.OID.bytea),
+    int8Array(created),
+    int4Array(kinds),
+    textArray(tags),
+    textArray(contents),
+    arrayParam(sigs, PgTypes.OID.bytea),
+    textArray(dtags),
+    int8Array(expires),
+    int4Array(tagPos),
+    textArray(tagNames),
+    textArray(tagValues)
+  ]
+}
+
+interface PendingPut {
+  readonly event: NostrEvent
+  readonly done: Deferred.Deferred<PutOutcome, StoreError>
+}
+
+export interface WriterStats {
+  /** Batch transactions committed (one statement each). */
+  batches: number
+  /** Events in committed batches (distinct ids). */
+  batchedEvents: number
+  /** Batches that failed and were retried one event at a time. */
+  fallbacks: number
+  /** Events that failed even alone. */
+  failedEvents: number
+}
+
+// ------------------------------------------------------------------ the store
+
+export interface PostgresStoreOptions {
+  readonly ingest: PgClient
+  readonly read: PgClient
+  readonly admin: PgClient
+  readonly writeBatchSize: number
+  readonly writeBatchWaitMs: number
+  /** Workers writing batches concurrently (normally the ingest pool size). */
+  readonly writers: number
+  readonly queryTimeoutMs: number
+  /** Deadline of one batch write / one admin operation. */
+  readonly writeTimeoutMs?: number
+}
+
+/** Internals of the Postgres store, for the maintenance job and tests. */
+export interface PostgresStoreInternals {
+  readonly stats: WriterStats
+  /** Runs SQL on the read pool under the same time limit as REQ/COUNT (tests use it). */
+  readonly readRaw: (text: string, params?: ReadonlyArray<unknown>) => Effect.Effect<ReadonlyArray<unknown>, StoreError>
+  readonly admin: PgClient
+}
+
+export class PostgresStore extends Context.Service<PostgresStore, PostgresStoreInternals>()(
+  "parrhesia/storage/postgres/PostgresStore"
+) {}
+
+type RemoveSource = { readonly where: string; readonly params: ReadonlyArray<unknown> }
+
+export const makePostgresEventStore = Effect.fnUntraced(function* (
+  options: PostgresStoreOptions
+): Effect.fn.Return<{ readonly store: EventStoreShape; readonly internals: PostgresStoreInternals }, never, Scope.Scope> {
+  const { ingest, read, admin } = options
+  const batchSize = Math.max(1, options.writeBatchSize)
+  const waitMs = Math.max(0, options.writeBatchWaitMs)
+  const writeTimeoutMs = options.writeTimeoutMs ?? 30_000
+  // The server's statement_timeout (read pool) normally fires first; this also bounds waiting for a connection.
+  const readDeadlineMs = options.queryTimeoutMs + 250
+  const stats: WriterStats = { batches: 0, batchedEvents: 0, fallbacks: 0, failedEvents: 0 }
+
+  // ---------------------------------------------------------------- writer
+
+  const queue = yield* Queue.bounded<PendingPut, Cause.Done>(Math.max(1024, batchSize * 32))
+
+  const writeOnce = (events: ReadonlyArray<NostrEvent>) =>
+    Effect.suspend(() => ingest.unsafe<{ pos: number; outcome: number }>(PUT_SQL, putParams(events))).pipe(
+      withDeadline(writeTimeoutMs, "write"),
+      Effect.mapError(storeError("could not store event")),
+      Effect.map((rows) => {
+        const out = new Array<PutOutcome>(events.length)
+        for (const r of rows) out[r.pos - 1] = OUTCOMES[r.outcome] ?? "stored"
+        return out
+      })
+    )
+
+  const settle = (items: ReadonlyArray<PendingPut>, outcome: PutOutcome) =>
+    Effect.forEach(
+      items,
+      (it, i) => Deferred.succeed(it.done, i === 0 || outcome !== "stored" ? outcome : "duplicate"),
+      { discard: true }
+    )
+
+  const writeBatch = (batch: ReadonlyArray<PendingPut>) => {
+    // Same id twice in one batch: write it once; the later puts are duplicates of the first.
+    const byId = new Map<string, Array<PendingPut>>()
+    for (const it of batch) {
+      const same = byId.get(it.event.id)
+      if (same === undefined) byId.set(it.event.id, [it])
+      else same.push(it)
+    }
+    // Sorted ids: concurrent batches take their row locks in the same order.
+    const ids = [...byId.keys()].sort()
+    const events = ids.map((id) => byId.get(id)![0]!.event)
+    return writeOnce(events).pipe(
+      Effect.tap(() =>
+        Effect.sync(() => {
+          stats.batches++
+          stats.batchedEvents += events.length
+        })
+      ),
+      Effect.flatMap((outcomes) => Effect.forEach(ids, (id, i) => settle(byId.get(id)!, outcomes[i]!), { discard: true })),
+      Effect.catch((batchError: StoreError) =>
+        events.length === 1
+          ? Effect.sync(() => stats.failedEvents++).pipe(
+              Effect.andThen(Effect.forEach(byId.get(ids[0]!)!, (it) => Deferred.fail(it.done, batchError), { discard: true }))
+            )
+          : Effect.sync(() => stats.fallbacks++).pipe(
+              Effect.andThen(
+                Effect.forEach(
+                  ids,
+                  (id) => {
+                    const items = byId.get(id)!
+                    return writeOnce([items[0]!.event]).pipe(
+                      Effect.flatMap((o) => settle(items, o[0]!)),
+                      Effect.catch((e: StoreError) =>
+                        Effect.sync(() => stats.failedEvents++).pipe(
+                          Effect.andThen(Effect.forEach(items, (it) => Deferred.fail(it.done, e), { discard: true }))
+                        )
+                      )
+                    )
+                  },
+                  { concurrency: 4, discard: true }
+                )
+              )
+            )
+      ),
+      // Never leave a put waiting: if the writer is interrupted (shutdown), fail what is unsettled.
+      Effect.onInterrupt(() =>
+        Effect.forEach(batch, (it) => Deferred.fail(it.done, new StoreError({ message: "the event store is shutting down" })), {
+          discard: true
+        })
+      )
+    )
+  }
+
+  const worker = Effect.gen(function* () {
+    for (;;) {
+      let batch: ReadonlyArray<PendingPut> = yield* Queue.takeBetween(queue, 1, batchSize)
+      if (batch.length < batchSize && waitMs > 0) {
+        yield* Effect.sleep(waitMs)
+        const more = yield* Queue.takeBetween(queue, 0, batchSize - batch.length).pipe(
+          Effect.catch(() => Effect.succeed([] as ReadonlyArray<PendingPut>))
+        )
+        if (more.length > 0) batch = batch.concat(more)
+      }
+      yield* writeBatch(batch)
+    }
+  }).pipe(
+    Effect.catch(() => Effect.void), // the queue is done: shutting down
+    onLiveClock
+  )
+
+  const workers = yield* Effect.forEach(Array.from({ length: Math.max(1, options.writers) }), () => Effect.forkDetach(worker))
+
+  yield* Effect.addFinalizer(() =>
+    Effect.gen(function* () {
+      // Stop taking new puts, let the workers drain what is queued, then stop them.
+      yield* Queue.end(queue)
+      yield* Effect.forEach(workers, (f) => Fiber.await(f), { discard: true }).pipe(
+        Effect.timeoutOrElse({ duration: writeTimeoutMs, orElse: () => Effect.void }),
+        onLiveClock
+      )
+      yield* Effect.forEach(workers, (f) => Fiber.interrupt(f), { discard: true })
+    })
+  )
+
+  const put = (event: NostrEvent): Effect.Effect<PutOutcome, StoreError> =>
+    Effect.flatMap(Deferred.make<PutOutcome, StoreError>(), (done) =>
+      Effect.flatMap(Queue.offer(queue, { event, done }), (accepted) =>
+        accepted ? Deferred.await(done) : Effect.fail(new StoreError({ message: "the event store is shutting down" }))
+      )
+    )
+
+  // ---------------------------------------------------------------- reads
+
+  const readRaw = <A extends object>(text: string, params: ReadonlyArray<unknown> = []) =>
+    Effect.suspend(() => read.unsafe<A>(text, params)).pipe(
+      withDeadline(readDeadlineMs, "query"),
+      Effect.mapError(storeError("query failed"))
+    )
+
+  const nowSeconds = Effect.map(Clock.currentTimeMillis, (ms) => Math.floor(ms / 1000))
+
+  const query = (filters: ReadonlyArray<Filter>): Effect.Effect<ReadonlyArray<NostrEvent>, StoreError> =>
+    Effect.flatMap(nowSeconds, (now) => {
+      const q = compileQuery(filters, now)
+      if (q.parts === 0) return Effect.succeed([])
+      return Effect.map(readRaw<EventRow>(q.text, q.params), (rows) => {
+        const events = rows.map(rowToEvent)
+        if (q.parts === 1) return events
+        const seen = new Set<string>()
+        const out: Array<NostrEvent> = []
+        for (const e of events) if (!seen.has(e.id)) (seen.add(e.id), out.push(e))
+        return out.sort(compareNewestFirst)
+      })
+    })
+
+  const count = (filters: ReadonlyArray<Filter>): Effect.Effect<number, StoreError> =>
+    Effect.flatMap(nowSeconds, (now) => {
+      const q = compileCount(filters, now)
+      if (q.parts === 0) return Effect.succeed(0)
+      return Effect.map(readRaw<{ n: bigint | number }>(q.text, q.params), (rows) => Number(rows[0]?.n ?? 0))
+    })
+
+  // ---------------------------------------------------------------- admin: deletions
+
+  /**
+   * Removes the events selected by `where` (over `events e`) with their tags,
+   * id claims and replaceable heads; with `tombstone`, records (id, author) in
+   * deleted_events so they never come back. Returns how many were removed.
+   */
+  const removeSql = (src: RemoveSource, tombstone: string | undefined) =>
+    `WITH gone AS (
+       DELETE FROM events e WHERE ${src.where}
+       RETURNING e.id, e.created_at, e.pubkey, e.kind, e.d_tag
+     ), gone_tags AS (
+       DELETE FROM event_tags et USING gone WHERE et.event_id = gone.id AND et.created_at = gone.created_at
+     ), gone_ids AS (
+       DELETE FROM event_ids ei USING gone WHERE ei.id = gone.id
+     ), gone_heads AS (
+       DELETE FROM replaceable_heads h USING gone
+       WHERE gone.d_tag IS NOT NULL AND h.pubkey = gone.pubkey AND h.kind = gone.kind AND h.d_tag = gone.d_tag AND h.id = gone.id
+     )${
+       tombstone === undefined
+         ? ""
+         : `, tomb AS (
+       INSERT INTO deleted_events (id, pubkey, deleted_at) SELECT gone.id, gone.pubkey, ${tombstone} FROM gone ON CONFLICT DO NOTHING
+     )`
+     }
+     SELECT count(*)::integer AS n FROM gone`
+
+  const adminOp = <A, E>(what: string, eff: Effect.Effect<A, E>) =>
+    eff.pipe(withDeadline(writeTimeoutMs * 2, what), Effect.mapError(storeError(what)))
+
+  const removeWhere = (sql: PgClient, src: RemoveSource, tombstone: boolean, nowSec: number) => {
+    const params = [...src.params]
+    let tomb: string | undefined
+    if (tombstone) {
+      params.push(int8(nowSec))
+      tomb = `$${params.length}`
+    }
+    return Effect.map(sql.unsafe<{ n: number }>(removeSql(src, tomb), params), (rows) => rows[0]?.n ?? 0)
+  }
+
+  const deleteByRequest = (r: DeletionRequest): Effect.Effect<number, StoreError> =>
+    Effect.gen(function* () {
+      const now = yield* nowSeconds
+      const author = hexBytes(r.pubkey)
+      let removed = 0
+      if (r.ids.length > 0) {
+        const ids = byteaArray(r.ids)
+        // Tombstones for the requester's own ids: every named id except events stored under another
+        // author or of an undeletable kind (5, 62).
+        yield* admin.unsafe(
+          `INSERT INTO deleted_events (id, pubkey, deleted_at)
+           SELECT r.id, $2, $3 FROM unnest($1::bytea[]) AS r(id)
+           WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.id = r.id AND (e.pubkey <> $2 OR e.kind IN (5, 62)))
+           ON CONFLICT DO NOTHING`,
+          [ids, author, int8(now)]
+        )
+        removed += yield* removeWhere(
+          admin,
+          { where: `e.id = ANY($1::bytea[]) AND e.pubkey = $2 AND e.kind NOT IN (5, 62)`, params: [ids, author] },
+          false,
+          now
+        )
+      }
+      const own = r.addresses.filter((a) => a.pubkey === r.pubkey)
+      if (own.length > 0) {
+        const kinds = own.map((a) => a.kind)
+        const dtags = own.map((a) => (kindClass(a.kind) === "addressable" ? a.d : ""))
+        const params = [int4Array(kinds), textArray(dtags), author, int8(r.until)]
+        yield* admin.unsafe(
+          `INSERT INTO deleted_addresses (pubkey, kind, d_tag, until)
+           SELECT DISTINCT $3::bytea, a.kind, a.d_tag, $4::bigint FROM unnest($1::integer[], $2::text[]) AS a(kind, d_tag)
+           ON CONFLICT (pubkey, kind, d_tag) DO UPDATE SET until = GREATEST(deleted_addresses.until, excluded.until)`,
+          params
+        )
+        removed += yield* removeWhere(
+          admin,
+          {
+            where: `e.pubkey = $3 AND e.d_tag IS NOT NULL AND e.created_at <= $4
+                    AND (e.kind, e.d_tag) IN (SELECT a.kind, a.d_tag FROM unnest($1::integer[], $2::text[]) AS a(kind, d_tag))`,
+            params
+          },
+          false,
+          now
+        )
+      }
+      return removed
+    }).pipe((eff) => adminOp("delete", admin.withTransaction(eff)))
+
+  const vanish = (pubkey: string, until: number): Effect.Effect<number, StoreError> =>
+    Effect.gen(function* () {
+      const now = yield* nowSeconds
+      const own = yield* removeWhere(
+        admin,
+        { where: `e.pubkey = $1 AND e.created_at <= $2`, params: [hexBytes(pubkey), int8(until)] },
+        true,
+        now
+      )
+      const wraps = yield* removeWhere(
+        admin,
+        {
+          where: `e.kind = 1059 AND e.created_at <= $2 AND (e.id, e.created_at) IN
+                  (SELECT t.event_id, t.created_at FROM event_tags t WHERE t.name = 'p' AND t.value = $1::text AND t.created_at <= $2)`,
+          params: [pubkey, int8(until)]
+        },
+        true,
+        now
+      )
+      return own + wraps
+    }).pipe((eff) => adminOp("vanish", admin.withTransaction(eff)))
+
+  const purgeExpired = (now: number): Effect.Effect<number, StoreError> =>
+    adminOp(
+      "purge expired",
+      removeWhere(admin, { where: `e.expires_at IS NOT NULL AND e.expires_at <= $1`, params: [int8(now)] }, false, now)
+    )
+
+  const store: EventStoreShape = { put, query, count, deleteByRequest, vanish, purgeExpired }
+  const internals: PostgresStoreInternals = {
+    stats,
+    readRaw: (text, params) => readRaw<object>(text, params ?? []),
+    admin
+  }
+  return { store, internals }
+})

@@ -1,0 +1,107 @@
+/**
+ * The one entry of the Postgres store: embedded-or-external server,
+ * migrations, partitions, three pools, the group-commit writer — all scoped.
+ * Closing the layer drains and stops the writer, closes the pools and stops
+ * the embedded server.
+ */
+import { Context, Effect, Layer, Redacted, Schedule } from "effect"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as Reactivity from "effect/reactivity/Reactivity"
+import type { Settings } from "../../config/settings.ts"
+import { RelayConfig } from "../../config/RelayConfig.ts"
+import { EventStore, StoreError } from "../EventStore.ts"
+import { embeddedPostgres } from "./EmbeddedPostgres.ts"
+import { runMigrations } from "./Migrator.ts"
+import { describeError, makePostgresEventStore, onLiveClock, PostgresStore } from "./PostgresEventStore.ts"
+
+/** Where to connect: an external URL, or the embedded server started for this scope. */
+const serverUrl = (settings: Settings) =>
+  settings.databaseUrl !== ""
+    ? Effect.succeed(settings.databaseUrl)
+    : Effect.map(
+        embeddedPostgres({
+          dataDir: settings.dataDir,
+          port: settings.embeddedPgPort,
+          warn: (m) => console.warn(`parrhesia: ${m}`)
+        }),
+        (s) => s.url
+      )
+
+const pool = (url: string, name: string, maxConnections: number, statementTimeoutMs: number) =>
+  PgClient.make({
+    url: Redacted.make(url),
+    maxConnections,
+    applicationName: `parrhesia-${name}`,
+    connectTimeout: "5 seconds",
+    idleTimeout: "5 minutes",
+    startupParameters: { statement_timeout: String(statementTimeoutMs), timezone: "UTC" }
+  }).pipe(
+    Effect.provide(Reactivity.layer),
+    Effect.mapError((e) => new StoreError({ message: `cannot open the ${name} pool: ${describeError(e)}`, cause: e }))
+  )
+
+/** Creates the partitions for the coming periods (idempotent). The layer runs it at start and every 6 hours. */
+export const ensurePartitions = (admin: PgClient.PgClient, partitionMonths: number) =>
+  admin
+    .unsafe<{ n: number }>(`SELECT parrhesia_ensure_partitions($1::integer, 3, 1) AS n`, [partitionMonths])
+    .pipe(
+      Effect.map((rows) => rows[0]?.n ?? 0),
+      Effect.mapError((e) => new StoreError({ message: `partition maintenance failed: ${describeError(e)}`, cause: e }))
+    )
+
+const WRITE_TIMEOUT_MS = 30_000
+
+/** Builds the store from settings; provides EventStore and the PostgresStore internals. */
+export const makeFromSettings = (settings: Settings) =>
+  Effect.gen(function* () {
+    const url = yield* serverUrl(settings)
+    const admin = yield* pool(url, "admin", settings.adminPoolSize, 0)
+    const version = yield* admin.unsafe<{ v: string }>(`SELECT current_setting('server_version_num') AS v`).pipe(
+      Effect.mapError(
+        (e) => new StoreError({ message: `cannot connect to PostgreSQL at ${redactUrl(url)}: ${describeError(e)}`, cause: e })
+      )
+    )
+    const num = Number(version[0]?.v ?? 0)
+    if (num < 150000) {
+      return yield* new StoreError({ message: `PostgreSQL 15 or newer is required, the server is ${num} (server_version_num)` })
+    }
+    yield* runMigrations(admin)
+    yield* ensurePartitions(admin, settings.partitionMonths)
+    const ingest = yield* pool(url, "ingest", settings.ingestPoolSize, WRITE_TIMEOUT_MS)
+    const read = yield* pool(url, "read", settings.readPoolSize, settings.queryTimeoutMs)
+    const made = yield* makePostgresEventStore({
+      ingest,
+      read,
+      admin,
+      writeBatchSize: settings.writeBatchSize,
+      writeBatchWaitMs: settings.writeBatchWaitMs,
+      writers: settings.ingestPoolSize,
+      queryTimeoutMs: settings.queryTimeoutMs,
+      writeTimeoutMs: WRITE_TIMEOUT_MS
+    })
+    // Periodic partition maintenance; failures are logged and retried at the next tick.
+    yield* Effect.forkScoped(
+      onLiveClock(
+        ensurePartitions(admin, settings.partitionMonths).pipe(
+          Effect.catch((e) => Effect.logWarning(e.message)),
+          Effect.repeat(Schedule.spaced("6 hours")),
+          Effect.delay("6 hours")
+        )
+      )
+    )
+    return made
+  })
+
+const redactUrl = (url: string) => url.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:***@")
+
+/** EventStore + PostgresStore internals from RelayConfig. */
+export const layerWithInternals: Layer.Layer<EventStore | PostgresStore, StoreError, RelayConfig> = Layer.effectContext(
+  Effect.gen(function* () {
+    const settings = yield* RelayConfig
+    const { store, internals } = yield* makeFromSettings(settings)
+    return Context.make(EventStore, store).pipe(Context.add(PostgresStore, internals))
+  })
+)
+
+/** The production store: Postgres (embedded unless databaseUrl / DATABASE_URL is set). */
+export const layerFromConfig: Layer.Layer<EventStore, StoreError, RelayConfig> = layerWithInternals
