@@ -55,6 +55,8 @@ export interface WorkersOptions {
   /** "native" (default): bcrypto's libsecp256k1 addon; "noble": @noble/curves in the workers. */
   readonly backend?: BackendName
   readonly startTimeoutMs?: number
+  /** Test hook: see PoolOptions.crashOnBatch. */
+  readonly crashOnBatch?: boolean
 }
 
 /** Whether the native backend loads in this process, and why not when it does not. */
@@ -98,6 +100,7 @@ export const makeWorkers = (
             threads: options.threads,
             backend,
             ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
+            crashOnBatch: options.crashOnBatch === true,
             onWarning: (message) => {
               log(Effect.logWarning(message))
             }

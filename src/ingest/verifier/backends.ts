@@ -5,13 +5,13 @@
  * - "native": bcrypto's C addon (libsecp256k1's schnorrsig module, built by
  *   node-gyp at install), ~20,000 verifies/s per core here.
  * - "noble": @noble/curves, pure JS, ~600-750 verifies/s per core: the
- *   reference, and the fallback where the addon did not build.
+ *   reference, and the fallback where the addon did not build (noble.ts,
+ *   kept apart so native workers do not load it).
  *
  * This file must run as-is under Node's type stripping (worker threads load
  * it without any bundler): erasable syntax only, `.ts` import extensions.
  */
 import { createRequire } from "node:module"
-import { schnorr } from "@noble/curves/secp256k1.js"
 
 export type BackendName = "native" | "noble"
 
@@ -20,14 +20,6 @@ export type VerifyFn = (msg: Buffer, sig: Buffer, pub: Buffer) => boolean
 
 /** Bytes per packed event: id (32) | pubkey (32) | sig (64). */
 export const PACKED_SIZE = 128
-
-const verifyWithNoble: VerifyFn = (msg, sig, pub) => {
-  try {
-    return schnorr.verify(sig, msg, pub)
-  } catch {
-    return false
-  }
-}
 
 interface BcryptoSchnorr {
   readonly native: number
@@ -41,8 +33,13 @@ let nativeCache: { readonly ok: true; readonly verify: VerifyFn } | { readonly o
  * the compiled addon (it throws when build/Release/bcrypto.node is missing:
  * there is no silent JS fallback on this path), and `native === 2` is
  * bcrypto's own mark of a native backend. The result is cached.
+ * PARRHESIA_NO_NATIVE_VERIFIER=1 makes it report "not loadable" (to try the
+ * fallback path).
  */
 export const loadNative = (): { readonly ok: true; readonly verify: VerifyFn } | { readonly ok: false; readonly reason: string } => {
+  if (process.env["PARRHESIA_NO_NATIVE_VERIFIER"] === "1") {
+    return { ok: false, reason: "the native backend is disabled by PARRHESIA_NO_NATIVE_VERIFIER=1" }
+  }
   if (nativeCache !== undefined) return nativeCache
   try {
     const require = createRequire(import.meta.url)
@@ -69,9 +66,6 @@ export const loadNative = (): { readonly ok: true; readonly verify: VerifyFn } |
   }
   return nativeCache
 }
-
-export const loadBackend = (name: BackendName): { readonly ok: true; readonly verify: VerifyFn } | { readonly ok: false; readonly reason: string } =>
-  name === "native" ? loadNative() : { ok: true, verify: verifyWithNoble }
 
 // BIP-340 test vector 1 (valid); the same with one bit of `s` flipped must fail.
 const TV_PUB = "dff1d77f2a671c5f36183726db2341be58feae1da2deced843240f7b502ba659"

@@ -17,7 +17,8 @@
  */
 import { Worker } from "node:worker_threads"
 import type { NostrEvent } from "../../nostr/index.ts"
-import { type BackendName, loadBackend, PACKED_SIZE, packInto, type VerifyFn } from "./backends.ts"
+import { type BackendName, loadNative, PACKED_SIZE, packInto, type VerifyFn } from "./backends.ts"
+import { verifyWithNoble } from "./noble.ts"
 
 export const MAX_CHUNK = 1024
 export const MIN_SPLIT = 64
@@ -31,6 +32,8 @@ export interface PoolOptions {
   readonly startTimeoutMs?: number
   /** Called for operational events worth a log line (worker died, fallbacks). */
   readonly onWarning?: (message: string) => void
+  /** Test hook: every worker exits when it receives a batch. */
+  readonly crashOnBatch?: boolean
 }
 
 export interface PoolStats {
@@ -38,6 +41,8 @@ export interface PoolStats {
   readonly live: number
   /** Workers started in total (replacements included). */
   readonly started: number
+  /** Workers whose thread has ended (closed or crashed). */
+  readonly exited: number
   /** Workers that exited without being asked to. */
   readonly crashed: number
   /** Messages sent to workers. */
@@ -99,8 +104,8 @@ export const createPool = (options: PoolOptions): Promise<VerifierPool> => {
   let fallback: VerifyFn | undefined
   const fallbackVerify = (): VerifyFn => {
     if (fallback === undefined) {
-      const b = loadBackend(options.backend)
-      fallback = b.ok ? b.verify : (loadBackend("noble") as { readonly verify: VerifyFn }).verify
+      const b = options.backend === "native" ? loadNative() : undefined
+      fallback = b?.ok === true ? b.verify : verifyWithNoble
     }
     return fallback
   }
@@ -112,6 +117,7 @@ export const createPool = (options: PoolOptions): Promise<VerifierPool> => {
   let nextChunkId = 1
   let started = 0
   let crashed = 0
+  let exited = 0
   let messages = 0
   let fallbackEvents = 0
   let startup: { resolve: () => void; reject: (e: Error) => void; waiting: number } | undefined
@@ -190,7 +196,7 @@ export const createPool = (options: PoolOptions): Promise<VerifierPool> => {
   }
 
   const spawn = (slot: Slot): void => {
-    const w = new Worker(WORKER_URL, { workerData: { backend: options.backend } })
+    const w = new Worker(WORKER_URL, { workerData: { backend: options.backend, crashOnBatch: options.crashOnBatch === true } })
     started += 1
     slot.worker = w
     slot.ready = false
@@ -233,6 +239,7 @@ export const createPool = (options: PoolOptions): Promise<VerifierPool> => {
       if (slot.worker === w) warn(`signature verifier worker ${slot.index} failed: ${e instanceof Error ? e.message : String(e)}`)
     })
     w.on("exit", (code) => {
+      exited += 1
       if (slot.worker !== w) return
       slot.worker = undefined
       const orphans = [...slot.inflight.values()]
@@ -299,6 +306,7 @@ export const createPool = (options: PoolOptions): Promise<VerifierPool> => {
     stats: () => ({
       live: slots.filter((s) => s.worker !== undefined).length,
       started,
+      exited,
       crashed,
       messages,
       fallbackEvents
