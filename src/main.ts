@@ -7,7 +7,7 @@ import { loggingLayer, relayLayer } from "./app.ts"
 import { ConfigError, loadSettings, RelayConfig } from "./config/RelayConfig.ts"
 import { envName, SETTINGS } from "./config/settings.ts"
 import { VERSION } from "./http/nip11.ts"
-import { layerNoble } from "./ingest/SignatureVerifier.ts"
+import { layerFromConfig as verifierFromConfig } from "./ingest/SignatureVerifier.ts"
 import { RelayServer } from "./relay/server.ts"
 import { storeFromConfig } from "./storage/layer.ts"
 
@@ -78,7 +78,7 @@ const serve = (cli: Cli) =>
       env: process.env,
       overrides: { host: cli.host, port: cli.port }
     })
-    const app = relayLayer({ store: storeFromConfig, verifier: layerNoble }).pipe(
+    const app = relayLayer({ store: storeFromConfig, verifier: verifierFromConfig }).pipe(
       Layer.provide(Layer.succeed(RelayConfig, RelayConfig.of(settings)))
     )
     yield* Effect.gen(function* () {
@@ -112,6 +112,14 @@ NodeRuntime.runMain(
       Effect.sync(() => {
         console.error(`parrhesia: ${e.message}`)
         process.exitCode = 2
+      })
+    ),
+    // Start-up failures of the store (database unreachable, embedded PostgreSQL
+    // cannot start, a migration failed) end with their message, not a stack.
+    Effect.catchTag("StoreError", (e) =>
+      Effect.sync(() => {
+        console.error(`parrhesia: storage: ${e.message}`)
+        process.exitCode = 1
       })
     )
   ),
