@@ -302,6 +302,8 @@ export interface PostgresStoreInternals {
   readonly stats: WriterStats
   /** Runs SQL on the read pool under the same time limit as REQ/COUNT (tests use it). */
   readonly readRaw: (text: string, params?: ReadonlyArray<unknown>) => Effect.Effect<ReadonlyArray<unknown>, StoreError>
+  readonly ingest: PgClient
+  readonly read: PgClient
   readonly admin: PgClient
 }
 
@@ -586,6 +588,8 @@ export const makePostgresEventStore = Effect.fnUntraced(function* (
   const internals: PostgresStoreInternals = {
     stats,
     readRaw: (text, params) => readRaw<object>(text, params ?? []),
+    ingest,
+    read,
     admin
   }
   return { store, internals }
