@@ -387,6 +387,17 @@ export const eventStoreContract = (name: string, makeLayer: () => Layer.Layer<Ev
           expect(idsOf(yield* store.query([{ ids: [] }, { authors: [k.pk] }]))).toEqual([e.id])
         }))
 
+      test("repeated values in a filter list do not repeat results", (store) =>
+        Effect.gen(function* () {
+          const k = newKey()
+          const e = makeEvent({ kind: 1, tags: [["t", "x"]] }, k)
+          yield* store.put(e)
+          for (const f of [{ ids: [e.id, e.id] }, { authors: [k.pk, k.pk] }, { kinds: [1, 1] }, { tags: { t: ["x", "x"] } }] satisfies ReadonlyArray<Filter>) {
+            expect(idsOf(yield* store.query([f]))).toEqual([e.id])
+            expect(yield* store.count([f])).toBe(1)
+          }
+        }))
+
       test("the empty filter {} matches everything", (store) =>
         Effect.gen(function* () {
           const evs = [makeEvent({ kind: 1 }), makeEvent({ kind: 0 }), makeEvent({ kind: 30000, tags: [["d", "q"]] })]
@@ -630,6 +641,14 @@ export const eventStoreContract = (name: string, makeLayer: () => Layer.Layer<Ev
           yield* store.deleteByRequest(request(k, { ids: [note.id] }))
           expect(yield* store.deleteByRequest(request(k, { ids: [del.id, vanishReq.id] }))).toBe(0)
           expect(sortedIds(yield* allOf(store, k))).toEqual(sortedIds([del, vanishReq]))
+        }))
+
+      test("e: a deletion request named before it arrives is still stored", (store) =>
+        Effect.gen(function* () {
+          const k = newKey()
+          const del = makeEvent({ kind: 5, tags: [["e", "0".repeat(64)]] }, k)
+          yield* store.deleteByRequest(request(k, { ids: [del.id] }))
+          expect(yield* store.put(del)).toBe("stored")
         }))
 
       test("e: a replaceable event named by id is deleted", (store) =>

@@ -108,7 +108,11 @@ export const makeMemoryEventStore = () => {
       for (const s of sets) if (s) for (const id of s) out.add(id)
       return out
     }
-    if (f.ids) consider(f.ids, f.ids.length)
+    // A Set: repeated ids in the filter must not repeat the event in the answer.
+    if (f.ids) {
+      const u = new Set(f.ids)
+      consider(u, u.size)
+    }
     if (f.authors) {
       const u = union(f.authors.map((a) => byAuthor.get(a)))
       consider(u, u.size)
