@@ -140,9 +140,18 @@ class Params {
 /** WHERE conditions of one filter (the caller checked it is not empty). `$1` is "now". */
 const filterConditions = (f: Filter, p: Params, nowParam: string): Array<string> => {
   const c: Array<string> = []
-  if (f.ids !== undefined) c.push(`id = ANY(${p.add(byteaArray(f.ids))}::bytea[])`)
-  if (f.authors !== undefined) c.push(`pubkey = ANY(${p.add(byteaArray(f.authors))}::bytea[])`)
-  if (f.kinds !== undefined) c.push(`kind = ANY(${p.add(int4Array(f.kinds))}::integer[])`)
+  // One value: plain equality, so the planner can walk a (column, created_at DESC) index in order and
+  // stop at the limit; `= ANY(array)` makes it fetch and sort every match.
+  if (f.ids !== undefined)
+    c.push(f.ids.length === 1 ? `id = ${p.add(hexBytes(f.ids[0]!))}::bytea` : `id = ANY(${p.add(byteaArray(f.ids))}::bytea[])`)
+  if (f.authors !== undefined)
+    c.push(
+      f.authors.length === 1
+        ? `pubkey = ${p.add(hexBytes(f.authors[0]!))}::bytea`
+        : `pubkey = ANY(${p.add(byteaArray(f.authors))}::bytea[])`
+    )
+  if (f.kinds !== undefined)
+    c.push(f.kinds.length === 1 ? `kind = ${p.add(f.kinds[0]!)}::integer` : `kind = ANY(${p.add(int4Array(f.kinds))}::integer[])`)
   const since = f.since !== undefined ? p.add(int8(f.since)) : undefined
   const until = f.until !== undefined ? p.add(int8(f.until)) : undefined
   if (since !== undefined) c.push(`created_at >= ${since}`)
@@ -153,7 +162,9 @@ const filterConditions = (f: Filter, p: Params, nowParam: string): Array<string>
         (since !== undefined ? ` AND t.created_at >= ${since}` : "") + (until !== undefined ? ` AND t.created_at <= ${until}` : "")
       c.push(
         `(id, created_at) IN (SELECT t.event_id, t.created_at FROM event_tags t WHERE t.name = ${p.add(name)}::text` +
-          ` AND t.value = ANY(${p.add(textArray(values))}::text[])${range})`
+          (values.length === 1
+            ? ` AND t.value = ${p.add(values[0]!)}::text${range})`
+            : ` AND t.value = ANY(${p.add(textArray(values))}::text[])${range})`)
       )
     }
   }
