@@ -280,7 +280,17 @@ export const createPool = (options: PoolOptions): Promise<VerifierPool> => {
     closed = true
     if (flushScheduled) flush()
     const ws = slots.map((s) => s.worker).filter((w): w is Worker => w !== undefined)
-    await Promise.all(ws.map((w) => w.terminate()))
+    // terminate() of an unref'd worker does not keep the process alive (nor
+    // does ref() just before it, seen on Node 24): hold the loop open with a
+    // timer until every thread has ended, or a caller awaiting close() can see
+    // the process exit under it.
+    const keepAlive = setInterval(() => {}, 1000)
+    try {
+      for (const w of ws) w.ref()
+      await Promise.all(ws.map((w) => w.terminate()))
+    } finally {
+      clearInterval(keepAlive)
+    }
   }
 
   const pool: VerifierPool = {
