@@ -25,6 +25,8 @@ export interface RawClient {
   /** Resolves with the close code and reason once the socket is closed. */
   readonly closed: Promise<CloseInfo>
   readonly close: () => Promise<CloseInfo>
+  /** How many pings the socket has received since it was created. */
+  readonly pings: () => number
 }
 
 export const DEFAULT_TIMEOUT = 5000
@@ -54,6 +56,8 @@ export const connect = (url: string, options: WebSocket.ClientOptions = {}): Pro
       } else unconsumed.push(frame)
     })
     ws.on("error", () => {})
+    let pings = 0
+    ws.on("ping", () => pings++)
     const closed = new Promise<CloseInfo>((res) => {
       ws.once("close", (code, reason) => {
         closeInfo = { code, reason: reason.toString() }
@@ -94,7 +98,8 @@ export const connect = (url: string, options: WebSocket.ClientOptions = {}): Pro
         close: () => {
           if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close()
           return closed
-        }
+        },
+        pings: () => pings
       })
     )
   })
