@@ -79,6 +79,55 @@ export const eventStoreContract = (name: string, makeLayer: () => Layer.Layer<Ev
           expect(got).toEqual([e])
         }))
 
+      test("stores events from any time, from 1970 to beyond 2038", (store) =>
+        Effect.gen(function* () {
+          const k = newKey()
+          const times = [0, 1, 1_000_000_000, T0, 2 ** 31, 2 ** 32 + 7]
+          const evs = times.map((created_at) => makeEvent({ created_at }, k))
+          expect(yield* putAll(store, evs)).toEqual(times.map(() => "stored"))
+          expect((yield* allOf(store, k)).map((e) => e.created_at)).toEqual([...times].reverse())
+          expect(idsOf(yield* store.query([{ authors: [k.pk], since: 2 ** 31 }]))).toEqual(idsOf([evs[5]!, evs[4]!]))
+          expect(idsOf(yield* store.query([{ authors: [k.pk], until: 0 }]))).toEqual([evs[0]!.id])
+        }))
+
+      test("round-trips control characters, unicode, long content and many tags", (store) =>
+        Effect.gen(function* () {
+          const k = newKey()
+          const weird = "bell\u0007 esc\u001b del\u007f bom\ufeff zwj\u200d 🎉 \u2028 日本語 \"q\" \\ \n"
+          const evs = [
+            makeEvent({ created_at: T0, content: weird, tags: [["t", weird], [weird, "v"]] }, k),
+            makeEvent({ created_at: T0 + 1, content: "x".repeat(100_000) }, k),
+            makeEvent({ created_at: T0 + 2, tags: Array.from({ length: 500 }, (_, i) => ["t", `tag${i}`, "extra"]) }, k),
+            makeEvent({ kind: 30000, created_at: T0 + 3, tags: [["d", weird]] }, k)
+          ]
+          expect(yield* putAll(store, evs)).toEqual(["stored", "stored", "stored", "stored"])
+          expect(yield* allOf(store, k)).toEqual(nip01Order(evs))
+          expect(idsOf(yield* store.query([{ tags: { t: [weird] } }]))).toEqual([evs[0]!.id])
+          expect(idsOf(yield* store.query([{ tags: { t: ["tag499"] } }]))).toEqual([evs[2]!.id])
+          expect(idsOf(yield* store.query([{ tags: { d: [weird] } }]))).toEqual([evs[3]!.id])
+        }))
+
+      test("NUL and lone surrogates: stored and read back exactly, or refused with StoreError, never altered", (store) =>
+        Effect.gen(function* () {
+          const k = newKey()
+          const hard = [
+            makeEvent({ created_at: T0, content: "nul\u0000inside" }, k),
+            makeEvent({ created_at: T0 + 1, tags: [["t", "nul\u0000tag"]] }, k),
+            makeEvent({ created_at: T0 + 2, content: "lone \ud800 high" }, k),
+            makeEvent({ created_at: T0 + 3, tags: [["t", "lone \udfff low"]] }, k)
+          ]
+          for (const e of hard) {
+            const outcome = yield* store.put(e).pipe(Effect.catchTag("StoreError", () => Effect.succeed("refused" as const)))
+            expect(["stored", "refused"]).toContain(outcome)
+            const back = yield* store.query([{ ids: [e.id] }])
+            expect(back).toEqual(outcome === "stored" ? [e] : [])
+          }
+          // The store keeps working afterwards.
+          const fine = makeEvent({ created_at: T0 + 4 }, k)
+          expect(yield* store.put(fine)).toBe("stored")
+          expect(idsOf(yield* store.query([{ ids: [fine.id] }]))).toEqual([fine.id])
+        }))
+
       test("a second put of the same event is a duplicate and keeps one copy", (store) =>
         Effect.gen(function* () {
           const e = makeEvent({})
@@ -483,6 +532,16 @@ export const eventStoreContract = (name: string, makeLayer: () => Layer.Layer<Ev
           expect(yield* q({ tags: { p: [p], e: [e] }, kinds: [1] })).toEqual([both.id])
           expect(yield* q({ tags: { p: [p] }, authors: [b.pk] })).toEqual([bothByB.id])
           expect(yield* q({ tags: { p: [p] }, until: T0 + 1 })).toEqual(sortedIds([both, onlyP]))
+        }))
+
+      test("#d finds the current version of an addressable event", (store) =>
+        Effect.gen(function* () {
+          const k = newKey()
+          const v1 = makeEvent({ kind: 30023, created_at: T0, tags: [["d", "my:slug/é"]] }, k)
+          const v2 = makeEvent({ kind: 30023, created_at: T0 + 1, tags: [["d", "my:slug/é"]] }, k)
+          const other = makeEvent({ kind: 30023, created_at: T0 + 2, tags: [["d", "other"]] }, k)
+          yield* putAll(store, [v1, v2, other])
+          expect(idsOf(yield* store.query([{ kinds: [30023], authors: [k.pk], tags: { d: ["my:slug/é"] } }]))).toEqual([v2.id])
         }))
 
       test("replaceable and addressable queries return only the current version", (store) =>
