@@ -1,0 +1,122 @@
+/**
+ * SubscriptionIndex against a naive model: after any sequence of add /
+ * replace / remove / removeConnection, publishing an event delivers it to
+ * exactly the live subscriptions whose filters match (matchesAny over all of
+ * them), once each, and to nothing that was replaced or removed.
+ */
+import fc from "fast-check"
+import { describe, expect, it } from "vitest"
+import { matchesAny, type Filter, type NostrEvent } from "../../src/nostr/index.ts"
+import { makeSubscriptionIndex } from "../../src/subscriptions/SubscriptionIndex.ts"
+
+const hex = (c: string) => c.repeat(64)
+const IDS = ["1", "2", "3"].map(hex)
+const PUBKEYS = ["a", "b", "c"].map(hex)
+const KINDS = [0, 1, 7, 30023]
+const TAG_NAMES = ["e", "p", "t", "d", "tt"]
+const TAG_VALUES = ["x", "y", "", hex("1"), hex("a")]
+const LETTERS = ["e", "p", "t", "d"]
+
+const tagArb = fc.oneof(
+  fc.constantFrom(...TAG_NAMES).map((n) => [n]),
+  fc.tuple(fc.constantFrom(...TAG_NAMES), fc.constantFrom(...TAG_VALUES)).map(([n, v]) => [n, v]),
+  fc.tuple(fc.constantFrom(...TAG_NAMES), fc.constantFrom(...TAG_VALUES), fc.constantFrom(...TAG_VALUES)).map(([n, v, w]) => [n, v, w])
+)
+
+const eventArb: fc.Arbitrary<NostrEvent> = fc.record({
+  id: fc.constantFrom(...IDS),
+  pubkey: fc.constantFrom(...PUBKEYS),
+  created_at: fc.integer({ min: 0, max: 6 }),
+  kind: fc.constantFrom(...KINDS),
+  tags: fc.array(tagArb, { maxLength: 4 }),
+  content: fc.constant(""),
+  sig: fc.constant("0".repeat(128))
+})
+
+const sometimes = <T>(arb: fc.Arbitrary<T>): fc.Arbitrary<T | undefined> =>
+  fc.oneof({ weight: 2, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: arb })
+const list = <T>(pool: ReadonlyArray<T>) => fc.subarray([...pool], { minLength: 0 })
+
+const filterArb: fc.Arbitrary<Filter> = fc
+  .record({
+    ids: sometimes(list(IDS)),
+    authors: sometimes(list(PUBKEYS)),
+    kinds: sometimes(list(KINDS)),
+    tags: sometimes(fc.dictionary(fc.constantFrom(...LETTERS), list(TAG_VALUES), { minKeys: 1, maxKeys: 2 })),
+    since: sometimes(fc.integer({ min: 0, max: 7 })),
+    until: sometimes(fc.integer({ min: 0, max: 6 }))
+  })
+  .map((r) => Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined)) as Filter)
+
+type Op =
+  | { readonly op: "add"; readonly conn: number; readonly sub: string; readonly filters: ReadonlyArray<Filter> }
+  | { readonly op: "remove"; readonly conn: number; readonly sub: string }
+  | { readonly op: "removeConnection"; readonly conn: number }
+  | { readonly op: "publish"; readonly event: NostrEvent }
+
+const conn = fc.integer({ min: 1, max: 3 })
+const sub = fc.constantFrom("s1", "s2", "s3")
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 4, arbitrary: fc.record({ op: fc.constant("add" as const), conn, sub, filters: fc.array(filterArb, { minLength: 1, maxLength: 3 }) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant("remove" as const), conn, sub }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant("removeConnection" as const), conn }) },
+  { weight: 4, arbitrary: fc.record({ op: fc.constant("publish" as const), event: eventArb }) }
+)
+
+const key = (conn: number, sub: string) => `${conn}/${sub}`
+
+describe("SubscriptionIndex", () => {
+  it("publish delivers to exactly the subscriptions a naive scan matches, once each", () => {
+    fc.assert(
+      fc.property(fc.array(opArb, { minLength: 1, maxLength: 60 }), (ops) => {
+        const index = makeSubscriptionIndex()
+        /** key -> (token of the current registration, its filters) */
+        const model = new Map<string, { readonly token: number; readonly filters: ReadonlyArray<Filter> }>()
+        let tokens = 0
+        let delivered: Array<string> = []
+        for (const o of ops) {
+          switch (o.op) {
+            case "add": {
+              const token = ++tokens
+              const k = key(o.conn, o.sub)
+              index.add({ connectionId: o.conn, subId: o.sub, filters: o.filters, deliver: () => void delivered.push(`${k}#${token}`) })
+              model.set(k, { token, filters: o.filters })
+              break
+            }
+            case "remove":
+              expect(index.remove(o.conn, o.sub)).toBe(model.delete(key(o.conn, o.sub)))
+              break
+            case "removeConnection": {
+              const mine = [...model.keys()].filter((k) => k.startsWith(`${o.conn}/`))
+              for (const k of mine) model.delete(k)
+              expect(index.removeConnection(o.conn)).toBe(mine.length)
+              break
+            }
+            case "publish": {
+              delivered = []
+              const n = index.publish(o.event)
+              const expected = [...model].filter(([, v]) => matchesAny(v.filters, o.event)).map(([k, v]) => `${k}#${v.token}`)
+              expect([...delivered].sort()).toEqual(expected.sort())
+              expect(n).toBe(expected.length)
+              break
+            }
+          }
+          expect(index.size()).toBe(model.size)
+          for (const c of [1, 2, 3]) expect(index.countFor(c)).toBe([...model.keys()].filter((k) => k.startsWith(`${c}/`)).length)
+        }
+      }),
+      { numRuns: 300 }
+    )
+  })
+
+  it("a filter with only since/until, or none, sees every event in range", () => {
+    const index = makeSubscriptionIndex()
+    const got: Array<string> = []
+    index.add({ connectionId: 1, subId: "all", filters: [{}], deliver: (e) => void got.push(e.id) })
+    index.add({ connectionId: 1, subId: "recent", filters: [{ since: 5 }], deliver: (e) => void got.push(`recent:${e.id}`) })
+    const e = { id: hex("1"), pubkey: hex("a"), created_at: 5, kind: 1, tags: [], content: "", sig: "0".repeat(128) }
+    expect(index.publish(e)).toBe(2)
+    expect(got.sort()).toEqual([hex("1"), `recent:${hex("1")}`])
+    expect(index.publish({ ...e, created_at: 4 })).toBe(1)
+  })
+})
