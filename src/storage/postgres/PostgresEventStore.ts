@@ -124,8 +124,6 @@ const indexableValue = (v: string) => v.length <= 500 || Buffer.byteLength(v, "u
 
 // ------------------------------------------------------------------ filters -> SQL
 
-const EVENT_COLUMNS = "id, pubkey, created_at, kind, tags, content, sig"
-
 /** `%text%` for ILIKE, with \ % _ escaped (backslash is LIKE's default escape). */
 const likePattern = (s: string) => `%${s.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
 
@@ -137,40 +135,77 @@ class Params {
   }
 }
 
-/** WHERE conditions of one filter (the caller checked it is not empty). `$1` is "now". */
-const filterConditions = (f: Filter, p: Params, nowParam: string): Array<string> => {
+interface FilterSql {
+  /** FROM ... WHERE ... of the filter. */
+  readonly body: string
+  /** ORDER BY expression list (newest first, lowest id first). */
+  readonly order: string
+}
+
+const EVENT_COLUMNS = "e.id, e.pubkey, e.created_at, e.kind, e.tags, e.content, e.sig"
+
+/**
+ * FROM/WHERE of one filter (the caller checked it is not empty); `nowParam` is "now".
+ *
+ * A tag condition with a single value (and no ids) drives the query from
+ * event_tags: its (name, value, created_at DESC) index yields the matches
+ * newest first, and each is looked up in events by primary key through a
+ * LATERAL subquery (kept as a parameterized nested loop, so only the one
+ * partition holding that created_at is probed), so a `#p`/`#e` REQ with a
+ * limit stops after `limit` hits. A plain join would let the planner pick a
+ * hash join over every events partition. Other tag conditions are semi-joins.
+ */
+const filterSql = (f: Filter, p: Params, nowParam: string): FilterSql => {
   const c: Array<string> = []
   // One value: plain equality, so the planner can walk a (column, created_at DESC) index in order and
   // stop at the limit; `= ANY(array)` makes it fetch and sort every match.
   if (f.ids !== undefined)
-    c.push(f.ids.length === 1 ? `id = ${p.add(hexBytes(f.ids[0]!))}::bytea` : `id = ANY(${p.add(byteaArray(f.ids))}::bytea[])`)
+    c.push(f.ids.length === 1 ? `e.id = ${p.add(hexBytes(f.ids[0]!))}::bytea` : `e.id = ANY(${p.add(byteaArray(f.ids))}::bytea[])`)
   if (f.authors !== undefined)
     c.push(
       f.authors.length === 1
-        ? `pubkey = ${p.add(hexBytes(f.authors[0]!))}::bytea`
-        : `pubkey = ANY(${p.add(byteaArray(f.authors))}::bytea[])`
+        ? `e.pubkey = ${p.add(hexBytes(f.authors[0]!))}::bytea`
+        : `e.pubkey = ANY(${p.add(byteaArray(f.authors))}::bytea[])`
     )
   if (f.kinds !== undefined)
-    c.push(f.kinds.length === 1 ? `kind = ${p.add(f.kinds[0]!)}::integer` : `kind = ANY(${p.add(int4Array(f.kinds))}::integer[])`)
+    c.push(f.kinds.length === 1 ? `e.kind = ${p.add(f.kinds[0]!)}::integer` : `e.kind = ANY(${p.add(int4Array(f.kinds))}::integer[])`)
   const since = f.since !== undefined ? p.add(int8(f.since)) : undefined
   const until = f.until !== undefined ? p.add(int8(f.until)) : undefined
-  if (since !== undefined) c.push(`created_at >= ${since}`)
-  if (until !== undefined) c.push(`created_at <= ${until}`)
+  if (since !== undefined) c.push(`e.created_at >= ${since}`)
+  if (until !== undefined) c.push(`e.created_at <= ${until}`)
+  const driving: Array<string> = []
   if (f.tags !== undefined) {
-    for (const [name, values] of Object.entries(f.tags)) {
+    const entries = Object.entries(f.tags)
+    const drive = f.ids === undefined ? entries.findIndex(([, values]) => values.length === 1) : -1
+    entries.forEach(([name, values], k) => {
+      const t = `t${k}`
       const range =
-        (since !== undefined ? ` AND t.created_at >= ${since}` : "") + (until !== undefined ? ` AND t.created_at <= ${until}` : "")
-      c.push(
-        `(id, created_at) IN (SELECT t.event_id, t.created_at FROM event_tags t WHERE t.name = ${p.add(name)}::text` +
-          (values.length === 1
-            ? ` AND t.value = ${p.add(values[0]!)}::text${range})`
-            : ` AND t.value = ANY(${p.add(textArray(values))}::text[])${range})`)
-      )
-    }
+        (since !== undefined ? ` AND ${t}.created_at >= ${since}` : "") + (until !== undefined ? ` AND ${t}.created_at <= ${until}` : "")
+      if (k === drive) {
+        driving.push(`${t}.name = ${p.add(name)}::text AND ${t}.value = ${p.add(values[0]!)}::text${range}`)
+      } else {
+        c.push(
+          `(e.id, e.created_at) IN (SELECT ${t}.event_id, ${t}.created_at FROM event_tags ${t} WHERE ${t}.name = ${p.add(name)}::text` +
+            (values.length === 1
+              ? ` AND ${t}.value = ${p.add(values[0]!)}::text${range})`
+              : ` AND ${t}.value = ANY(${p.add(textArray(values))}::text[])${range})`)
+        )
+      }
+    })
   }
-  if (f.search !== undefined) c.push(`content ILIKE ${p.add(likePattern(f.search))}::text`)
-  c.push(`(expires_at IS NULL OR expires_at > ${nowParam})`)
-  return c
+  if (f.search !== undefined) c.push(`e.content ILIKE ${p.add(likePattern(f.search))}::text`)
+  c.push(`(e.expires_at IS NULL OR e.expires_at > ${nowParam})`)
+  if (driving.length === 0) {
+    return { body: `FROM events e WHERE ${c.join(" AND ")}`, order: "e.created_at DESC, e.id ASC" }
+  }
+  const t = driving[0]!.slice(0, driving[0]!.indexOf("."))
+  return {
+    body:
+      `FROM event_tags ${t} CROSS JOIN LATERAL (SELECT ${EVENT_COLUMNS} FROM events e` +
+      ` WHERE e.id = ${t}.event_id AND e.created_at = ${t}.created_at AND ${c.join(" AND ")} LIMIT 1) e` +
+      ` WHERE ${driving[0]}`,
+    order: `${t}.created_at DESC, ${t}.event_id ASC`
+  }
 }
 
 export interface CompiledQuery {
@@ -187,9 +222,9 @@ export const compileQuery = (filters: ReadonlyArray<Filter>, now: number): Compi
   const selects: Array<string> = []
   for (const f of filters) {
     if (isEmptyFilter(f)) continue
-    const where = filterConditions(f, p, nowParam).join(" AND ")
+    const { body, order } = filterSql(f, p, nowParam)
     const limit = f.limit !== undefined ? ` LIMIT ${p.add(f.limit)}` : ""
-    selects.push(`SELECT ${EVENT_COLUMNS} FROM events WHERE ${where} ORDER BY created_at DESC, id ASC${limit}`)
+    selects.push(`SELECT ${EVENT_COLUMNS} ${body} ORDER BY ${order}${limit}`)
   }
   const text = selects.length === 1 ? selects[0]! : selects.map((s) => `(${s})`).join(" UNION ALL ")
   return { text, params: p.values, parts: selects.length }
@@ -202,12 +237,12 @@ export const compileCount = (filters: ReadonlyArray<Filter>, now: number): Compi
   const selects: Array<string> = []
   for (const f of filters) {
     if (isEmptyFilter(f)) continue
-    selects.push(`WHERE ${filterConditions(f, p, nowParam).join(" AND ")}`)
+    selects.push(filterSql(f, p, nowParam).body)
   }
   const text =
     selects.length === 1
-      ? `SELECT count(*) AS n FROM events ${selects[0]}`
-      : `SELECT count(*) AS n FROM (${selects.map((w) => `SELECT id FROM events ${w}`).join(" UNION ")}) s`
+      ? `SELECT count(*) AS n ${selects[0]}`
+      : `SELECT count(*) AS n FROM (${selects.map((w) => `SELECT e.id ${w}`).join(" UNION ")}) s`
   return { text, params: p.values, parts: selects.length }
 }
 
@@ -216,7 +251,7 @@ export const compileCount = (filters: ReadonlyArray<Filter>, now: number): Compi
 const OUTCOMES: ReadonlyArray<PutOutcome> = ["stored", "duplicate", "superseded", "deleted"]
 
 const PUT_SQL =
-  "SELECT pos, outcome FROM parrhesia_put_events($1::bytea[], $2::bytea[], $3::bigint[], $4::integer[], $5::text[], " +
+  "SELECT pos, outcome FROM parrhesia_put_events($1::bytea[], $2::bytea[], $3::bigint[], $4::bigint[]::integer[], $5::text[], " +
   "$6::text[], $7::bytea[], $8::text[], $9::bigint[], $10::integer[], $11::text[], $12::text[])"
 
 /** The 12 array parameters of parrhesia_put_events for distinct events. */
@@ -265,7 +300,8 @@ export const putParams = (events: ReadonlyArray<NostrEvent>): ReadonlyArray<unkn
     arrayParam(ids, PgTypes.OID.bytea),
     arrayParam(pubkeys, PgTypes.OID.bytea),
     int8Array(created),
-    int4Array(kinds),
+    // int8 on the wire: an out-of-range kind fails in the database ("integer out of range"), never wraps.
+    int8Array(kinds),
     textArray(tags),
     textArray(contents),
     arrayParam(sigs, PgTypes.OID.bytea),
@@ -275,6 +311,30 @@ export const putParams = (events: ReadonlyArray<NostrEvent>): ReadonlyArray<unkn
     textArray(tagNames),
     textArray(tagValues)
   ]
+}
+
+const badText = (s: string): string | undefined =>
+  s.includes("\u0000")
+    ? "PostgreSQL text cannot hold NUL (\\u0000)"
+    : !(s as string & { isWellFormed(): boolean }).isWellFormed()
+      ? "the text contains a lone UTF-16 surrogate, which UTF-8 cannot hold"
+      : undefined
+
+/**
+ * Why PostgreSQL could not store this event's text exactly, if it cannot.
+ * Such events are refused up front (StoreError) rather than altered, and
+ * never reach a batch where they would force the one-by-one fallback.
+ */
+export const unstorableText = (e: NostrEvent): string | undefined => {
+  const c = badText(e.content)
+  if (c !== undefined) return `content: ${c}`
+  for (const tag of e.tags) {
+    for (const v of tag) {
+      const t = badText(v)
+      if (t !== undefined) return `tag: ${t}`
+    }
+  }
+  return undefined
 }
 
 interface PendingPut {
@@ -340,7 +400,8 @@ export const makePostgresEventStore = Effect.fnUntraced(function* (
   const queue = yield* Queue.bounded<PendingPut, Cause.Done>(Math.max(1024, batchSize * 32))
 
   const writeOnce = (events: ReadonlyArray<NostrEvent>) =>
-    Effect.suspend(() => ingest.unsafe<{ pos: number; outcome: number }>(PUT_SQL, putParams(events))).pipe(
+    Effect.try({ try: () => putParams(events), catch: (e) => e }).pipe(
+      Effect.flatMap((params) => ingest.unsafe<{ pos: number; outcome: number }>(PUT_SQL, params)),
       withDeadline(writeTimeoutMs, "write"),
       Effect.mapError(storeError("could not store event")),
       Effect.map((rows) => {
@@ -441,12 +502,15 @@ export const makePostgresEventStore = Effect.fnUntraced(function* (
     })
   )
 
-  const put = (event: NostrEvent): Effect.Effect<PutOutcome, StoreError> =>
-    Effect.flatMap(Deferred.make<PutOutcome, StoreError>(), (done) =>
+  const put = (event: NostrEvent): Effect.Effect<PutOutcome, StoreError> => {
+    const unstorable = unstorableText(event)
+    if (unstorable !== undefined) return Effect.fail(new StoreError({ message: `could not store event: ${unstorable}` }))
+    return Effect.flatMap(Deferred.make<PutOutcome, StoreError>(), (done) =>
       Effect.flatMap(Queue.offer(queue, { event, done }), (accepted) =>
         accepted ? Deferred.await(done) : Effect.fail(new StoreError({ message: "the event store is shutting down" }))
       )
     )
+  }
 
   // ---------------------------------------------------------------- reads
 
