@@ -42,6 +42,9 @@ export const parseEventShape = (u: unknown): { readonly event: NostrEvent } | { 
     return { error: "kind must be an integer between 0 and 65535" }
   }
   if (typeof o.content !== "string") return { error: "content must be a string" }
+  // A lone surrogate (only possible through a \uD800-style JSON escape) has no
+  // UTF-8 form: no store or client could keep the text, and so the id, intact.
+  if (!o.content.isWellFormed()) return { error: "content contains an unpaired UTF-16 surrogate" }
   const tags = o.tags
   if (!Array.isArray(tags)) return { error: "tags must be an array" }
   for (let i = 0; i < tags.length; i++) {
@@ -49,6 +52,7 @@ export const parseEventShape = (u: unknown): { readonly event: NostrEvent } | { 
     if (!Array.isArray(tag) || tag.length === 0) return { error: `tag ${i} must be a non-empty array of strings` }
     for (let j = 0; j < tag.length; j++) {
       if (typeof tag[j] !== "string") return { error: `tag ${i} must contain only strings` }
+      if (!(tag[j] as string).isWellFormed()) return { error: `tag ${i} contains an unpaired UTF-16 surrogate` }
     }
   }
   return {

@@ -146,3 +146,24 @@ describe("firstTagValue", () => {
     expect(firstTagValue(e, "p")).toBeUndefined()
   })
 })
+
+describe("parseEventShape: text that has no UTF-8 form", () => {
+  const base = {
+    id: "a".repeat(64),
+    pubkey: "b".repeat(64),
+    sig: "c".repeat(128),
+    created_at: 1,
+    kind: 1,
+    tags: [] as Array<Array<string>>,
+    content: ""
+  }
+  it("refuses a lone surrogate in content", () => {
+    expect(parseEventShape({ ...base, content: "x\ud800y" })).toEqual({ error: "content contains an unpaired UTF-16 surrogate" })
+  })
+  it("refuses a lone surrogate in a tag", () => {
+    expect(parseEventShape({ ...base, tags: [["t", "\udc00"]] })).toEqual({ error: "tag 0 contains an unpaired UTF-16 surrogate" })
+  })
+  it("accepts paired surrogates (emoji)", () => {
+    expect("event" in parseEventShape({ ...base, content: "😀", tags: [["t", "😀"]] })).toBe(true)
+  })
+})
