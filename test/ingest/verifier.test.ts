@@ -230,6 +230,25 @@ describe("layerWorkers failures and shutdown", () => {
       expect(s.exited).toBe(s.started)
       expect(process.getActiveResourcesInfo().filter((r) => r === "Worker" || r === "MessagePort")).toEqual([])
     }))
+
+  it.effect("requests still pending when the layer closes are answered, and later ones too", () =>
+    Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const { pool } = yield* makeWorkers({ threads: 1, backend }).pipe(Scope.provide(scope))
+      const events = mixed(30)
+      let answer: Array<boolean> | undefined
+      pool.submit(events, (r) => {
+        answer = r
+      })
+      yield* Scope.close(scope, Exit.void)
+      expect(answer).toEqual(events.map((_, i) => i % 3 !== 1))
+      let late: Array<boolean> | undefined
+      pool.submit(events.slice(0, 2), (r) => {
+        late = r
+      })
+      expect(late).toEqual([true, false])
+      expect(pool.stats().live).toBe(0)
+    }))
 })
 
 describe("layerFromConfig", () => {
