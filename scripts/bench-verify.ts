@@ -8,7 +8,9 @@
  * submit the events the way the relay does: batches of 50 from many callers
  * at once ("batches"), and single `verify` calls, 400 in flight ("singles").
  * "main ELU" is the main thread's event-loop utilisation during the run:
- * what the hand-off costs the thread that serves the sockets.
+ * what the hand-off costs the thread that serves the sockets. "per CPU-s"
+ * divides by the CPU time the process used (all threads), which holds up
+ * better than wall-clock rates on a busy machine.
  */
 import { createRequire } from "node:module"
 import { performance } from "node:perf_hooks"
@@ -27,8 +29,14 @@ const NOBLE_N = Number(args.find((a) => a.startsWith("--noble="))?.slice(8) ?? 2
 
 const rate = (n: number, ms: number) => Math.round((n / ms) * 1000)
 const fmt = (n: number) => n.toLocaleString("en-US")
-const row = (name: string, n: number, ms: number, extra = "") =>
-  console.log(`${name.padEnd(34)} ${fmt(rate(n, ms)).padStart(8)} verifies/s  (${fmt(n)} in ${ms.toFixed(0)} ms)${extra}`)
+const row = (name: string, n: number, ms: number, cpuMs: number, extra = "") =>
+  console.log(
+    `${name.padEnd(36)} ${fmt(rate(n, ms)).padStart(7)} verifies/s  ${fmt(rate(n, cpuMs)).padStart(7)} per CPU-s  (${fmt(n)} in ${ms.toFixed(0)} ms)${extra}`
+  )
+const cpuMsSince = (u: NodeJS.CpuUsage) => {
+  const d = process.cpuUsage(u)
+  return (d.user + d.system) / 1000
+}
 
 // ------------------------------------------------------------ events
 const native = loadNative()
@@ -68,24 +76,26 @@ console.log("")
 // ------------------------------------------------------------ main thread
 {
   const sample = events.slice(0, Math.min(NOBLE_N, N))
+  const u = process.cpuUsage()
   const t = performance.now()
   let ok = 0
   for (const e of sample) if (verifyNoble(e)) ok++
-  row("noble, main thread", sample.length, performance.now() - t, ok === sample.length ? "" : `  !! ${sample.length - ok} rejected`)
+  row("noble, main thread", sample.length, performance.now() - t, cpuMsSince(u), ok === sample.length ? "" : `  !! ${sample.length - ok} rejected`)
 }
 if (native.ok) {
   const buf = Buffer.alloc(PACKED_SIZE)
   const run = () => {
+    const u = process.cpuUsage()
     const t = performance.now()
     let ok = 0
     for (const e of events) {
       if (packInto(buf, 0, e.id, e.pubkey, e.sig) && native.verify(buf.subarray(0, 32), buf.subarray(64, 128), buf.subarray(32, 64))) ok++
     }
-    return { ms: performance.now() - t, ok }
+    return { ms: performance.now() - t, cpu: cpuMsSince(u), ok }
   }
   run() // warm-up
-  const { ms, ok } = run()
-  row("native, main thread", N, ms, ok === N ? "" : `  !! ${N - ok} rejected`)
+  const { ms, cpu, ok } = run()
+  row("native, main thread", N, ms, cpu, ok === N ? "" : `  !! ${N - ok} rejected`)
 }
 
 // ------------------------------------------------------------ workers
@@ -100,20 +110,28 @@ const workerRun = (threads: number, backend: "native" | "noble", count: number) 
     const batches: Array<ReadonlyArray<NostrEvent>> = []
     for (let i = 0; i < sample.length; i += 50) batches.push(sample.slice(i, i + 50))
     let elu0 = performance.eventLoopUtilization()
+    let u = process.cpuUsage()
+    let mainU = process.threadCpuUsage()
     let t = performance.now()
     const res = yield* Effect.all(batches.map((b) => service.verifyBatch(b)), { concurrency: "unbounded" })
     let ms = performance.now() - t
     let elu = performance.eventLoopUtilization(elu0).utilization
+    let mainCpu = process.threadCpuUsage(mainU)
     const okB = res.reduce((a, r) => a + r.filter(Boolean).length, 0)
-    row(`workers x${threads} (${backend}), batches of 50`, sample.length, ms, `  main ELU ${(elu * 100).toFixed(0)}%${okB === sample.length ? "" : `  !! ${sample.length - okB} rejected`}`)
+    const extra = (ok: number, mainCpu: NodeJS.CpuUsage) =>
+      `  main thread: ELU ${(elu * 100).toFixed(0)}%, ${(((mainCpu.user + mainCpu.system) / sample.length) | 0)} µs CPU/event` +
+      (ok === sample.length ? "" : `  !! ${sample.length - ok} rejected`)
+    row(`workers x${threads} (${backend}), batches of 50`, sample.length, ms, cpuMsSince(u), extra(okB, mainCpu))
 
     elu0 = performance.eventLoopUtilization()
+    u = process.cpuUsage()
+    mainU = process.threadCpuUsage()
     t = performance.now()
     const singles = yield* Effect.all(sample.map((e) => service.verify(e)), { concurrency: 400 })
     ms = performance.now() - t
     elu = performance.eventLoopUtilization(elu0).utilization
-    const okS = singles.filter(Boolean).length
-    row(`workers x${threads} (${backend}), singles`, sample.length, ms, `  main ELU ${(elu * 100).toFixed(0)}%${okS === sample.length ? "" : `  !! ${sample.length - okS} rejected`}`)
+    mainCpu = process.threadCpuUsage(mainU)
+    row(`workers x${threads} (${backend}), singles`, sample.length, ms, cpuMsSince(u), extra(singles.filter(Boolean).length, mainCpu))
     yield* Scope.close(scope, Exit.void)
   })
 
