@@ -40,7 +40,7 @@ describe("NIP-11", () => {
     expect(res.status).toBe(200)
     expect(res.headers.get("content-type")).toMatch(/^application\/nostr\+json/)
     expectCors(res)
-    const doc = await res.json()
+    const doc = (await res.json()) as Record<string, any>
     expect(doc.name).toBe(CONFIG.name)
     expect(doc.description).toBe(CONFIG.description)
     expect(doc.supported_nips).toEqual(expect.arrayContaining([1, 11, 40, 45]))
