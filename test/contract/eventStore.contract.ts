@@ -776,6 +776,28 @@ export const eventStoreContract = (name: string, makeLayer: () => Layer.Layer<Ev
           expect(yield* store.put(makeEvent({ kind: 10002, created_at: T0 + 2 }, k))).toBe("stored")
         }))
 
+      test("a: a later request with an earlier `until` does not shrink the blocked range", (store) =>
+        Effect.gen(function* () {
+          const k = newKey()
+          const address = { kind: 30000, pubkey: k.pk, d: "m" }
+          yield* store.deleteByRequest(request(k, { addresses: [address], until: T0 + 10 }))
+          yield* store.deleteByRequest(request(k, { addresses: [address], until: T0 + 5 }))
+          expect(yield* store.put(makeEvent({ kind: 30000, created_at: T0 + 8, tags: [["d", "m"]] }, k))).toBe("deleted")
+          expect(yield* store.put(makeEvent({ kind: 30000, created_at: T0 + 11, tags: [["d", "m"]] }, k))).toBe("stored")
+        }))
+
+      test("e and a in one request: the count covers both", (store) =>
+        Effect.gen(function* () {
+          const k = newKey()
+          const note = makeEvent({ kind: 1, created_at: T0 }, k)
+          const article = makeEvent({ kind: 30023, created_at: T0, tags: [["d", "z"]] }, k)
+          const kept = makeEvent({ kind: 1, created_at: T0 }, k)
+          yield* putAll(store, [note, article, kept])
+          const n = yield* store.deleteByRequest(request(k, { ids: [note.id], addresses: [{ kind: 30023, pubkey: k.pk, d: "z" }], until: T0 }))
+          expect(n).toBe(2)
+          expect(idsOf(yield* allOf(store, k))).toEqual([kept.id])
+        }))
+
       test("a: addresses of other pubkeys are ignored", (store) =>
         Effect.gen(function* () {
           const alice = newKey()
