@@ -79,6 +79,9 @@ const withDeadline =
       })
     )
 
+const isConnectionError = (e: unknown): boolean =>
+  (e as { reason?: { _tag?: unknown } } | undefined)?.reason?._tag === "ConnectionError"
+
 const hexBytes = (hex: string): Buffer => Buffer.from(hex, "hex")
 const bytesHex = (u: Uint8Array): string => Buffer.from(u.buffer, u.byteOffset, u.byteLength).toString("hex")
 
@@ -516,6 +519,8 @@ export const makePostgresEventStore = Effect.fnUntraced(function* (
 
   const readRaw = <A extends object>(text: string, params: ReadonlyArray<unknown> = []) =>
     Effect.suspend(() => read.unsafe<A>(text, params)).pipe(
+      // A pooled connection that died (server restarted) is replaced by the pool; reads are safe to retry once.
+      Effect.retry({ times: 1, while: isConnectionError }),
       withDeadline(readDeadlineMs, "query"),
       Effect.mapError(storeError("query failed"))
     )
