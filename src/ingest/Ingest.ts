@@ -13,6 +13,7 @@ import {
   isEphemeral,
   parseEventShape,
   reasonOf,
+  replacementKey,
   ServerError,
   Blocked,
   type NostrEvent,
@@ -62,6 +63,12 @@ export class Ingest extends Context.Service<
       const fanout = yield* Fanout
       const recent = makeRecentIds(16384)
 
+      // Only ids that stay stored: a replaceable/addressable version can be superseded later, and a
+      // resend of it must then get the store's "duplicate:" refusal (OK false), not an OK true from here.
+      const remember = (e: NostrEvent) => {
+        if (replacementKey(e) === undefined) recent.add(e.id)
+      }
+
       const accept = (e: NostrEvent): Effect.Effect<OkAnswer, Rejection> => {
         if (isEphemeral(e.kind)) {
           return Effect.as(fanout.publish(e), { id: e.id, accepted: true, message: "", result: "accepted", event: e })
@@ -71,10 +78,10 @@ export class Ingest extends Context.Service<
           Effect.flatMap((outcome): Effect.Effect<OkAnswer, Rejection> => {
             switch (outcome) {
               case "stored":
-                recent.add(e.id)
+                remember(e)
                 return Effect.as(fanout.publish(e), { id: e.id, accepted: true, message: "", result: "accepted", event: e })
               case "duplicate":
-                recent.add(e.id)
+                remember(e)
                 return Effect.succeed({
                   id: e.id,
                   accepted: true,

@@ -134,6 +134,15 @@ describe("REQ limits", () => {
     expect((await req(other, "a", { kinds: [1], limit: 0 })).end.type).toBe("EOSE")
   })
 
+  it("maxSubscriptions holds for a burst of REQs sent at once", async () => {
+    const c = await open()
+    for (let i = 0; i < 10; i++) c.send(["REQ", `b${i}`, { kinds: [1], limit: 0 }])
+    const ends = []
+    for (let i = 0; i < 10; i++) ends.push((await c.next((f) => (f[0] === "EOSE" || f[0] === "CLOSED") && f[1] === `b${i}`))[0])
+    expect(ends.filter((t) => t === "EOSE")).toHaveLength(LIMITS.maxSubscriptions)
+    expect(ends.filter((t) => t === "CLOSED")).toHaveLength(10 - LIMITS.maxSubscriptions)
+  })
+
   it("maxFilters: a REQ or COUNT with too many filters is CLOSED invalid:", async () => {
     const c = await open()
     expect(await reqClosed(c, "f", { kinds: [1] }, { kinds: [2] }, { kinds: [3] })).toMatch(/^invalid: /)

@@ -293,6 +293,25 @@ describe("kinds: replaceable, addressable, ephemeral", () => {
     })
   }
 
+  it("resending a version that was since replaced gets OK false duplicate:, not OK true", async () => {
+    const c = await open()
+    const k = newKey()
+    for (const kind of [0, 30000]) {
+      const v1 = makeEvent({ kind, created_at: T0 }, k)
+      const v2 = makeEvent({ kind, created_at: T0 + 1 }, k)
+      await publishOk(c, v1)
+      await publishOk(c, v2)
+      const r = await publish(c, v1)
+      expect(r.accepted).toBe(false)
+      expect(r.message).toMatch(/^duplicate: /)
+      expect(await versionsOf(c, k, kind)).toEqual([v2.id])
+      // The current version itself is a plain duplicate.
+      const d = await publish(c, v2)
+      expect(d.accepted).toBe(true)
+      expect(d.message).toMatch(/^duplicate: /)
+    }
+  })
+
   it("replaceable with equal created_at keeps the lowest id, whichever arrives first", async () => {
     const c = await open()
     const k = newKey()
