@@ -4,6 +4,7 @@
  *   ingest  N pre-signed kind-1 events over 8 connections x 50 in flight: events/s, OK p50/p99
  *   query   4 REQ shapes (kinds limit 100, one author limit 50, #p limit 50, 20 ids): time to EOSE p50/p95
  *   fanout  200 subscribers (half all kind 1, half 2 of 10 authors), R events/s: delivery p50/p99, lost/duplicated
+ *   idle    10,000 idle connections (--idle N): relay RSS per connection, then a new REQ's time to EOSE
  *
  * Usage: node scripts/bench.ts [--url ws://...] [--store postgres|memory] [--events 20000]
  *        [--scenarios ingest,query,fanout] [--rate 200] [--seconds 10]
@@ -68,6 +69,11 @@ const loadDataset = () => {
 }
 
 // ------------------------------------------------------------ relay process
+const rssKb = (pid: number): number => {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))
+  return m ? Number(m[1]) : NaN
+}
+
 const startRelay = async (): Promise<{ url: string; child?: ChildProcess; cleanup: () => void }> => {
   if (args.has("url")) return { url: args.get("url")!, cleanup: () => {} }
   const dataDir = mkdtempSync(join(tmpdir(), "parrhesia-bench-"))
@@ -246,6 +252,49 @@ const fanout = async (url: string, keys: Array<string>) => {
   pub.close()
 }
 
+// ------------------------------------------------------------ idle connections
+const idle = async (url: string, pid: number | undefined) => {
+  const COUNT = Number(args.get("idle") ?? 10000)
+  if (pid === undefined) {
+    console.log("idle: needs a relay started by this script (its RSS is read from /proc)")
+    return
+  }
+  const gc = async () => {
+    // let the relay settle; RSS is sampled, not forced down
+    await new Promise((r) => setTimeout(r, 1500))
+  }
+  await gc()
+  const before = rssKb(pid)
+  const sockets: Array<WebSocket> = []
+  for (let i = 0; i < COUNT; i += 250) {
+    sockets.push(...(await Promise.all(Array.from({ length: Math.min(250, COUNT - i) }, () => open(url)))))
+  }
+  await gc()
+  const after = rssKb(pid)
+  const ws = await open(url)
+  const times: Array<number> = []
+  for (let i = 0; i < 50; i++) {
+    const t0 = performance.now()
+    await new Promise<void>((resolve) => {
+      const on = (data: WebSocket.RawData) => {
+        if (data.toString().startsWith('["EOSE"')) {
+          ws.off("message", on)
+          resolve()
+        }
+      }
+      ws.on("message", on)
+      ws.send(JSON.stringify(["REQ", `i${i}`, { kinds: [1], limit: 10 }]))
+    })
+    times.push(performance.now() - t0)
+  }
+  console.log(
+    `idle: ${COUNT} connections: relay RSS ${Math.round(before / 1024)} -> ${Math.round(after / 1024)} MB = ` +
+      `${((after - before) / COUNT).toFixed(1)} KB per connection; new REQ time to EOSE p50 ${ms(pct(times, 50))}, p95 ${ms(pct(times, 95))}`
+  )
+  ws.close()
+  for (const s of sockets) s.terminate()
+}
+
 const main = async () => {
   const { events, keys } = loadDataset()
   const relay = await startRelay()
@@ -255,6 +304,7 @@ const main = async () => {
     if (scenarios.includes("ingest")) await ingest(relay.url, events)
     if (scenarios.includes("query")) await query(relay.url, events, pubs)
     if (scenarios.includes("fanout")) await fanout(relay.url, keys)
+    if (scenarios.includes("idle")) await idle(relay.url, relay.child?.pid)
   } finally {
     relay.cleanup()
   }

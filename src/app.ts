@@ -2,7 +2,7 @@
  * How the relay's services fit together. `relayLayer` takes the adapters
  * (store, signature verifier) as parameters so tests can swap them.
  */
-import { Layer, References } from "effect"
+import { Effect, Layer, References } from "effect"
 import { Logger } from "effect"
 import { RelayConfig } from "./config/RelayConfig.ts"
 import type { Settings } from "./config/settings.ts"
@@ -28,7 +28,8 @@ export const relayLayer = <E1, E2>(adapters: {
 }) =>
   Layer.mergeAll(RelayServer.layer, maintenanceLayer(60)).pipe(
     Layer.provideMerge(coreLayer),
-    Layer.provideMerge(Layer.mergeAll(adapters.store, adapters.verifier))
+    Layer.provideMerge(Layer.mergeAll(adapters.store, adapters.verifier)),
+    Layer.provide(loggingFromConfig)
   )
 
 const LEVELS = {
@@ -46,3 +47,5 @@ export const loggingLayer = (s: Settings) =>
     Logger.layer([s.logFormat === "json" ? Logger.consoleJson : Logger.consoleLogFmt]),
     Layer.succeed(References.MinimumLogLevel, LEVELS[s.logLevel as keyof typeof LEVELS])
   )
+
+export const loggingFromConfig = Layer.unwrap(Effect.map(RelayConfig, loggingLayer))

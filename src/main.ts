@@ -3,7 +3,7 @@
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Cause, Effect, Exit, Layer } from "effect"
-import { loggingLayer, relayLayer } from "./app.ts"
+import { relayLayer } from "./app.ts"
 import { ConfigError, loadSettings, RelayConfig } from "./config/RelayConfig.ts"
 import { envName, SETTINGS } from "./config/settings.ts"
 import { VERSION } from "./http/nip11.ts"
@@ -86,7 +86,7 @@ const serve = (cli: Cli) =>
       // This line is the contract scripts and tests wait for.
       console.log(`parrhesia ${VERSION} listening on ${server.url} (store: ${settings.store})`)
       return yield* Effect.never
-    }).pipe(Effect.provide(app), Effect.provide(loggingLayer(settings)))
+    }).pipe(Effect.provide(app))
   })
 
 const main = Effect.gen(function* () {

@@ -7,13 +7,14 @@
  *   batched together by the store); each REQ runs in a FiberMap keyed by its
  *   subscription id, so a new REQ with the same id interrupts the old one.
  *   Past `maxPendingMessages` in-flight tasks the socket stops being read.
- * - Outbound: every frame goes through one bounded queue drained by a writer
- *   fiber. Query results wait for room; live events cannot wait, so a client
- *   whose queue is full gets a NOTICE and is disconnected (slow consumer).
+ * - Outbound (Outbound.ts): frames go straight to the socket while it keeps
+ *   up, else into a bounded queue. Query results wait for room; live events
+ *   cannot wait, so a client whose queue is full gets a NOTICE and is
+ *   disconnected (slow consumer).
  * - When the scope closes, finalizers remove its subscriptions and interrupt
  *   its tasks; a defect here ends this connection only.
  */
-import { Clock, Effect, FiberMap, FiberSet, Metric, Queue, Schedule, type Scope } from "effect"
+import { Clock, Effect, FiberMap, FiberSet, Metric, type Scope } from "effect"
 import { RelayConfig } from "../config/RelayConfig.ts"
 import { Ingest } from "../ingest/Ingest.ts"
 import {
@@ -38,9 +39,10 @@ import * as M from "../observability/metrics.ts"
 import type { RequestContext } from "../policy/Policy.ts"
 import { Query } from "../query/Query.ts"
 import { SubscriptionIndex } from "../subscriptions/SubscriptionIndex.ts"
+import { makeOutbound } from "./Outbound.ts"
 import type { Transport } from "./Transport.ts"
 
-/** Bytes buffered in the socket above which the writer waits for the kernel to take them. */
+/** Bytes buffered in the socket above which frames wait in the bounded queue. */
 const SOCKET_HIGH_WATER = 1024 * 1024
 
 export interface ConnectionInfo {
@@ -48,8 +50,10 @@ export interface ConnectionInfo {
   readonly ip: string
 }
 
-/** What the server keeps of a connection to shut it down gracefully. */
+/** What the server keeps of a connection: periodic upkeep and graceful shutdown. */
 export interface ConnectionControl {
+  /** Idle timeout and ping keepalive; `now` in ms, `pingDue` when a ping round is due. Synchronous. */
+  readonly housekeeping: (now: number, pingDue: boolean) => void
   /** Stops reading new messages and waits for in-flight ones (EVENTs being stored) to finish. */
   readonly drain: Effect.Effect<void>
   /** Sends a NOTICE and closes the socket with the given close code. */
@@ -67,8 +71,6 @@ export const runConnection = Effect.fnUntraced(function* (
   const query = yield* Query
 
   const ctx: RequestContext = { connectionId: info.id, ip: info.ip, authenticated: new Set() }
-  // Frames, or a callback run in order by the writer (used to close after the last answer went out).
-  const outbound = yield* Queue.bounded<string | (() => void)>(config.outboundQueueSize)
   const tasks = yield* FiberSet.make<unknown, never>()
   const runTask = yield* FiberSet.runtime(tasks)<never>()
   const subs = yield* FiberMap.make<string, unknown, never>()
@@ -78,13 +80,21 @@ export const runConnection = Effect.fnUntraced(function* (
   let pending = 0
   let paused = false
   let draining = false
-  let lastActivity = yield* Clock.currentTimeMillis
+  let lastActivity = Date.now()
 
   // ------------------------------------------------------------ outbound
+  const outbound = makeOutbound(transport, {
+    capacity: config.outboundQueueSize,
+    highWater: SOCKET_HIGH_WATER,
+    onOverflow: () => {
+      Effect.runFork(Metric.update(M.slowConsumerDisconnects, 1))
+      closeNow(1008, "error: disconnected, the client is not reading its messages fast enough")
+    }
+  })
   const closeNow = (code: number, notice: string) => {
     if (closing) return
     closing = true
-    Effect.runSync(Queue.clear(outbound))
+    outbound.clear()
     transport.send(encodeNotice(notice))
     transport.close(code, notice.slice(0, 120))
     // Reading may be paused (backpressure); the close handshake needs the client's close frame.
@@ -93,28 +103,10 @@ export const runConnection = Effect.fnUntraced(function* (
 
   /** For live events: never waits; a full queue means the client is not reading. */
   const sendLive = (frame: string) => {
-    if (closing) return
-    if (!Queue.offerUnsafe(outbound, frame)) {
-      Effect.runFork(Metric.update(M.slowConsumerDisconnects, 1))
-      closeNow(1008, "error: disconnected, the client is not reading its messages fast enough")
-    }
+    if (!closing) outbound.offerLive(frame)
   }
   /** For answers: waits for room in the queue. */
-  const send = (frame: string) => (closing ? Effect.void : Effect.asVoid(Queue.offer(outbound, frame)))
-
-  const writer = Effect.gen(function* () {
-    while (true) {
-      const frames = yield* Queue.takeAll(outbound)
-      const last = frames.length - 1
-      for (let i = 0; i <= last; i++) {
-        const frame = frames[i]!
-        if (typeof frame === "function") frame()
-        else if (i === last && transport.bufferedAmount() > SOCKET_HIGH_WATER) yield* transport.sendAndWait(frame)
-        else transport.send(frame)
-      }
-    }
-  })
-  yield* Effect.forkScoped(writer)
+  const send = (frame: string) => (closing ? Effect.void : outbound.offer(frame))
 
   // ------------------------------------------------------------ inbound backpressure
   const taskStarted = () => {
@@ -249,43 +241,34 @@ export const runConnection = Effect.fnUntraced(function* (
   })
 
   // ------------------------------------------------------------ keepalive and idle timeout
+  // Driven by the server's single ticker (see `housekeeping`), not a fiber per connection.
   let missedPongs = 0
   transport.onPong(() => {
     missedPongs = 0
   })
-  const tickSeconds = Math.max(1, Math.min(
-    config.pingIntervalSeconds || Infinity,
-    config.idleTimeoutSeconds ? config.idleTimeoutSeconds / 2 : Infinity,
-    60
-  ))
-  if (config.pingIntervalSeconds > 0 || config.idleTimeoutSeconds > 0) {
-    let sinceLastPing = 0
-    const tick = Effect.gen(function* () {
-      const now = yield* Clock.currentTimeMillis
-      if (config.idleTimeoutSeconds > 0 && index.countFor(info.id) === 0 && pending === 0 &&
-          now - lastActivity >= config.idleTimeoutSeconds * 1000) {
-        closeNow(1000, "error: closing idle connection")
+  const housekeeping = (now: number, pingDue: boolean) => {
+    if (closing) return
+    if (config.idleTimeoutSeconds > 0 && pending === 0 && index.countFor(info.id) === 0 &&
+        now - lastActivity >= config.idleTimeoutSeconds * 1000) {
+      closeNow(1000, "error: closing idle connection")
+      return
+    }
+    if (pingDue) {
+      if (missedPongs >= 2) {
+        closing = true
+        transport.terminate()
         return
       }
-      sinceLastPing += tickSeconds
-      if (config.pingIntervalSeconds > 0 && sinceLastPing >= config.pingIntervalSeconds) {
-        sinceLastPing = 0
-        if (missedPongs >= 2) {
-          closing = true
-          transport.terminate()
-          return
-        }
-        missedPongs++
-        transport.ping()
-      }
-    })
-    yield* Effect.forkScoped(Effect.repeat(tick, Schedule.spaced(`${tickSeconds} seconds`)))
+      missedPongs++
+      transport.ping()
+    }
   }
 
   // ------------------------------------------------------------ lifecycle
   yield* Effect.addFinalizer(() => Effect.sync(() => index.removeConnection(info.id)))
 
   yield* register({
+    housekeeping,
     drain: Effect.gen(function* () {
       draining = true
       if (!paused) {
@@ -300,7 +283,7 @@ export const runConnection = Effect.fnUntraced(function* (
         ? Effect.void
         : Effect.asVoid(
             // Queued answers (the OKs of drained EVENTs) go out first, then the NOTICE, then the close.
-            Queue.offer(outbound, () => {
+            outbound.offer(() => {
               if (closing) return
               closing = true
               transport.send(encodeNotice(notice))

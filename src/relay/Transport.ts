@@ -5,10 +5,8 @@
 import type { Effect } from "effect"
 
 export interface Transport {
-  /** Queues a text frame on the socket. */
-  readonly send: (frame: string) => void
-  /** Sends a text frame and resolves once it has been handed to the kernel. */
-  readonly sendAndWait: (frame: string) => Effect.Effect<void>
+  /** Queues a text frame on the socket; `onFlushed` runs once it has been handed to the kernel (or the socket closed). */
+  readonly send: (frame: string, onFlushed?: () => void) => void
   /** Bytes queued in the socket but not yet written. */
   readonly bufferedAmount: () => number
   readonly close: (code: number, reason: string) => void

@@ -10,7 +10,7 @@
 import { createServer, type IncomingMessage } from "node:http"
 import type { AddressInfo } from "node:net"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Clock, Context, Deferred, Effect, FiberSet, Layer, Metric } from "effect"
+import { Clock, Context, Deferred, Effect, FiberSet, Layer, Metric, Schedule } from "effect"
 import { WebSocketServer, type WebSocket } from "ws"
 import { RelayConfig } from "../config/RelayConfig.ts"
 import { httpApp } from "../http/routes.ts"
@@ -39,11 +39,7 @@ const wsTransport = (ws: WebSocket): Transport => {
   // Errors (bad frames, too-large messages) end in a close event; without a listener they would throw.
   ws.on("error", () => {})
   return {
-    send: (frame) => ws.send(frame),
-    sendAndWait: (frame) =>
-      Effect.callback<void>((resume) => {
-        ws.send(frame, () => resume(Effect.void))
-      }),
+    send: (frame, onFlushed) => (onFlushed === undefined ? ws.send(frame) : ws.send(frame, () => onFlushed())),
     bufferedAmount: () => ws.bufferedAmount,
     close: (code, reason) => ws.close(code, reason),
     terminate: () => ws.terminate(),
@@ -78,9 +74,9 @@ const make = Effect.gen(function* () {
   const handler = yield* NodeHttpServer.makeHandler(httpApp, { scope })
   server.on("request", handler)
 
-  const serveSocket = (ws: WebSocket, req: IncomingMessage) => {
+  // Takes the ip, not the request: an IncomingMessage kept alive per idle connection costs kilobytes.
+  const serveSocket = (ws: WebSocket, ip: string) => {
     const id = nextId++
-    const ip = clientIp(req)
     const connection = Effect.gen(function* () {
       const opened = yield* Clock.currentTimeMillis
       yield* Metric.modify(openConnections, 1)
@@ -111,8 +107,27 @@ const make = Effect.gen(function* () {
       socket.end(`HTTP/1.1 ${accepting ? "404 Not Found" : "503 Service Unavailable"}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
       return
     }
-    wss.handleUpgrade(req, socket, head, (ws) => serveSocket(ws, req))
+    const ip = clientIp(req)
+    wss.handleUpgrade(req, socket, head, (ws) => serveSocket(ws, ip))
   })
+
+  // One ticker for every connection's idle timeout and ping keepalive.
+  const tickSeconds = Math.max(1, Math.min(
+    config.pingIntervalSeconds || Infinity,
+    config.idleTimeoutSeconds ? config.idleTimeoutSeconds / 2 : Infinity,
+    60
+  ))
+  if (config.pingIntervalSeconds > 0 || config.idleTimeoutSeconds > 0) {
+    let sinceLastPing = 0
+    const tick = Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      sinceLastPing += tickSeconds
+      const pingDue = config.pingIntervalSeconds > 0 && sinceLastPing >= config.pingIntervalSeconds
+      if (pingDue) sinceLastPing = 0
+      for (const c of controls) c.housekeeping(now, pingDue)
+    })
+    yield* Effect.forkScoped(Effect.repeat(tick, Schedule.spaced(`${tickSeconds} seconds`)))
+  }
 
   yield* Effect.callback<void, Error>((resume) => {
     const onError = (err: Error) => resume(Effect.fail(err))
