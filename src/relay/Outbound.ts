@@ -6,7 +6,8 @@
  *
  * - `offerLive` never waits (fanout cannot wait for one slow client): when the
  *   queue is full it calls `onOverflow` (the connection closes it) and drops.
- * - `offer` (answers: OK, EVENT of a query, EOSE, ...) waits for room.
+ * - `offer` (answers: OK, EVENT of a query, EOSE, ...) waits for room; a
+ *   quarter of the queue is kept free of answers for live frames.
  * - A function in the queue runs in order with the frames (close after the last answer).
  */
 import { Effect } from "effect"
@@ -33,6 +34,10 @@ export const makeOutbound = (
   let cleared = false
   const roomWaiters: Array<() => void> = []
   const size = () => queue.length - head
+  // Answers may fill only 3/4 of the queue: the rest is kept for live frames, so a client that is
+  // reading but still behind on a big query result is not cut off as a slow consumer by the next
+  // live event. A client that stops reading still overflows the reserve and is disconnected.
+  const answerCapacity = options.capacity - Math.floor(options.capacity / 4)
 
   const write = (item: Item) => {
     if (typeof item === "function") return item()
@@ -57,7 +62,7 @@ export const makeOutbound = (
       queue = queue.slice(head)
       head = 0
     }
-    while (roomWaiters.length > 0 && size() < options.capacity) roomWaiters.shift()!()
+    while (roomWaiters.length > 0 && size() < answerCapacity) roomWaiters.shift()!()
   }
 
   function onFlushed() {
@@ -80,7 +85,7 @@ export const makeOutbound = (
     offer: (item) =>
       Effect.suspend(() => {
         if (cleared) return Effect.void
-        if (size() < options.capacity) {
+        if (size() < answerCapacity) {
           enqueue(item)
           return Effect.void
         }

@@ -2,7 +2,10 @@
  * Robustness: garbage input, slow consumers, idle connections and ping
  * keepalive, over real sockets.
  */
+import { Effect, Layer } from "effect"
 import { describe, expect, it } from "vitest"
+import { EventStore } from "../../src/storage/EventStore.ts"
+import { makeMemoryEventStore } from "../../src/storage/memory/MemoryEventStore.ts"
 import { makeEvent, newKey } from "../support/nostr.ts"
 import { startRelay } from "../support/relay.ts"
 import { connect, forSub, isNotice, logged, nextEvent, now, publish, publishOk, req, within } from "../support/ws.ts"
@@ -92,6 +95,53 @@ describe("slow consumer", () => {
       await publishOk(pub, later)
       expect((await nextEvent(fast, "s")).id).toBe(later.id)
       await fast.close()
+      await pub.close()
+    } finally {
+      await relay.close()
+    }
+  })
+})
+
+describe("big query results and live events", () => {
+  it("a client still busy receiving stored results is not cut off by a live event", async () => {
+    // Signals when the store has answered every REQ: from then on the relay's only
+    // work for the client is writing, which fills its socket and queue synchronously.
+    const REQS = 8
+    let queries = 0
+    let answered!: () => void
+    const allAnswered = new Promise<void>((r) => (answered = r))
+    const store = Layer.sync(EventStore, () => {
+      const s = makeMemoryEventStore()
+      return EventStore.of({
+        ...s,
+        query: (filters) => Effect.tap(s.query(filters), () => Effect.sync(() => void (++queries === REQS && answered())))
+      })
+    })
+    const relay = await startRelay({ outboundQueueSize: 16 }, { store })
+    try {
+      const k = newKey()
+      const other = newKey()
+      const pub = await connect(relay.url)
+      const content = "x".repeat(200_000)
+      const STORED = 12
+      for (let i = 0; i < STORED; i++) await publishOk(pub, makeEvent({ content: `${content}${i}`, created_at: now() - i }, k))
+
+      const c = await connect(relay.url)
+      await req(c, "live", { authors: [other.pk] }) // query 1 of REQS
+      c.ws.pause() // the client reads nothing until all results are queued: 7 x 12 x 200 kB = 17 MB
+      for (let i = 1; i < REQS; i++) c.send(["REQ", `r${i}`, { authors: [k.pk] }])
+      await within(allAnswered, 10_000, "the store to answer every REQ")
+      await new Promise((r) => setImmediate(r))
+
+      const e = makeEvent({ created_at: now() }, other)
+      await publishOk(pub, e)
+      c.ws.resume()
+      expect((await nextEvent(c, "live")).id).toBe(e.id)
+      for (let i = 1; i < REQS; i++) await c.next(forSub(`r${i}`, "EOSE"))
+      for (let i = 1; i < REQS; i++) expect(logged(c, "EVENT", `r${i}`)).toHaveLength(STORED)
+      expect(logged(c, "NOTICE")).toEqual([])
+      expect(c.ws.readyState).toBe(c.ws.OPEN)
+      await c.close()
       await pub.close()
     } finally {
       await relay.close()
