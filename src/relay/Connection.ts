@@ -291,7 +291,11 @@ export const runConnection = Effect.fnUntraced(function* (
               // drain paused reading; the close handshake needs the client's close frame read,
               // else the socket lingers until shutdown terminates it. Messages are ignored (closing).
               transport.resume()
-            })
+            }).pipe(
+              // A client that stopped reading can have a full queue: waiting for room would hold up
+              // shutdown forever, so after a moment it is closed at once (its queued frames dropped).
+              Effect.timeoutOrElse({ duration: "1 second", orElse: () => Effect.sync(() => closeNow(code, notice)) })
+            )
           )
   })
 

@@ -151,7 +151,7 @@ const make = Effect.gen(function* () {
       yield* Effect.forEach(all, (c) => c.drain, { concurrency: "unbounded", discard: true }).pipe(
         Effect.timeoutOrElse({ duration: config.shutdownGraceMs, orElse: () => Effect.logWarning("shutdown grace period over; closing with writes in flight") })
       )
-      yield* Effect.forEach(all, (c) => c.goAway(1001, "error: the relay is shutting down"), { discard: true })
+      yield* Effect.forEach(all, (c) => c.goAway(1001, "error: the relay is shutting down"), { concurrency: "unbounded", discard: true })
       yield* FiberSet.awaitEmpty(connections).pipe(Effect.timeoutOrElse({ duration: "2 seconds", orElse: () => Effect.void }))
       for (const ws of wss.clients) ws.terminate()
       wss.close()

@@ -5,6 +5,8 @@
 import { Effect, Layer } from "effect"
 import { describe, expect, it } from "vitest"
 import { SignatureVerifier, verifyNoble } from "../../src/ingest/SignatureVerifier.ts"
+import { EventStore } from "../../src/storage/EventStore.ts"
+import { makeMemoryEventStore } from "../../src/storage/memory/MemoryEventStore.ts"
 import { makeEvent, newKey } from "../support/nostr.ts"
 import { startRelay } from "../support/relay.ts"
 import { connect, isOk, now, publishOk, req, within } from "../support/ws.ts"
@@ -57,6 +59,31 @@ describe("graceful shutdown", () => {
     for (const e of events) expect(writer.log.find(isOk(e.id))?.[2]).toBe(true)
     expect(writer.log.at(-1)![1]).toMatch(/shutting down/)
     expect(idle.log.map((f) => f[0])).toEqual(["NOTICE"])
+  })
+
+  it("finishes even when a client that stopped reading has a full outbound queue", async () => {
+    let queries = 0
+    let answered!: () => void
+    const allAnswered = new Promise<void>((r) => (answered = r))
+    const REQS = 6
+    const store = Layer.sync(EventStore, () => {
+      const s = makeMemoryEventStore()
+      return EventStore.of({ ...s, query: (f) => Effect.tap(s.query(f), () => Effect.sync(() => void (++queries === REQS && answered()))) })
+    })
+    const relay = await startRelay({ outboundQueueSize: 16, shutdownGraceMs: 200 }, { store })
+    const pub = await connect(relay.url)
+    const k = newKey()
+    const content = "x".repeat(200_000)
+    for (let i = 0; i < 12; i++) await publishOk(pub, makeEvent({ content: `${content}${i}`, created_at: now() - i }, k))
+    const stuck = await connect(relay.url)
+    stuck.ws.pause() // never reads again: 6 x 12 x 200 kB of results fill its socket and queue
+    for (let i = 0; i < REQS; i++) stuck.send(["REQ", `r${i}`, { authors: [k.pk] }])
+    await within(allAnswered, 10_000, "the store to answer every REQ")
+    await new Promise((r) => setImmediate(r))
+
+    await within(relay.close(), 8000, "shutdown")
+    expect((await pub.closed).code).toBe(1001)
+    stuck.ws.terminate()
   })
 
   it("closes subscribers with 1001 and refuses new connections after close", async () => {
