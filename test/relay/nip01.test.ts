@@ -243,6 +243,32 @@ describe("live delivery", () => {
     expect(logged(sub, "EOSE", "s")).toHaveLength(2)
   })
 
+  it("CLOSE immediately followed by a REQ with the same id: the new subscription is answered and stays live", async () => {
+    const pub = await open()
+    const sub = await open()
+    const k = newKey()
+    const stored = makeEvent({ created_at: T0 }, k)
+    await publishOk(pub, stored)
+    await req(sub, "x", { authors: [k.pk] })
+    for (let i = 0; i < 5; i++) {
+      // Both frames in the same tick, so the relay handles them back to back.
+      sub.send(["CLOSE", "x"])
+      sub.send(["REQ", "x", { authors: [k.pk] }])
+      const r = await (async () => {
+        const events = []
+        for (;;) {
+          const f = await sub.next(forSub("x", "EVENT", "EOSE", "CLOSED"))
+          if (f[0] !== "EVENT") return { events, end: f[0] }
+          events.push(f[2].id)
+        }
+      })()
+      expect(r).toEqual({ events: [stored.id], end: "EOSE" })
+    }
+    const e = makeEvent({ created_at: now() }, k)
+    await publishOk(pub, e)
+    expect((await nextEvent(sub, "x")).id).toBe(e.id)
+  })
+
   it("keeps subscriptions per connection: the same id on two connections is independent", async () => {
     const pub = await open()
     const c1 = await open()
