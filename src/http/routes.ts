@@ -36,7 +36,8 @@ export const httpApp = Effect.gen(function* () {
       return HttpServerResponse.text(body, { contentType: "text/plain; version=0.0.4; charset=utf-8" })
     }
   }
-  const accept = req.headers["accept"] ?? ""
+  // Media types are case-insensitive (RFC 9110).
+  const accept = (req.headers["accept"] ?? "").toLowerCase()
   if (accept.includes("application/nostr+json")) {
     return HttpServerResponse.text(JSON.stringify(relayInformation(config)), {
       contentType: "application/nostr+json",

@@ -66,6 +66,8 @@ describe("NIP-11", () => {
   it("serves it with the accept header among others, and a plain page without it", async () => {
     const res = await fetch(relay.httpUrl, { headers: { accept: "text/html, application/nostr+json;q=0.9" } })
     expect(res.headers.get("content-type")).toMatch(/^application\/nostr\+json/)
+    const mixedCase = await fetch(relay.httpUrl, { headers: { accept: "Application/Nostr+JSON" } })
+    expect(mixedCase.headers.get("content-type")).toMatch(/^application\/nostr\+json/)
     const plain = await fetch(relay.httpUrl, { headers: { accept: "text/html" } })
     expect(plain.status).toBe(200)
     expect(plain.headers.get("content-type")).not.toMatch(/nostr\+json/)
