@@ -97,6 +97,9 @@ class TestPool extends Context.Service<TestPool, { readonly service: SignatureVe
 const testPool = (options: WorkersOptions) => Layer.effect(TestPool, makeWorkers(options))
 
 const native = nativeBackendStatus()
+if (!native.available) {
+  console.warn(`verifier tests: native backend not loadable, its tests are skipped (${native.reason})`)
+}
 const BACKENDS = native.available ? (["native", "noble"] as const) : (["noble"] as const)
 
 const directCheck = (verify: (m: Buffer, s: Buffer, p: Buffer) => boolean, e: NostrEvent): boolean => {
