@@ -216,6 +216,8 @@ export interface CompiledQuery {
   readonly params: ReadonlyArray<unknown>
   /** How many filters made it into the statement (0: nothing can match). */
   readonly parts: number
+  /** True when the rows come back already newest first without duplicates. */
+  readonly sorted?: boolean
 }
 
 /** REQ: one SELECT per non-empty filter, each with its own order and limit, joined by UNION ALL. */
@@ -223,14 +225,23 @@ export const compileQuery = (filters: ReadonlyArray<Filter>, now: number): Compi
   const p = new Params()
   const nowParam = p.add(int8(now))
   const selects: Array<string> = []
+  let unordered = false
   for (const f of filters) {
     if (isEmptyFilter(f)) continue
     const { body, order } = filterSql(f, p, nowParam)
+    if (f.ids !== undefined && (f.limit === undefined || f.ids.length <= f.limit)) {
+      // At most ids.length rows can match: no ORDER BY/LIMIT, so the planner probes the
+      // primary key per id instead of walking a created_at index until the limit is met
+      // (which scans everything when fewer than `limit` ids exist). Sorted by the caller.
+      unordered = true
+      selects.push(`SELECT ${EVENT_COLUMNS} ${body}`)
+      continue
+    }
     const limit = f.limit !== undefined ? ` LIMIT ${p.add(f.limit)}` : ""
     selects.push(`SELECT ${EVENT_COLUMNS} ${body} ORDER BY ${order}${limit}`)
   }
   const text = selects.length === 1 ? selects[0]! : selects.map((s) => `(${s})`).join(" UNION ALL ")
-  return { text, params: p.values, parts: selects.length }
+  return { text, params: p.values, parts: selects.length, sorted: selects.length === 1 && !unordered }
 }
 
 /** COUNT: distinct matches of all filters, limits ignored. */
@@ -533,7 +544,7 @@ export const makePostgresEventStore = Effect.fnUntraced(function* (
       if (q.parts === 0) return Effect.succeed([])
       return Effect.map(readRaw<EventRow>(q.text, q.params), (rows) => {
         const events = rows.map(rowToEvent)
-        if (q.parts === 1) return events
+        if (q.sorted) return events
         const seen = new Set<string>()
         const out: Array<NostrEvent> = []
         for (const e of events) if (!seen.has(e.id)) (seen.add(e.id), out.push(e))
