@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import type { Filter, NostrEvent } from "../../../src/nostr/index.ts"
+import { kindClass, type Filter, type NostrEvent } from "../../../src/nostr/index.ts"
 import { EventStore } from "../../../src/storage/EventStore.ts"
 import { compileCount, compileQuery, PostgresStore } from "../../../src/storage/postgres/PostgresEventStore.ts"
 import { postgresStoreLayer, usePostgresDatabase } from "../../support/postgres.ts"
@@ -77,6 +77,15 @@ const countShapes: ReadonlyArray<readonly [string, ReadonlyArray<Filter>]> = [
   ["count since/until", [{ kinds: [7], since: now - 2 * DAY, until: now }]]
 ]
 
+describe("compiled REQ SQL", () => {
+  it("ids within the limit compile without ORDER BY/LIMIT, so stale statistics cannot pick a created_at walk", () => {
+    const ids = seed.slice(0, 20).map((e) => e.id)
+    expect(compileQuery([{ ids, limit: 500 }], now).text).not.toMatch(/LIMIT|ORDER BY/)
+    // more ids than the limit: the limit must still apply in SQL
+    expect(compileQuery([{ ids, limit: 5 }], now).text).toMatch(/ORDER BY .* LIMIT/)
+  })
+})
+
 describe("postgres query plans", () => {
   it.live(
     "core REQ and COUNT shapes use indexes and no sequential scan of events",
@@ -111,6 +120,22 @@ describe("postgres query plans", () => {
         for (const [name, filters] of countShapes) {
           const q = compileCount(filters, now)
           yield* check(name, q.text, q.params)
+        }
+        // ids under the relay's default limit: each id must be a primary-key probe. Walking the
+        // created_at index "until the limit" would scan every row when fewer ids exist than the limit.
+        {
+          // regular kinds only: every one of them is stored (no replacement among them)
+          const wanted = seed.filter((e) => kindClass(e.kind) === "regular" && e.kind !== 5).slice(0, 20).map((e) => e.id)
+          const q = compileQuery([{ ids: wanted, limit: 500 }], now)
+          for (let i = 0; i < 6; i++) yield* pg.readRaw(q.text, q.params)
+          const rows = (yield* pg.readRaw(`EXPLAIN (FORMAT JSON) ${q.text}`, q.params)) as ReadonlyArray<Record<string, unknown>>
+          const plan = (rows[0]!["QUERY PLAN"] as ReadonlyArray<{ Plan: PlanNode }>)[0]!.Plan
+          const used = nodes(plan).filter((n) => /Index/.test(n["Node Type"])).map((n) => n["Index Name"] ?? "")
+          expect(used.length, summary(plan)).toBeGreaterThan(0)
+          expect(used.filter((name) => !/pkey/.test(name)), `ids + limit must probe primary keys:\n${summary(plan)}`).toEqual([])
+          const got = yield* store.query([{ ids: wanted, limit: 500 }])
+          expect(got.map((e) => e.id).sort()).toEqual([...wanted].sort())
+          expect(got.map((e) => e.created_at)).toEqual([...got.map((e) => e.created_at)].sort((a, b) => b - a))
         }
         // The shapes also answer correctly.
         expect((yield* store.query([{ ids: [sample.id] }]))[0]?.id).toBe(sample.id)
