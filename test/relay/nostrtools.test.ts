@@ -45,7 +45,8 @@ describe("nostr-tools client", () => {
     const c = await open()
     const sk = generateSecretKey()
     const pk = getPublicKey(sk)
-    const evs = [3, 1, 2].map((d) => sign(sk, { created_at: now() - 10 + d }))
+    const base = now() - 10
+    const evs = [3, 1, 2].map((d) => sign(sk, { created_at: base + d }))
     for (const e of evs) await expect(c.publish(e)).resolves.toBeDefined()
     const live: Array<Event> = []
     const { stored, close } = await subscribeUntilEose(c, [{ authors: [pk], limit: 2 }], live)

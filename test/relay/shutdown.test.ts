@@ -50,7 +50,7 @@ describe("graceful shutdown", () => {
     const [wClose, iClose] = await Promise.all([writer.closed, idle.closed])
     await closing
     // Promptly: not held up by waiting for the clients' close frames.
-    expect(Date.now() - started).toBeLessThan(1500)
+    expect(Date.now() - started).toBeLessThan(1900) // the old hang ended on a 2 s timeout
 
     expect(wClose.code).toBe(1001)
     expect(iClose.code).toBe(1001)
