@@ -44,7 +44,7 @@ const hex = (n: number) => randomBytes(n).toString("hex")
  * bytes) of a text frame that claims `claimed` bytes of payload. Resolves
  * with the close code of the first close frame the server sends.
  */
-const sendOversizedHeader = (port: number, claimed: number) =>
+const sendOversizedHeader = (port: number, claimed: number, firstFragment?: number) =>
   new Promise<{ code: number; socket: Socket }>((resolve, reject) => {
     const socket = tcpConnect(port, "127.0.0.1")
     let buf = Buffer.alloc(0)
@@ -65,8 +65,16 @@ const sendOversizedHeader = (port: number, claimed: number) =>
         if (!head.startsWith("HTTP/1.1 101")) return reject(new Error(`no upgrade: ${head}`))
         upgraded = true
         buf = buf.subarray(end + 4)
+        if (firstFragment !== undefined) {
+          // A first, non-final text fragment under the limit (payload masked with a zero key).
+          const f = Buffer.alloc(8)
+          f[0] = 0x01 // text, FIN clear
+          f[1] = 0x80 | 126
+          f.writeUInt16BE(firstFragment, 2)
+          socket.write(Buffer.concat([f, Buffer.alloc(firstFragment, 0x20)]))
+        }
         const header = Buffer.alloc(14)
-        header[0] = 0x81 // FIN + text
+        header[0] = firstFragment === undefined ? 0x81 : 0x80 // FIN + text, or FIN + continuation
         header[1] = 0x80 | 127 // masked, 64-bit length
         header.writeBigUInt64BE(BigInt(claimed), 2)
         randomBytes(4).copy(header, 10)
@@ -85,6 +93,12 @@ const sendOversizedHeader = (port: number, claimed: number) =>
 describe("maxMessageBytes", () => {
   it("closes with 1009 on the header of a frame over the limit, before the payload arrives", async () => {
     const { code, socket } = await within(sendOversizedHeader(relay.port, 50 * 1024 * 1024), 5000, "a close frame")
+    expect(code).toBe(1009)
+    socket.destroy()
+  })
+
+  it("counts fragments together: a continuation that takes the message over the limit closes with 1009", async () => {
+    const { code, socket } = await within(sendOversizedHeader(relay.port, 1024, 1500), 5000, "a close frame")
     expect(code).toBe(1009)
     socket.destroy()
   })
