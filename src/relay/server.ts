@@ -33,6 +33,9 @@ export class RelayServer extends Context.Service<
   static readonly layer = Layer.effect(RelayServer, Effect.suspend(() => make))
 }
 
+/** How long a closing socket waits for the peer's close frame before it is dropped. */
+const CLOSE_GRACE_MS = 3000
+
 const wsTransport = (ws: WebSocket): Transport => {
   const closed = Deferred.makeUnsafe<{ readonly code: number; readonly reason: string }>()
   ws.once("close", (code, reason) => Deferred.doneUnsafe(closed, Effect.succeed({ code, reason: reason.toString() })))
@@ -41,7 +44,14 @@ const wsTransport = (ws: WebSocket): Transport => {
   return {
     send: (frame, onFlushed) => (onFlushed === undefined ? ws.send(frame) : ws.send(frame, () => onFlushed())),
     bufferedAmount: () => ws.bufferedAmount,
-    close: (code, reason) => ws.close(code, reason),
+    close: (code, reason) => {
+      ws.close(code, reason)
+      // A peer that does not answer the close frame (typically one that stopped reading) is dropped
+      // after a short grace, instead of holding its buffers and subscriptions for ws's 30 s timeout.
+      const timer = setTimeout(() => ws.terminate(), CLOSE_GRACE_MS)
+      timer.unref()
+      ws.once("close", () => clearTimeout(timer))
+    },
     terminate: () => ws.terminate(),
     ping: () => {
       if (ws.readyState === ws.OPEN) ws.ping()

@@ -102,6 +102,39 @@ describe("slow consumer", () => {
   })
 })
 
+/** The relay's open-connection gauge (process-wide: compare against a baseline). */
+const openConnections = async (httpUrl: string) => {
+  const text = await (await fetch(`${httpUrl}/metrics`)).text()
+  return Number(/^parrhesia_connections (\d+)$/m.exec(text)?.[1] ?? 0)
+}
+
+describe("slow consumer that never reads again", () => {
+  it("is dropped within seconds, not left holding its buffers and subscriptions", async () => {
+    const relay = await startRelay({ outboundQueueSize: 16 })
+    try {
+      const baseline = await openConnections(relay.httpUrl)
+      const k = newKey()
+      const slow = await connect(relay.url)
+      for (let i = 0; i < 40; i++) await req(slow, `s${i}`, { authors: [k.pk] })
+      slow.ws.pause()
+      const pub = await connect(relay.url)
+      const content = "x".repeat(200_000)
+      for (let i = 0; i < 8; i++) await publishOk(pub, makeEvent({ content: `${content}${i}`, created_at: now() }, k))
+      // The overflow happened during those fanouts; the client never reads its close frame.
+      expect(await openConnections(relay.httpUrl)).toBeLessThanOrEqual(baseline + 2)
+      const deadline = Date.now() + 10_000
+      while ((await openConnections(relay.httpUrl)) > baseline + 1) {
+        if (Date.now() > deadline) throw new Error("the slow consumer's connection was still open after 10 s")
+        await new Promise((r) => setTimeout(r, 100))
+      }
+      slow.ws.terminate()
+      await pub.close()
+    } finally {
+      await relay.close()
+    }
+  })
+})
+
 describe("big query results and live events", () => {
   it("a client still busy receiving stored results is not cut off by a live event", async () => {
     // Signals when the store has answered every REQ: from then on the relay's only
