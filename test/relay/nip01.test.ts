@@ -269,6 +269,24 @@ describe("live delivery", () => {
     expect((await nextEvent(sub, "x")).id).toBe(e.id)
   })
 
+  it("REQ immediately followed by CLOSE: the subscription does not stay live", async () => {
+    const pub = await open()
+    const sub = await open()
+    const k = newKey()
+    for (let i = 0; i < 5; i++) {
+      sub.send(["REQ", `y${i}`, { authors: [k.pk] }])
+      sub.send(["CLOSE", `y${i}`])
+    }
+    await req(sub, "probe", { authors: [k.pk] })
+    const e = makeEvent({ created_at: now() }, k)
+    await publishOk(pub, e)
+    expect((await nextEvent(sub, "probe")).id).toBe(e.id)
+    const f = makeEvent({ created_at: now() }, k)
+    await publishOk(pub, f)
+    expect((await nextEvent(sub, "probe")).id).toBe(f.id)
+    expect(sub.log.filter((x) => x[0] === "EVENT" && x[1] !== "probe")).toEqual([])
+  })
+
   it("keeps subscriptions per connection: the same id on two connections is independent", async () => {
     const pub = await open()
     const c1 = await open()
