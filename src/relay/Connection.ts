@@ -219,7 +219,9 @@ export const runConnection = Effect.fnUntraced(function* (
         return
       case "AUTH": {
         const id = typeof m.event === "object" && m.event !== null ? (m.event as { id?: unknown }).id : undefined
-        runTask(send(encodeOk(typeof id === "string" ? id : "", false, "restricted: authentication (NIP-42) is not enabled on this relay")))
+        const reason = "restricted: authentication (NIP-42) is not enabled on this relay"
+        // As for EVENT: OK needs the event id, so without one the answer is a NOTICE.
+        runTask(send(typeof id === "string" && id !== "" ? encodeOk(id, false, reason) : encodeNotice(reason)))
         return
       }
       case "NEG-OPEN":

@@ -507,6 +507,14 @@ describe("COUNT, AUTH, NEG-OPEN", () => {
     expect(f[3]).toMatch(/^restricted: /)
   })
 
+  it("AUTH without an event id is answered with a NOTICE, not an OK with an empty id", async () => {
+    const c = await open()
+    c.send(["AUTH", "challenge-string"])
+    const f = await c.next()
+    expect(f[0]).toBe("NOTICE")
+    expect(f[1]).toMatch(/^restricted: /)
+  })
+
   it("NEG-OPEN is answered with NEG-ERR", async () => {
     const c = await open()
     c.send(["NEG-OPEN", "neg", {}, "6100000200"])
