@@ -148,6 +148,13 @@ describe("REQ limits", () => {
     expect((await req(other, "a", { kinds: [1], limit: 0 })).end.type).toBe("EOSE")
   })
 
+  it("refused REQs do not take subscription slots", async () => {
+    const c = await open()
+    for (const id of ["x1", "x2", "x3", "x4"]) expect(await reqClosed(c, id, { "#e": ["nope"] })).toMatch(/^invalid: /)
+    for (const id of ["a", "b", "c"]) expect((await req(c, id, { kinds: [1], limit: 0 })).end.type).toBe("EOSE")
+    expect(await reqClosed(c, "d", { kinds: [1], limit: 0 })).toMatch(/^blocked: /)
+  })
+
   it("maxSubscriptions holds for a burst of REQs sent at once", async () => {
     const c = await open()
     for (let i = 0; i < 10; i++) c.send(["REQ", `b${i}`, { kinds: [1], limit: 0 }])
