@@ -10,9 +10,9 @@
  *
  * Failures: a worker that exits is replaced at once and its in-flight chunks
  * are sent again (re-packed from the events); a chunk that has been on
- * MAX_ATTEMPTS dead workers, or any work while no worker can be started, is
- * checked on the calling thread with @noble/curves, so a caller always gets
- * an answer. Idle workers are unref'd: a pool nobody closed does not keep the
+ * MAX_ATTEMPTS dead workers, or any work while no worker can be started or
+ * after close, is checked on the calling thread (native backend when it
+ * loads, else @noble/curves), so a caller always gets an answer. Idle workers are unref'd: a pool nobody closed does not keep the
  * process alive, but one with work in flight does.
  */
 import { Worker } from "node:worker_threads"
@@ -20,8 +20,9 @@ import type { NostrEvent } from "../../nostr/index.ts"
 import { type BackendName, loadNative, PACKED_SIZE, packInto, type VerifyFn } from "./backends.ts"
 import { verifyWithNoble } from "./noble.ts"
 
-export const MAX_CHUNK = 1024
-export const MIN_SPLIT = 64
+/** ~12 ms of native work: big flushes are pipelined, so the first answers come back early. */
+export const MAX_CHUNK = 256
+export const MIN_SPLIT = 32
 const MAX_ATTEMPTS = 3
 const MAX_FAILED_STARTS = 3
 
