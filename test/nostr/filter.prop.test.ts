@@ -6,48 +6,19 @@
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { matchesAny, matchesFilter, type Filter, type NostrEvent } from "../../src/nostr/index.ts"
+import { alphabet, eventArb as eventArbOf, filterArb as filterArbOf } from "../support/arbitraries.ts"
 
-const hex = (c: string) => c.repeat(64)
-const IDS = ["1", "2", "3", "4"].map(hex)
-const PUBKEYS = ["a", "b", "c"].map(hex)
-const KINDS = [0, 1, 7, 30023]
-const TAG_NAMES = ["e", "p", "t", "T", "d", "tt", "title"]
-const TAG_VALUES = ["x", "y", "z", "", hex("1"), hex("a")]
-const LETTERS = ["e", "p", "t", "T", "d"]
-
-const tagArb = fc.oneof(
-  fc.tuple(fc.constantFrom(...TAG_NAMES)).map(([n]) => [n]),
-  fc.tuple(fc.constantFrom(...TAG_NAMES), fc.constantFrom(...TAG_VALUES)).map(([n, v]) => [n, v]),
-  fc.tuple(fc.constantFrom(...TAG_NAMES), fc.constantFrom(...TAG_VALUES), fc.constantFrom(...TAG_VALUES)).map(([n, v, w]) => [n, v, w])
-)
-
-const eventArb: fc.Arbitrary<NostrEvent> = fc.record({
-  id: fc.constantFrom(...IDS),
-  pubkey: fc.constantFrom(...PUBKEYS),
-  created_at: fc.integer({ min: 0, max: 10 }),
-  kind: fc.constantFrom(...KINDS),
-  tags: fc.array(tagArb, { maxLength: 5 }),
-  content: fc.constant(""),
-  sig: fc.constant("0".repeat(128))
+const A = alphabet({
+  ids: ["1", "2", "3", "4"].map((c) => c.repeat(64)),
+  tagNames: ["e", "p", "t", "T", "d", "tt", "title"],
+  tagValues: ["x", "y", "z", "", "1".repeat(64), "a".repeat(64)],
+  letters: ["e", "p", "t", "T", "d"],
+  maxTime: 10,
+  maxTags: 5,
+  withLimit: true
 })
-
-const list = <T>(pool: ReadonlyArray<T>) => fc.subarray([...pool], { minLength: 0 })
-
-/** Each attribute present about one time in three, so that filters match often enough. */
-const sometimes = <T>(arb: fc.Arbitrary<T>): fc.Arbitrary<T | undefined> =>
-  fc.oneof({ weight: 2, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: arb })
-
-const filterArb: fc.Arbitrary<Filter> = fc
-  .record({
-    ids: sometimes(list(IDS)),
-    authors: sometimes(list(PUBKEYS)),
-    kinds: sometimes(list(KINDS)),
-    tags: sometimes(fc.dictionary(fc.constantFrom(...LETTERS), list(TAG_VALUES), { minKeys: 1, maxKeys: 2 })),
-    since: sometimes(fc.integer({ min: 0, max: 11 })),
-    until: sometimes(fc.integer({ min: 0, max: 10 })),
-    limit: sometimes(fc.integer({ min: 0, max: 5 }))
-  })
-  .map((r) => Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined)) as Filter)
+const eventArb = eventArbOf(A)
+const filterArb = filterArbOf(A)
 
 /** NIP-01, read literally. */
 const reference = (f: Filter, e: NostrEvent): boolean => {

@@ -8,45 +8,12 @@ import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { matchesAny, type Filter, type NostrEvent } from "../../src/nostr/index.ts"
 import { makeSubscriptionIndex } from "../../src/subscriptions/SubscriptionIndex.ts"
+import { alphabet, eventArb as eventArbOf, filterArb as filterArbOf } from "../support/arbitraries.ts"
 
 const hex = (c: string) => c.repeat(64)
-const IDS = ["1", "2", "3"].map(hex)
-const PUBKEYS = ["a", "b", "c"].map(hex)
-const KINDS = [0, 1, 7, 30023]
-const TAG_NAMES = ["e", "p", "t", "d", "tt"]
-const TAG_VALUES = ["x", "y", "", hex("1"), hex("a")]
-const LETTERS = ["e", "p", "t", "d"]
-
-const tagArb = fc.oneof(
-  fc.constantFrom(...TAG_NAMES).map((n) => [n]),
-  fc.tuple(fc.constantFrom(...TAG_NAMES), fc.constantFrom(...TAG_VALUES)).map(([n, v]) => [n, v]),
-  fc.tuple(fc.constantFrom(...TAG_NAMES), fc.constantFrom(...TAG_VALUES), fc.constantFrom(...TAG_VALUES)).map(([n, v, w]) => [n, v, w])
-)
-
-const eventArb: fc.Arbitrary<NostrEvent> = fc.record({
-  id: fc.constantFrom(...IDS),
-  pubkey: fc.constantFrom(...PUBKEYS),
-  created_at: fc.integer({ min: 0, max: 6 }),
-  kind: fc.constantFrom(...KINDS),
-  tags: fc.array(tagArb, { maxLength: 4 }),
-  content: fc.constant(""),
-  sig: fc.constant("0".repeat(128))
-})
-
-const sometimes = <T>(arb: fc.Arbitrary<T>): fc.Arbitrary<T | undefined> =>
-  fc.oneof({ weight: 2, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: arb })
-const list = <T>(pool: ReadonlyArray<T>) => fc.subarray([...pool], { minLength: 0 })
-
-const filterArb: fc.Arbitrary<Filter> = fc
-  .record({
-    ids: sometimes(list(IDS)),
-    authors: sometimes(list(PUBKEYS)),
-    kinds: sometimes(list(KINDS)),
-    tags: sometimes(fc.dictionary(fc.constantFrom(...LETTERS), list(TAG_VALUES), { minKeys: 1, maxKeys: 2 })),
-    since: sometimes(fc.integer({ min: 0, max: 7 })),
-    until: sometimes(fc.integer({ min: 0, max: 6 }))
-  })
-  .map((r) => Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined)) as Filter)
+const A = alphabet()
+const eventArb = eventArbOf(A)
+const filterArb = filterArbOf(A)
 
 type Op =
   | { readonly op: "add"; readonly conn: number; readonly sub: string; readonly filters: ReadonlyArray<Filter> }
