@@ -182,12 +182,11 @@ export const runConnection = Effect.fnUntraced(function* (
         index.remove(info.id, subId)
         return yield* closedFor(subId, result.failure)
       }
-      for (const e of result.success) {
-        if (catchingUp.has(e.id)) continue
-        yield* send(prefix + eventJson(e) + "]")
-      }
+      const frames: Array<string> = []
+      for (const e of result.success) if (!catchingUp.has(e.id)) frames.push(prefix + eventJson(e) + "]")
+      frames.push(encodeEose(subId))
       catchingUp = undefined
-      yield* send(encodeEose(subId))
+      if (!closing) yield* outbound.offerAll(frames)
       const ended = yield* Clock.currentTimeMillis
       yield* Metric.update(M.reqToEoseSeconds, (ended - started) / 1000)
     })

@@ -18,6 +18,8 @@ type Item = string | (() => void)
 export interface Outbound {
   readonly offerLive: (frame: string) => void
   readonly offer: (item: Item) => Effect.Effect<void>
+  /** `offer` for many items: one synchronous pass while there is room. */
+  readonly offerAll: (items: ReadonlyArray<Item>) => Effect.Effect<void>
   /** Drops everything queued and wakes waiting writers (their items are dropped too). */
   readonly clear: () => void
   readonly size: () => number
@@ -75,32 +77,44 @@ export const makeOutbound = (
     else queue.push(item)
   }
 
+  const offer = (item: Item): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      if (cleared) return Effect.void
+      if (size() < answerCapacity) {
+        enqueue(item)
+        return Effect.void
+      }
+      return Effect.callback<void>((resume) => {
+        const waiter = () => {
+          if (!cleared) enqueue(item)
+          resume(Effect.void)
+        }
+        roomWaiters.push(waiter)
+        return Effect.sync(() => {
+          const i = roomWaiters.indexOf(waiter)
+          if (i >= 0) roomWaiters.splice(i, 1)
+        })
+      })
+    })
+
+  /** Enqueues as many as fit at once, then waits for room for the rest, in order. */
+  const offerAll = (items: ReadonlyArray<Item>, from = 0): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      let i = from
+      while (i < items.length && !cleared && size() < answerCapacity) enqueue(items[i++]!)
+      if (i >= items.length || cleared) return Effect.void
+      return Effect.andThen(offer(items[i]!), offerAll(items, i + 1))
+    })
+
   return {
     size,
+    offer,
+    offerAll,
     offerLive: (frame) => {
       if (cleared) return
       if (size() >= options.capacity) return options.onOverflow()
       enqueue(frame)
     },
-    offer: (item) =>
-      Effect.suspend(() => {
-        if (cleared) return Effect.void
-        if (size() < answerCapacity) {
-          enqueue(item)
-          return Effect.void
-        }
-        return Effect.callback<void>((resume) => {
-          const waiter = () => {
-            if (!cleared) enqueue(item)
-            resume(Effect.void)
-          }
-          roomWaiters.push(waiter)
-          return Effect.sync(() => {
-            const i = roomWaiters.indexOf(waiter)
-            if (i >= 0) roomWaiters.splice(i, 1)
-          })
-        })
-      }),
     clear: () => {
       cleared = true
       queue = []

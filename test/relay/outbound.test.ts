@@ -114,4 +114,22 @@ describe("Outbound", () => {
     expect(t.sent).toEqual(["a", "b"])
     expect(out.size()).toBe(0)
   })
+
+  it("offerAll sends what fits at once and the rest, in order, as room frees up", async () => {
+    const t = fakeTransport()
+    const out = makeOutbound(t.transport, { capacity: 4, highWater: 0, onOverflow: () => expect.unreachable() })
+    out.offerLive("a") // buffered > 0 from here: everything else queues until a flush
+    const frames = ["1", "2", "3", "4", "5", "6"]
+    const fiber = Effect.runFork(out.offerAll(frames))
+    await Effect.runPromise(Effect.yieldNow)
+    expect(fiber.pollUnsafe()).toBeUndefined() // waiting for room: answers may use only part of the queue
+    for (let i = 0; i < 10 && fiber.pollUnsafe() === undefined; i++) {
+      t.flush()
+      await Effect.runPromise(Effect.yieldNow)
+    }
+    await Effect.runPromise(Fiber.join(fiber))
+    t.flush()
+    t.flush()
+    expect(t.sent).toEqual(["a", ...frames])
+  })
 })
