@@ -41,8 +41,26 @@ const wsTransport = (ws: WebSocket): Transport => {
   ws.once("close", (code, reason) => Deferred.doneUnsafe(closed, Effect.succeed({ code, reason: reason.toString() })))
   // Errors (bad frames, too-large messages) end in a close event; without a listener they would throw.
   ws.on("error", () => {})
+  // Frames sent in one event-loop turn (a batch of OKs after a group commit, a
+  // query's results) leave in one write: the socket is corked on the first
+  // send and uncorked once the turn's work is done.
+  const socket = (ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket
+  let corked = false
+  const uncork = () => {
+    corked = false
+    socket?.uncork()
+  }
+  const send = (frame: string, onFlushed?: () => void) => {
+    if (!corked && socket !== undefined && ws.readyState === ws.OPEN) {
+      corked = true
+      socket.cork()
+      setImmediate(uncork)
+    }
+    if (onFlushed === undefined) ws.send(frame)
+    else ws.send(frame, () => onFlushed())
+  }
   return {
-    send: (frame, onFlushed) => (onFlushed === undefined ? ws.send(frame) : ws.send(frame, () => onFlushed())),
+    send,
     bufferedAmount: () => ws.bufferedAmount,
     close: (code, reason) => {
       ws.close(code, reason)
