@@ -7,12 +7,19 @@ import { Effect, Metric } from "effect"
 export const eventsReceived = Metric.counter("parrhesia_events_received_total", {
   description: "EVENT messages received"
 })
-/** Tagged with `result`: the NIP-01 prefix of the OK message, or "accepted". */
-export const eventsResult = (result: string) =>
-  Metric.counter("parrhesia_events_total", {
-    description: "EVENT outcomes by result (accepted, or the rejection prefix)",
-    attributes: { result }
-  })
+const resultCounters = new Map<string, Metric.Counter<number>>()
+/** Tagged with `result`: the NIP-01 prefix of the OK message, or "accepted". One counter per result, made once (this runs per EVENT). */
+export const eventsResult = (result: string): Metric.Counter<number> => {
+  let counter = resultCounters.get(result)
+  if (counter === undefined) {
+    counter = Metric.counter("parrhesia_events_total", {
+      description: "EVENT outcomes by result (accepted, or the rejection prefix)",
+      attributes: { result }
+    })
+    resultCounters.set(result, counter)
+  }
+  return counter
+}
 export const reqsReceived = Metric.counter("parrhesia_reqs_total", { description: "REQ messages received" })
 export const countsReceived = Metric.counter("parrhesia_counts_total", { description: "COUNT messages received" })
 export const openConnections = Metric.gauge("parrhesia_connections", { description: "Open WebSocket connections" })
