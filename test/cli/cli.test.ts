@@ -58,7 +58,8 @@ const finished = async (r: Run, ms = 25_000) => {
   return res
 }
 
-describe("parrhesia CLI", () => {
+// Each test starts one or two Node processes (1-7 s each on a loaded 2-core machine): a roomier limit than the default.
+describe("parrhesia CLI", { timeout: 60_000 }, () => {
   it("serve --port 0 prints its ws:// URL, serves, and exits 0 on SIGTERM", async () => {
     const r = run(["--port", "0"])
     try {
