@@ -9,117 +9,133 @@
  * - `offer` (answers: OK, EVENT of a query, EOSE, ...) waits for room; a
  *   quarter of the queue is kept free of answers for live frames.
  * - A function in the queue runs in order with the frames (close after the last answer).
+ *
+ * A class rather than a record of closures: one of these lives per connection,
+ * and prototype methods cost nothing per idle connection.
  */
 import { Effect } from "effect"
 import type { Transport } from "./Transport.ts"
 
 type Item = string | (() => void)
 
-export interface Outbound {
-  readonly offerLive: (frame: string) => void
-  readonly offer: (item: Item) => Effect.Effect<void>
-  /** `offer` for many items: one synchronous pass while there is room. */
-  readonly offerAll: (items: ReadonlyArray<Item>) => Effect.Effect<void>
-  /** Drops everything queued and wakes waiting writers (their items are dropped too). */
-  readonly clear: () => void
-  readonly size: () => number
+export interface OutboundOptions {
+  readonly capacity: number
+  readonly highWater: number
+  readonly onOverflow: () => void
 }
 
-export const makeOutbound = (
-  transport: Transport,
-  options: { readonly capacity: number; readonly highWater: number; readonly onOverflow: () => void }
-): Outbound => {
-  let queue: Array<Item> = []
-  let head = 0
+/** Shared by every idle connection; frozen, so a push into it would throw rather than leak between connections. */
+const EMPTY = Object.freeze([]) as unknown as Array<Item>
+
+export class Outbound {
+  private queue: Array<Item> = EMPTY
+  private head = 0
   /** Waiting for the socket to flush the frame sent with a callback. */
-  let blocked = false
-  let cleared = false
-  const roomWaiters: Array<() => void> = []
-  const size = () => queue.length - head
-  // Answers may fill only 3/4 of the queue: the rest is kept for live frames, so a client that is
-  // reading but still behind on a big query result is not cut off as a slow consumer by the next
-  // live event. A client that stops reading still overflows the reserve and is disconnected.
-  const answerCapacity = options.capacity - Math.floor(options.capacity / 4)
+  private blocked = false
+  private cleared = false
+  private roomWaiters: Array<() => void> | undefined
+  /**
+   * Answers may fill only 3/4 of the queue: the rest is kept for live frames, so a client that is
+   * reading but still behind on a big query result is not cut off as a slow consumer by the next
+   * live event. A client that stops reading still overflows the reserve and is disconnected.
+   */
+  private readonly answerCapacity: number
+  private readonly transport: Transport
+  private readonly options: OutboundOptions
+  private readonly onFlushed = () => {
+    this.blocked = false
+    this.pump()
+  }
 
-  const write = (item: Item) => {
+  constructor(transport: Transport, options: OutboundOptions) {
+    this.transport = transport
+    this.options = options
+    this.answerCapacity = options.capacity - Math.floor(options.capacity / 4)
+  }
+
+  size(): number {
+    return this.queue.length - this.head
+  }
+
+  private write(item: Item): void {
     if (typeof item === "function") return item()
-    if (transport.bufferedAmount() > options.highWater) {
-      blocked = true
-      transport.send(item, onFlushed)
+    if (this.transport.bufferedAmount() > this.options.highWater) {
+      this.blocked = true
+      this.transport.send(item, this.onFlushed)
     } else {
-      transport.send(item)
+      this.transport.send(item)
     }
   }
 
-  const pump = () => {
-    while (!blocked && head < queue.length) {
-      const item = queue[head]!
-      queue[head++] = "" // release the frame for GC
-      write(item)
+  private pump(): void {
+    const queue = this.queue
+    while (!this.blocked && this.head < queue.length) {
+      const item = queue[this.head]!
+      queue[this.head++] = "" // release the frame for GC
+      this.write(item)
     }
-    if (head === queue.length) {
-      queue = []
-      head = 0
-    } else if (head > 1024 && head * 2 > queue.length) {
-      queue = queue.slice(head)
-      head = 0
+    if (this.head === this.queue.length) {
+      this.queue = EMPTY
+      this.head = 0
+    } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head)
+      this.head = 0
     }
-    while (roomWaiters.length > 0 && size() < answerCapacity) roomWaiters.shift()!()
+    const waiters = this.roomWaiters
+    while (waiters !== undefined && waiters.length > 0 && this.size() < this.answerCapacity) waiters.shift()!()
   }
 
-  function onFlushed() {
-    blocked = false
-    pump()
+  private enqueue(item: Item): void {
+    if (!this.blocked && this.size() === 0) this.write(item)
+    else if (this.queue === EMPTY) this.queue = [item]
+    else this.queue.push(item)
   }
 
-  const enqueue = (item: Item) => {
-    if (!blocked && size() === 0) write(item)
-    else queue.push(item)
+  offerLive(frame: string): void {
+    if (this.cleared) return
+    if (this.size() >= this.options.capacity) return this.options.onOverflow()
+    this.enqueue(frame)
   }
 
-  const offer = (item: Item): Effect.Effect<void> =>
-    Effect.suspend(() => {
-      if (cleared) return Effect.void
-      if (size() < answerCapacity) {
-        enqueue(item)
+  offer(item: Item): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      if (this.cleared) return Effect.void
+      if (this.size() < this.answerCapacity) {
+        this.enqueue(item)
         return Effect.void
       }
       return Effect.callback<void>((resume) => {
         const waiter = () => {
-          if (!cleared) enqueue(item)
+          if (!this.cleared) this.enqueue(item)
           resume(Effect.void)
         }
-        roomWaiters.push(waiter)
+        const waiters = (this.roomWaiters ??= [])
+        waiters.push(waiter)
         return Effect.sync(() => {
-          const i = roomWaiters.indexOf(waiter)
-          if (i >= 0) roomWaiters.splice(i, 1)
+          const i = waiters.indexOf(waiter)
+          if (i >= 0) waiters.splice(i, 1)
         })
       })
     })
+  }
 
-  /** Enqueues as many as fit at once, then waits for room for the rest, in order. */
-  const offerAll = (items: ReadonlyArray<Item>, from = 0): Effect.Effect<void> =>
-    Effect.suspend(() => {
+  /** `offer` for many items: one synchronous pass while there is room, then waits for the rest, in order. */
+  offerAll(items: ReadonlyArray<Item>, from = 0): Effect.Effect<void> {
+    return Effect.suspend(() => {
       let i = from
-      while (i < items.length && !cleared && size() < answerCapacity) enqueue(items[i++]!)
-      if (i >= items.length || cleared) return Effect.void
-      return Effect.andThen(offer(items[i]!), offerAll(items, i + 1))
+      while (i < items.length && !this.cleared && this.size() < this.answerCapacity) this.enqueue(items[i++]!)
+      if (i >= items.length || this.cleared) return Effect.void
+      return Effect.andThen(this.offer(items[i]!), this.offerAll(items, i + 1))
     })
+  }
 
-  return {
-    size,
-    offer,
-    offerAll,
-    offerLive: (frame) => {
-      if (cleared) return
-      if (size() >= options.capacity) return options.onOverflow()
-      enqueue(frame)
-    },
-    clear: () => {
-      cleared = true
-      queue = []
-      head = 0
-      for (const w of roomWaiters.splice(0)) w()
-    }
+  /** Drops everything queued and wakes waiting writers (their items are dropped too). */
+  clear(): void {
+    this.cleared = true
+    this.queue = EMPTY
+    this.head = 0
+    for (const w of this.roomWaiters?.splice(0) ?? []) w()
   }
 }
+
+export const makeOutbound = (transport: Transport, options: OutboundOptions): Outbound => new Outbound(transport, options)

@@ -10,7 +10,7 @@
 import { createServer, type IncomingMessage } from "node:http"
 import type { AddressInfo } from "node:net"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Clock, Context, Deferred, Effect, FiberSet, Layer, Metric, Schedule } from "effect"
+import { Clock, Context, Effect, FiberSet, Layer, Metric, Schedule } from "effect"
 import { WebSocketServer, type WebSocket } from "ws"
 import { RelayConfig } from "../config/RelayConfig.ts"
 import { httpApp } from "../http/routes.ts"
@@ -19,7 +19,7 @@ import { openConnections } from "../observability/metrics.ts"
 import { Query } from "../query/Query.ts"
 import { SubscriptionIndex } from "../subscriptions/SubscriptionIndex.ts"
 import { runConnection, type ConnectionControl } from "./Connection.ts"
-import type { Transport } from "./Transport.ts"
+import { WsTransport } from "./WsTransport.ts"
 
 export class RelayServer extends Context.Service<
   RelayServer,
@@ -31,58 +31,6 @@ export class RelayServer extends Context.Service<
   }
 >()("parrhesia/relay/RelayServer") {
   static readonly layer = Layer.effect(RelayServer, Effect.suspend(() => make))
-}
-
-/** How long a closing socket waits for the peer's close frame before it is dropped. */
-const CLOSE_GRACE_MS = 3000
-
-const wsTransport = (ws: WebSocket): Transport => {
-  const closed = Deferred.makeUnsafe<{ readonly code: number; readonly reason: string }>()
-  ws.once("close", (code, reason) => Deferred.doneUnsafe(closed, Effect.succeed({ code, reason: reason.toString() })))
-  // Errors (bad frames, too-large messages) end in a close event; without a listener they would throw.
-  ws.on("error", () => {})
-  // Frames sent in one event-loop turn (a batch of OKs after a group commit, a
-  // query's results) leave in one write: the socket is corked on the first
-  // send and uncorked once the turn's work is done.
-  const socket = (ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket
-  let corked = false
-  const uncork = () => {
-    corked = false
-    socket?.uncork()
-  }
-  const send = (frame: string, onFlushed?: () => void) => {
-    if (!corked && socket !== undefined && ws.readyState === ws.OPEN) {
-      corked = true
-      socket.cork()
-      setImmediate(uncork)
-    }
-    if (onFlushed === undefined) ws.send(frame)
-    else ws.send(frame, () => onFlushed())
-  }
-  return {
-    send,
-    bufferedAmount: () => ws.bufferedAmount,
-    close: (code, reason) => {
-      ws.close(code, reason)
-      // A peer that does not answer the close frame (typically one that stopped reading) is dropped
-      // after a short grace, instead of holding its buffers and subscriptions for ws's 30 s timeout.
-      const timer = setTimeout(() => ws.terminate(), CLOSE_GRACE_MS)
-      timer.unref()
-      ws.once("close", () => clearTimeout(timer))
-    },
-    terminate: () => ws.terminate(),
-    ping: () => {
-      if (ws.readyState === ws.OPEN) ws.ping()
-    },
-    pause: () => ws.pause(),
-    resume: () => ws.resume(),
-    onMessage: (handler) =>
-      ws.on("message", (data, isBinary) => {
-        handler(isBinary || typeof data !== "string" ? Buffer.isBuffer(data) ? data.toString("utf8") : Buffer.concat(data as Array<Buffer>).toString("utf8") : data)
-      }),
-    onPong: (handler) => ws.on("pong", handler),
-    closed: Deferred.await(closed)
-  }
 }
 
 const clientIp = (req: IncomingMessage): string => req.socket.remoteAddress ?? "unknown"
@@ -119,7 +67,7 @@ const make = Effect.gen(function* () {
           )
         })
       )
-      yield* runConnection(wsTransport(ws), { id, ip }, (control) =>
+      yield* runConnection(new WsTransport(ws), { id, ip }, (control) =>
         Effect.acquireRelease(Effect.sync(() => controls.add(control)), () => Effect.sync(() => controls.delete(control))).pipe(Effect.asVoid)
       )
     }).pipe(

@@ -1,0 +1,102 @@
+/**
+ * The `ws` WebSocket behind a connection's Transport. Part of the edge: with
+ * server.ts, the only code that knows about sockets. A class, so that its
+ * methods cost nothing per idle connection.
+ */
+import { Deferred, Effect } from "effect"
+import type { WebSocket } from "ws"
+import type { Transport } from "./Transport.ts"
+
+/** How long a closing socket waits for the peer's close frame before it is dropped. */
+export const CLOSE_GRACE_MS = 3000
+
+interface Corkable {
+  cork(): void
+  uncork(): void
+}
+
+const toText = (data: unknown, isBinary: boolean): string =>
+  !isBinary && typeof data === "string"
+    ? data
+    : Buffer.isBuffer(data)
+      ? data.toString("utf8")
+      : Array.isArray(data)
+        ? Buffer.concat(data as Array<Buffer>).toString("utf8")
+        : Buffer.from(data as ArrayBuffer).toString("utf8")
+
+export class WsTransport implements Transport {
+  readonly closed: Effect.Effect<{ readonly code: number; readonly reason: string }>
+  private readonly ws: WebSocket
+  private readonly socket: Corkable | undefined
+  private corked = false
+  private readonly uncork = () => {
+    this.corked = false
+    this.socket?.uncork()
+  }
+
+  constructor(ws: WebSocket) {
+    this.ws = ws
+    this.socket = (ws as unknown as { _socket?: Corkable })._socket
+    const closed = Deferred.makeUnsafe<{ readonly code: number; readonly reason: string }>()
+    ws.once("close", (code, reason) => Deferred.doneUnsafe(closed, Effect.succeed({ code, reason: reason.toString() })))
+    // Errors (bad frames, too-large messages) end in a close event; without a listener they would throw.
+    ws.on("error", ignore)
+    this.closed = Deferred.await(closed)
+  }
+
+  /**
+   * Frames sent in one event-loop turn (a batch of OKs after a group commit, a
+   * query's results) leave in one write: the socket is corked on the first
+   * send and uncorked once the turn's work is done.
+   */
+  send(frame: string, onFlushed?: () => void): void {
+    const ws = this.ws
+    if (!this.corked && this.socket !== undefined && ws.readyState === ws.OPEN) {
+      this.corked = true
+      this.socket.cork()
+      setImmediate(this.uncork)
+    }
+    if (onFlushed === undefined) ws.send(frame)
+    else ws.send(frame, () => onFlushed())
+  }
+
+  bufferedAmount(): number {
+    return this.ws.bufferedAmount
+  }
+
+  close(code: number, reason: string): void {
+    const ws = this.ws
+    ws.close(code, reason)
+    // A peer that does not answer the close frame (typically one that stopped reading) is dropped
+    // after a short grace, instead of holding its buffers and subscriptions for ws's 30 s timeout.
+    const timer = setTimeout(() => ws.terminate(), CLOSE_GRACE_MS)
+    timer.unref()
+    ws.once("close", () => clearTimeout(timer))
+  }
+
+  terminate(): void {
+    this.ws.terminate()
+  }
+
+  ping(): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.ping()
+  }
+
+  pause(): void {
+    this.ws.pause()
+  }
+
+  resume(): void {
+    this.ws.resume()
+  }
+
+  onMessage(handler: (text: string) => void): void {
+    this.ws.on("message", (data, isBinary) => handler(toText(data, isBinary)))
+  }
+
+  onPong(handler: () => void): void {
+    this.ws.on("pong", handler)
+  }
+}
+
+function ignore() {}
