@@ -32,10 +32,9 @@ export interface OkAnswer {
   readonly message: string
   /** The rejection prefix or "accepted"/"duplicate", for metrics. */
   readonly result: string
-  /** The validated event, when it got that far. */
-  readonly event?: NostrEvent
 }
 
+const acceptedAnswer = (e: NostrEvent): OkAnswer => ({ id: e.id, accepted: true, message: "", result: "accepted" })
 const rejected = (id: string, r: Rejection): OkAnswer => ({ id, accepted: false, message: reasonOf(r), result: r.prefix })
 
 /** A bounded set of recently stored ids, so resent events skip the signature check and the store. */
@@ -71,7 +70,7 @@ export class Ingest extends Context.Service<
 
       const accept = (e: NostrEvent): Effect.Effect<OkAnswer, Rejection> => {
         if (isEphemeral(e.kind)) {
-          return Effect.as(fanout.publish(e), { id: e.id, accepted: true, message: "", result: "accepted", event: e })
+          return Effect.as(fanout.publish(e), acceptedAnswer(e))
         }
         return store.put(e).pipe(
           Effect.mapError((err) => new ServerError({ message: `could not store the event (${err.message})` })),
@@ -79,7 +78,7 @@ export class Ingest extends Context.Service<
             switch (outcome) {
               case "stored":
                 remember(e)
-                return Effect.as(fanout.publish(e), { id: e.id, accepted: true, message: "", result: "accepted", event: e })
+                return Effect.as(fanout.publish(e), acceptedAnswer(e))
               case "duplicate":
                 remember(e)
                 return Effect.succeed({

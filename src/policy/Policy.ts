@@ -3,10 +3,10 @@
  * with typed Effects). Each check either succeeds or fails with a Rejection
  * carrying its NIP-01 prefix; the first failure wins.
  */
-import { Clock, Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer } from "effect"
 import { RelayConfig } from "../config/RelayConfig.ts"
 import type { Settings } from "../config/settings.ts"
-import { expirationOf, Invalid, type Filter, type NostrEvent, type Rejection } from "../nostr/index.ts"
+import { expirationOf, Invalid, nowSeconds, type Filter, type NostrEvent, type Rejection } from "../nostr/index.ts"
 
 /** What a check may know about the connection an EVENT or REQ came from. */
 export interface RequestContext {
@@ -69,11 +69,11 @@ export const limitChecks = (s: Settings): ReadonlyArray<WriteCheck> => [
   notExpired
 ]
 
-const runAll = <A>(checks: ReadonlyArray<(ctx: RequestContext, a: A, now: number) => Effect.Effect<void, Rejection>>) =>
-  (ctx: RequestContext, a: A, now: number): Effect.Effect<void, Rejection> => {
+const runAll = (checks: ReadonlyArray<WriteCheck>) =>
+  (ctx: RequestContext, e: NostrEvent, now: number): Effect.Effect<void, Rejection> => {
     if (checks.length === 0) return pass
-    if (checks.length === 1) return checks[0]!(ctx, a, now)
-    return Effect.forEach(checks, (check) => check(ctx, a, now), { discard: true })
+    if (checks.length === 1) return checks[0]!(ctx, e, now)
+    return Effect.forEach(checks, (check) => check(ctx, e, now), { discard: true })
   }
 
 export interface PolicyShape {
@@ -91,14 +91,13 @@ export class Policy extends Context.Service<Policy, PolicyShape>()("parrhesia/po
     readonly write: ReadonlyArray<WriteCheck>
     readonly read: ReadonlyArray<ReadCheck>
   }): PolicyShape => {
-    const nowSeconds = Effect.map(Clock.currentTimeMillis, (ms) => Math.floor(ms / 1000))
     const limits = runAll(lists.limits)
     const write = runAll(lists.write)
-    const read = runAll<ReadonlyArray<Filter>>(lists.read.map((c) => (ctx: RequestContext, f: ReadonlyArray<Filter>) => c(ctx, f)))
     return {
       checkLimits: (ctx, e) => Effect.flatMap(nowSeconds, (now) => limits(ctx, e, now)),
       checkWrite: (ctx, e) => (lists.write.length === 0 ? pass : Effect.flatMap(nowSeconds, (now) => write(ctx, e, now))),
-      checkRead: (ctx, f) => (lists.read.length === 0 ? pass : read(ctx, f, 0))
+      checkRead: (ctx, f) =>
+        lists.read.length === 0 ? pass : Effect.forEach(lists.read, (check) => check(ctx, f), { discard: true })
     }
   }
 

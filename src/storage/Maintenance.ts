@@ -3,12 +3,13 @@
  * expiration has passed. Runs as a scoped fiber; a failed run is logged and
  * retried at the next interval.
  */
-import { Clock, Effect, Layer, Schedule } from "effect"
+import { Effect, Layer, Schedule } from "effect"
+import { nowSeconds } from "../nostr/index.ts"
 import { EventStore } from "./EventStore.ts"
 
 export const purgeExpiredOnce = Effect.gen(function* () {
   const store = yield* EventStore
-  const now = Math.floor((yield* Clock.currentTimeMillis) / 1000)
+  const now = yield* nowSeconds
   const removed = yield* store.purgeExpired(now)
   if (removed > 0) yield* Effect.logDebug("purged expired events").pipe(Effect.annotateLogs({ removed }))
   return removed

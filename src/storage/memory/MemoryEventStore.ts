@@ -3,13 +3,14 @@
  * survives a restart). Keeps secondary indexes so queries narrow to the
  * smallest candidate set instead of scanning everything.
  */
-import { Clock, Effect, Layer } from "effect"
+import { Effect, Layer } from "effect"
 import {
   compareNewestFirst,
   expirationOf,
   isEmptyFilter,
   kindClass,
   matchesFilter,
+  nowSeconds,
   replacementKey,
   supersedes,
   type Filter,
@@ -145,8 +146,6 @@ export const makeMemoryEventStore = () => {
     out.sort(compareNewestFirst)
     return f.limit !== undefined && out.length > f.limit ? out.slice(0, f.limit) : out
   }
-
-  const nowSeconds = Effect.map(Clock.currentTimeMillis, (ms) => Math.floor(ms / 1000))
 
   const query = (filters: ReadonlyArray<Filter>) =>
     Effect.map(nowSeconds, (now) => {

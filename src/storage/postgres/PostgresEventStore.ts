@@ -36,6 +36,7 @@ import {
   expirationOf,
   isEmptyFilter,
   kindClass,
+  nowSeconds,
   type Filter,
   type NostrEvent
 } from "../../nostr/index.ts"
@@ -535,8 +536,6 @@ export const makePostgresEventStore = Effect.fnUntraced(function* (
       withDeadline(readDeadlineMs, "query"),
       Effect.mapError(storeError("query failed"))
     )
-
-  const nowSeconds = Effect.map(Clock.currentTimeMillis, (ms) => Math.floor(ms / 1000))
 
   const query = (filters: ReadonlyArray<Filter>): Effect.Effect<ReadonlyArray<NostrEvent>, StoreError> =>
     Effect.flatMap(nowSeconds, (now) => {
