@@ -2,13 +2,11 @@
  * Plain HTTP on the relay's port: the NIP-11 document (Accept:
  * application/nostr+json), /health, /metrics, and a short text page.
  */
-import { Effect } from "effect"
+import { Effect, Metric } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "effect/http"
 import { RelayConfig } from "../config/RelayConfig.ts"
-import { openSubscriptions } from "../observability/metrics.ts"
-import { renderPrometheus } from "../observability/metrics.ts"
+import { openSubscriptions, renderPrometheus } from "../observability/metrics.ts"
 import { SubscriptionIndex } from "../subscriptions/SubscriptionIndex.ts"
-import { Metric } from "effect"
 import { relayInformation } from "./nip11.ts"
 
 /** NIP-11: relays MUST accept CORS requests. */
