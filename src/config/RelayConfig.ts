@@ -5,6 +5,7 @@
  */
 import { readFileSync } from "node:fs"
 import { Context, Data, Effect, Layer } from "effect"
+import { parseIpRange } from "../net/ip.ts"
 import { envName, SETTINGS, type Setting, type SettingKey, type Settings } from "./settings.ts"
 
 /** The setting named `key`, if it is one: own keys only, so "constructor" or "__proto__" are unknown, not Object's. */
@@ -22,7 +23,14 @@ export class RelayConfig extends Context.Service<RelayConfig, Settings>()("parrh
 export const defaults = (): Settings =>
   Object.fromEntries(Object.entries(SETTINGS).map(([k, s]) => [k, s.default])) as unknown as Settings
 
-const coerce = (key: string, s: Setting, raw: unknown, source: string): number | string | boolean => {
+/** A list value: a JSON array, or a comma-separated string (environment variables, or a string in the file). */
+const listItems = (raw: unknown, where: string): ReadonlyArray<unknown> => {
+  if (Array.isArray(raw)) return raw
+  if (typeof raw === "string") return raw.split(",").map((x) => x.trim()).filter((x) => x !== "")
+  throw new ConfigError({ message: `${where} must be a list (a JSON array or a comma-separated string), got ${JSON.stringify(raw)}` })
+}
+
+const coerce = (key: string, s: Setting, raw: unknown, source: string): number | string | boolean | ReadonlyArray<unknown> => {
   const where = `setting "${key}" (${source})`
   switch (s.type) {
     case "int": {
@@ -43,6 +51,19 @@ const coerce = (key: string, s: Setting, raw: unknown, source: string): number |
       }
       return raw
     }
+    case "list":
+      return listItems(raw, where).map((v) => {
+        if (typeof v !== "string" || v.trim() === "") throw new ConfigError({ message: `${where} must hold non-empty strings, got ${JSON.stringify(v)}` })
+        return v.trim()
+      })
+    case "intList":
+      return listItems(raw, where).map((v) => {
+        const n = typeof v === "string" && /^\d+$/.test(v) ? Number(v) : v
+        if (typeof n !== "number" || !Number.isInteger(n) || n < s.min || n > s.max) {
+          throw new ConfigError({ message: `${where} must hold integers between ${s.min} and ${s.max}, got ${JSON.stringify(v)}` })
+        }
+        return n
+      })
     case "string":
       if (typeof raw !== "string") throw new ConfigError({ message: `${where} must be a string, got ${JSON.stringify(raw)}` })
       return raw
@@ -68,6 +89,14 @@ const crossChecks = (s: Settings) => {
   }
   if (s.databaseUrl !== "" && !/^postgres(ql)?:\/\//.test(s.databaseUrl)) {
     throw new ConfigError({ message: `setting "databaseUrl" must be a postgres:// URL` })
+  }
+  for (const key of ["adminPubkeys", "bannedPubkeys", "allowedPubkeys", "bannedEvents"] as const) {
+    const bad = s[key].find((v) => !/^[0-9a-f]{64}$/.test(v))
+    if (bad !== undefined) throw new ConfigError({ message: `setting "${key}" must hold 64 lowercase hex characters per entry, got ${JSON.stringify(bad)}` })
+  }
+  for (const key of ["blockedIps", "trustedProxies"] as const) {
+    const bad = s[key].find((v) => parseIpRange(v) === undefined)
+    if (bad !== undefined) throw new ConfigError({ message: `setting "${key}" must hold IP addresses or CIDR ranges, got ${JSON.stringify(bad)}` })
   }
 }
 

@@ -5,7 +5,7 @@
  * reference all come from this table.
  */
 
-export type SettingType = "int" | "string" | "bool" | "enum" | "intList"
+export type SettingType = "int" | "string" | "bool" | "enum" | "list" | "intList"
 
 interface SettingBase {
   readonly doc: string
@@ -17,16 +17,24 @@ export type Setting =
   | (SettingBase & { readonly type: "string"; readonly default: string })
   | (SettingBase & { readonly type: "bool"; readonly default: boolean })
   | (SettingBase & { readonly type: "enum"; readonly default: string; readonly values: ReadonlyArray<string> })
+  /** Comma-separated in the environment, a JSON array (or the same string) in the config file. */
+  | (SettingBase & { readonly type: "list"; readonly default: ReadonlyArray<string> })
+  | (SettingBase & { readonly type: "intList"; readonly default: ReadonlyArray<number>; readonly min: number; readonly max: number })
 
 type IntSetting = Extract<Setting, { type: "int" }>
 type StrSetting = Extract<Setting, { type: "string" }>
 type BoolSetting = Extract<Setting, { type: "bool" }>
 type EnumSetting = Extract<Setting, { type: "enum" }>
+type ListSetting = Extract<Setting, { type: "list" }>
+type IntListSetting = Extract<Setting, { type: "intList" }>
 const int = (def: number, min: number, max: number, doc: string): IntSetting => ({ type: "int", default: def, min, max, doc })
 const str = (def: string, doc: string, alias?: string): StrSetting =>
   alias === undefined ? { type: "string", default: def, doc } : { type: "string", default: def, doc, alias }
 export const bool = (def: boolean, doc: string): BoolSetting => ({ type: "bool", default: def, doc })
 const oneOf = (def: string, values: ReadonlyArray<string>, doc: string): EnumSetting => ({ type: "enum", default: def, values, doc })
+const list = (def: ReadonlyArray<string>, doc: string): ListSetting => ({ type: "list", default: def, doc })
+const intList = (def: ReadonlyArray<number>, min: number, max: number, doc: string): IntListSetting =>
+  ({ type: "intList", default: def, min, max, doc })
 
 const MiB = 1024 * 1024
 
@@ -71,6 +79,32 @@ export const SETTINGS = {
   pingIntervalSeconds: int(30, 0, 3600, "WebSocket ping interval; a client that misses two pongs is disconnected (0: off)."),
   idleTimeoutSeconds: int(600, 0, 86400, "Connections with no open subscription and no message for this long are closed (0: never)."),
   shutdownGraceMs: int(5000, 0, 600000, "How long shutdown waits for in-flight writes."),
+  // ------------------------------------------------------------ access control (NIP-42, NIP-70, NIP-13)
+  authRequired: oneOf("none", ["none", "writes", "reads", "all"], "Which messages need NIP-42 AUTH first: none (only where a rule asks for it), writes (EVENT), reads (REQ, COUNT), all."),
+  restrictedReadKinds: intList([4, 1059], 0, 65535, "Kinds served only to a connection authenticated as the event's author or a `p`-tagged pubkey (DMs, gift wraps); empty: none."),
+  minPowDifficulty: int(0, 0, 256, "NIP-13: least proof-of-work (leading zero bits of the id, with a committed target at least as high) for EVENTs (0: off)."),
+  // ------------------------------------------------------------ moderation (static; NIP-86 adds to these at run time)
+  adminPubkeys: list([], "Pubkeys (hex) allowed to use the NIP-86 management API (NIP-98 authorization); empty: the API is off."),
+  bannedPubkeys: list([], "Pubkeys (hex) whose events are refused and no longer served."),
+  allowedPubkeys: list([], "Allow-list mode when non-empty: only these pubkeys (hex) may publish (plus those allowed through NIP-86)."),
+  allowListReads: bool(false, "With an allow-list, reading also needs AUTH as an allowed pubkey."),
+  bannedEvents: list([], "Event ids (hex) refused and no longer served."),
+  allowedKinds: intList([], 0, 65535, "When non-empty, only these kinds are accepted (plus those allowed through NIP-86)."),
+  disallowedKinds: intList([], 0, 65535, "Kinds refused."),
+  blockedIps: list([], "IP addresses or CIDR ranges refused at the WebSocket upgrade."),
+  // ------------------------------------------------------------ rate limits (token buckets; 0: off)
+  eventsPerSecondPerConnection: int(1000, 0, 1000000, "EVENTs per second one connection may send (sustained)."),
+  eventsPerSecondPerIp: int(10000, 0, 10000000, "EVENTs per second from one client IP (all its connections)."),
+  eventsPerSecondPerPubkey: int(1000, 0, 1000000, "EVENTs per second from one authenticated pubkey (across connections)."),
+  readsPerSecondPerConnection: int(500, 0, 1000000, "REQs + COUNTs per second one connection may send (sustained)."),
+  readsPerSecondPerIp: int(5000, 0, 10000000, "REQs + COUNTs per second from one client IP."),
+  readsPerSecondPerPubkey: int(500, 0, 1000000, "REQs + COUNTs per second from one authenticated pubkey."),
+  rateLimitBurstSeconds: int(10, 1, 3600, "Bucket size in seconds of its rate: how long a client may burst above the sustained rate."),
+  rateLimitDisconnectAfter: int(100, 0, 1000000, "Refusals in a row (rate-limited) after which the connection is closed (0: never)."),
+  maxConnectionsPerIp: int(10000, 0, 10000000, "Open WebSocket connections from one client IP (0: no cap)."),
+  trustedProxies: list([], "Direct peers (IP or CIDR) whose X-Forwarded-For / X-Real-IP header names the client IP (your reverse proxy)."),
+  // ------------------------------------------------------------ retention
+  retention: str("", "Age limits by kind, applied by maintenance: comma-separated `KINDS=AGE` rules, KINDS a kind, a range `A-B` or `default`, AGE like `30d`, `12h`, `3600s` or `never` (e.g. `1=30d,7=30d,30000-39999=never,default=365d`); the first matching rule wins; empty keeps everything."),
   // ------------------------------------------------------------ signatures
   signatureVerifier: oneOf("auto", ["auto", "workers", "noble"], "BIP-340 checks: workers (native libsecp256k1 in worker threads), noble (pure JS on the main thread), auto (workers when available)."),
   verifierThreads: int(1, 1, 64, "Worker threads for signature checks."),
@@ -81,7 +115,15 @@ export const SETTINGS = {
 
 export type SettingKey = keyof typeof SETTINGS
 
-type ValueOf<S> = S extends { type: "int" } ? number : S extends { type: "bool" } ? boolean : string
+type ValueOf<S> = S extends { type: "int" }
+  ? number
+  : S extends { type: "bool" }
+    ? boolean
+    : S extends { type: "list" }
+      ? ReadonlyArray<string>
+      : S extends { type: "intList" }
+        ? ReadonlyArray<number>
+        : string
 export type Settings = { readonly [K in SettingKey]: ValueOf<(typeof SETTINGS)[K]> }
 
 /** camelCase key -> PARRHESIA_UPPER_SNAKE */
