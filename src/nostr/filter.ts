@@ -16,6 +16,11 @@ export interface Filter {
   readonly limit?: number
   /** NIP-50 full-text query; only accepted when search is enabled. */
   readonly search?: string
+  /**
+   * Kinds the filter must NOT match. Never parsed from a client: the read
+   * policy adds it to keep private kinds out of what a connection may see.
+   */
+  readonly excludeKinds?: ReadonlyArray<number>
 }
 
 export interface FilterLimits {
@@ -111,6 +116,7 @@ interface Compiled {
   readonly ids: ReadonlySet<string> | undefined
   readonly authors: ReadonlySet<string> | undefined
   readonly kinds: ReadonlySet<number> | undefined
+  readonly excludeKinds: ReadonlySet<number> | undefined
   readonly tags: ReadonlyArray<readonly [string, ReadonlySet<string>]>
 }
 
@@ -123,6 +129,7 @@ const compile = (f: Filter): Compiled => {
       ids: f.ids && new Set(f.ids),
       authors: f.authors && new Set(f.authors),
       kinds: f.kinds && new Set(f.kinds),
+      excludeKinds: f.excludeKinds && new Set(f.excludeKinds),
       tags: f.tags ? Object.entries(f.tags).map(([k, v]) => [k, new Set(v)] as const) : []
     }
     compiled.set(f, c)
@@ -142,6 +149,7 @@ export const matchesFilter = (f: Filter, e: NostrEvent): boolean => {
   if (c.ids && !c.ids.has(e.id)) return false
   if (c.authors && !c.authors.has(e.pubkey)) return false
   if (c.kinds && !c.kinds.has(e.kind)) return false
+  if (c.excludeKinds && c.excludeKinds.has(e.kind)) return false
   for (const [name, values] of c.tags) {
     let hit = false
     for (const tag of e.tags) {

@@ -173,6 +173,8 @@ const filterSql = (f: Filter, p: Params, nowParam: string): FilterSql => {
     )
   if (f.kinds !== undefined)
     c.push(f.kinds.length === 1 ? `e.kind = ${p.add(f.kinds[0]!)}::integer` : `e.kind = ANY(${p.add(int4Array(f.kinds))}::integer[])`)
+  if (f.excludeKinds !== undefined && f.excludeKinds.length > 0)
+    c.push(`e.kind <> ALL(${p.add(int4Array(f.excludeKinds))}::integer[])`)
   const since = f.since !== undefined ? p.add(int8(f.since)) : undefined
   const until = f.until !== undefined ? p.add(int8(f.until)) : undefined
   if (since !== undefined) c.push(`e.created_at >= ${since}`)
