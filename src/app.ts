@@ -6,12 +6,16 @@ import { Effect, Layer, References } from "effect"
 import { Logger } from "effect"
 import { RelayConfig } from "./config/RelayConfig.ts"
 import type { Settings } from "./config/settings.ts"
+import { AuthSessions } from "./auth/AuthSessions.ts"
 import { Ingest } from "./ingest/Ingest.ts"
 import type { SignatureVerifier } from "./ingest/SignatureVerifier.ts"
+import { Moderation } from "./moderation/Moderation.ts"
 import { Policy } from "./policy/Policy.ts"
+import { RateLimiter } from "./policy/RateLimiter.ts"
 import { Query } from "./query/Query.ts"
 import { RelayServer } from "./relay/server.ts"
 import type { EventStore } from "./storage/EventStore.ts"
+import type { ModerationStore } from "./storage/ModerationStore.ts"
 import { maintenanceLayer } from "./storage/Maintenance.ts"
 import { Fanout } from "./subscriptions/Fanout.ts"
 import { SubscriptionIndex } from "./subscriptions/SubscriptionIndex.ts"
@@ -19,11 +23,13 @@ import { SubscriptionIndex } from "./subscriptions/SubscriptionIndex.ts"
 /** Domain services over the store and verifier ports. */
 export const coreLayer = Layer.mergeAll(Ingest.layer, Query.layer).pipe(
   Layer.provideMerge(Fanout.layer),
-  Layer.provideMerge(Layer.mergeAll(SubscriptionIndex.layer, Policy.layer))
+  Layer.provideMerge(Layer.mergeAll(SubscriptionIndex.layer, Policy.layer, AuthSessions.layer, RateLimiter.layer)),
+  Layer.provideMerge(Moderation.layer)
 )
 
 export const relayLayer = <E1, E2>(adapters: {
-  readonly store: Layer.Layer<EventStore, E1, RelayConfig>
+  /** The event store and the moderation store (one database in production). */
+  readonly store: Layer.Layer<EventStore | ModerationStore, E1, RelayConfig>
   readonly verifier: Layer.Layer<SignatureVerifier, E2, RelayConfig>
 }) =>
   Layer.mergeAll(RelayServer.layer, maintenanceLayer(60)).pipe(

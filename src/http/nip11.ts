@@ -4,7 +4,17 @@ import type { Settings } from "../config/settings.ts"
 export const VERSION = "0.1.0"
 
 /** NIPs this build implements and has enabled; advertise nothing else. */
-export const supportedNips = (_s: Settings): ReadonlyArray<number> => [1, 11, 40, 45]
+export const supportedNips = (s: Settings): ReadonlyArray<number> =>
+  [1, 11, ...(s.minPowDifficulty > 0 ? [13] : []), 40, 42, 45, 70].sort((a, b) => a - b)
+
+/** Writes are restricted when anything beyond the NIP-01 limits decides who may publish what. */
+const restrictedWrites = (s: Settings) =>
+  s.authRequired === "writes" ||
+  s.authRequired === "all" ||
+  s.minPowDifficulty > 0 ||
+  s.allowedPubkeys.length > 0 ||
+  s.allowedKinds.length > 0 ||
+  s.disallowedKinds.length > 0
 
 export const relayInformation = (s: Settings) => ({
   name: s.name,
@@ -23,10 +33,10 @@ export const relayInformation = (s: Settings) => ({
     max_subid_length: s.maxSubidLength,
     max_event_tags: s.maxEventTags,
     max_content_length: s.maxContentLength,
-    min_pow_difficulty: 0,
-    auth_required: false,
+    min_pow_difficulty: s.minPowDifficulty,
+    auth_required: s.authRequired === "reads" || s.authRequired === "all",
     payment_required: false,
-    restricted_writes: false,
+    restricted_writes: restrictedWrites(s),
     created_at_lower_limit: s.createdAtLowerLimit,
     created_at_upper_limit: s.createdAtUpperLimit
   }

@@ -32,10 +32,16 @@ export interface OkAnswer {
   readonly message: string
   /** The rejection prefix or "accepted"/"duplicate", for metrics. */
   readonly result: string
+  /** Why it was refused (absent when accepted). */
+  readonly rejection?: Rejection
+}
+
+export interface IngestShape {
+  readonly handle: (raw: unknown, ctx: RequestContext) => Effect.Effect<OkAnswer>
 }
 
 const acceptedAnswer = (e: NostrEvent): OkAnswer => ({ id: e.id, accepted: true, message: "", result: "accepted" })
-const rejected = (id: string, r: Rejection): OkAnswer => ({ id, accepted: false, message: reasonOf(r), result: r.prefix })
+const rejected = (id: string, r: Rejection): OkAnswer => ({ id, accepted: false, message: reasonOf(r), result: r.prefix, rejection: r })
 
 /** A bounded set of recently stored ids, so resent events skip the signature check and the store. */
 const makeRecentIds = (capacity: number) => {
@@ -49,10 +55,7 @@ const makeRecentIds = (capacity: number) => {
   }
 }
 
-export class Ingest extends Context.Service<
-  Ingest,
-  { readonly handle: (raw: unknown, ctx: RequestContext) => Effect.Effect<OkAnswer> }
->()("parrhesia/ingest/Ingest") {
+export class Ingest extends Context.Service<Ingest, IngestShape>()("parrhesia/ingest/Ingest") {
   static readonly layer = Layer.effect(
     Ingest,
     Effect.gen(function* () {

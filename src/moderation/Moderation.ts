@@ -9,9 +9,19 @@
  * Static entries cannot be removed through the API (they come back at the
  * next start); `list` shows them with the reason "configuration".
  */
-import { Context, type Effect } from "effect"
+import { Context, Effect, Layer } from "effect"
+import { RelayConfig } from "../config/RelayConfig.ts"
+import type { Settings } from "../config/settings.ts"
+import { makeIpMatcher, normalizeIp, type IpMatcher } from "../net/ip.ts"
 import type { StoreError } from "../storage/EventStore.ts"
-import type { ModerationEntry, ModerationList, RelayInfoField } from "../storage/ModerationStore.ts"
+import {
+  MODERATION_LISTS,
+  ModerationStore,
+  type ModerationEntry,
+  type ModerationList,
+  type ModerationStoreShape,
+  type RelayInfoField
+} from "../storage/ModerationStore.ts"
 
 export interface RelayInfoView {
   readonly name: string
@@ -56,4 +66,121 @@ export interface ModerationShape {
   readonly onChange: (listener: (list: ModerationList | "relayInfo") => void) => () => void
 }
 
-export class Moderation extends Context.Service<Moderation, ModerationShape>()("parrhesia/moderation/Moderation") {}
+export const STATIC_REASON = "configuration"
+
+/** The static entries of each list, from the settings. */
+const staticLists = (s: Settings): Record<ModerationList, ReadonlyArray<string>> => ({
+  bannedPubkeys: s.bannedPubkeys,
+  allowedPubkeys: s.allowedPubkeys,
+  bannedEvents: s.bannedEvents,
+  allowedEvents: [],
+  allowedKinds: s.allowedKinds.map(String),
+  disallowedKinds: s.disallowedKinds.map(String),
+  blockedIps: s.blockedIps.map(normalizeIp)
+})
+
+/** A view over the static lists and the store, as made by `Moderation.layer`. */
+export const makeModeration = Effect.fnUntraced(function* (settings: Settings, store: ModerationStoreShape) {
+  const data = yield* store.load
+  const statics = staticLists(settings)
+  /** list -> value -> reason; static entries included. */
+  const lists = new Map<ModerationList, Map<string, string>>()
+  const fixed = new Map<ModerationList, ReadonlySet<string>>()
+  for (const l of MODERATION_LISTS) {
+    const m = new Map<string, string>()
+    for (const e of data.lists[l]) m.set(e.value, e.reason)
+    for (const v of statics[l]) m.set(v, STATIC_REASON)
+    lists.set(l, m)
+    fixed.set(l, new Set(statics[l]))
+  }
+  const info: Partial<Record<RelayInfoField, string>> = { ...data.relayInfo }
+  const listeners = new Set<(list: ModerationList | "relayInfo") => void>()
+
+  let ips: IpMatcher = makeIpMatcher(lists.get("blockedIps")!.keys())
+  let allowedKinds: ReadonlySet<number> = new Set()
+  let disallowedKinds: ReadonlySet<number> = new Set()
+  const derive = () => {
+    ips = makeIpMatcher(lists.get("blockedIps")!.keys())
+    allowedKinds = new Set([...lists.get("allowedKinds")!.keys()].map(Number))
+    disallowedKinds = new Set([...lists.get("disallowedKinds")!.keys()].map(Number))
+  }
+  derive()
+
+  const get = (l: ModerationList) => lists.get(l)!
+  const changed = (l: ModerationList | "relayInfo") => {
+    derive()
+    for (const f of listeners) f(l)
+  }
+
+  /** Persists, then applies: a failed write changes nothing. */
+  const add = (l: ModerationList, value: string, reason: string) =>
+    Effect.gen(function* () {
+      if (fixed.get(l)!.has(value)) return
+      yield* store.add(l, value, reason)
+      get(l).set(value, reason)
+    })
+  const remove = (l: ModerationList, value: string) =>
+    Effect.gen(function* () {
+      if (fixed.get(l)!.has(value) || !get(l).has(value)) return false
+      yield* store.remove(l, value)
+      get(l).delete(value)
+      return true
+    })
+  const notify = (l: ModerationList | "relayInfo") => <A, E>(eff: Effect.Effect<A, E>) =>
+    Effect.tap(eff, () => Effect.sync(() => changed(l)))
+
+  const shape: ModerationShape = {
+    isPubkeyBanned: (pk) => get("bannedPubkeys").has(pk),
+    allowListActive: () => get("allowedPubkeys").size > 0,
+    isPubkeyAllowed: (pk) => get("allowedPubkeys").has(pk),
+    isEventBanned: (id) => get("bannedEvents").has(id),
+    isKindAllowed: (k) => !disallowedKinds.has(k) && (allowedKinds.size === 0 || allowedKinds.has(k)),
+    isIpBlocked: (ip) => ips.matches(ip),
+    hasServeRestrictions: () => get("bannedPubkeys").size > 0 || get("bannedEvents").size > 0,
+    relayInfo: () => ({
+      name: info.name ?? settings.name,
+      description: info.description ?? settings.description,
+      icon: info.icon ?? settings.icon
+    }),
+    list: (l) =>
+      [...get(l)]
+        .map(([value, reason]): ModerationEntry => ({ value, reason }))
+        .sort((a, b) => (a.value < b.value ? -1 : a.value > b.value ? 1 : 0)),
+    banPubkey: (pk, reason) => add("bannedPubkeys", pk, reason).pipe(notify("bannedPubkeys")),
+    unbanPubkey: (pk) => remove("bannedPubkeys", pk).pipe(notify("bannedPubkeys")),
+    allowPubkey: (pk, reason) => add("allowedPubkeys", pk, reason).pipe(notify("allowedPubkeys")),
+    unallowPubkey: (pk) => remove("allowedPubkeys", pk).pipe(notify("allowedPubkeys")),
+    banEvent: (id, reason) =>
+      Effect.andThen(remove("allowedEvents", id), add("bannedEvents", id, reason)).pipe(notify("bannedEvents")),
+    allowEvent: (id, reason) =>
+      Effect.andThen(remove("bannedEvents", id), add("allowedEvents", id, reason)).pipe(notify("bannedEvents")),
+    allowKind: (k) =>
+      Effect.andThen(remove("disallowedKinds", String(k)), add("allowedKinds", String(k), "")).pipe(notify("allowedKinds")),
+    disallowKind: (k) =>
+      Effect.andThen(remove("allowedKinds", String(k)), add("disallowedKinds", String(k), "")).pipe(notify("disallowedKinds")),
+    blockIp: (ip, reason) => add("blockedIps", normalizeIp(ip), reason).pipe(notify("blockedIps")),
+    unblockIp: (ip) => remove("blockedIps", normalizeIp(ip)).pipe(notify("blockedIps")),
+    setRelayInfo: (field, value) =>
+      Effect.gen(function* () {
+        yield* store.setRelayInfo(field, value)
+        info[field] = value
+      }).pipe(notify("relayInfo")),
+    onChange: (listener) => {
+      listeners.add(listener)
+      return () => void listeners.delete(listener)
+    }
+  }
+  return shape
+})
+
+export class Moderation extends Context.Service<Moderation, ModerationShape>()("parrhesia/moderation/Moderation") {
+  /** Loads the stored lists once, merges the static configuration, and keeps the view current. */
+  static readonly layer: Layer.Layer<Moderation, StoreError, RelayConfig | ModerationStore> = Layer.effect(
+    Moderation,
+    Effect.gen(function* () {
+      const settings = yield* RelayConfig
+      const store = yield* ModerationStore
+      return Moderation.of(yield* makeModeration(settings, store))
+    })
+  )
+}

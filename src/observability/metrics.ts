@@ -30,6 +30,19 @@ export const fanoutDeliveries = Metric.counter("parrhesia_fanout_deliveries_tota
 export const slowConsumerDisconnects = Metric.counter("parrhesia_slow_consumer_disconnects_total", {
   description: "Connections closed because they did not read their frames"
 })
+export const rateLimitDisconnects = Metric.counter("parrhesia_rate_limit_disconnects_total", {
+  description: "Connections closed because they kept sending after rate-limit refusals"
+})
+const upgradesRefusedBy = new Map<string, Metric.Metric<number, unknown>>()
+/** WebSocket upgrades refused, by reason ("blocked" IP, "rate-limited": over the per-IP connection cap). */
+export const upgradesRefused = (reason: string) => {
+  let m = upgradesRefusedBy.get(reason)
+  if (m === undefined) {
+    m = Metric.counter("parrhesia_upgrades_refused_total", { description: "WebSocket upgrades refused", attributes: { reason } })
+    upgradesRefusedBy.set(reason, m)
+  }
+  return m
+}
 export const eventToOkSeconds = Metric.histogram("parrhesia_event_ok_seconds", {
   description: "Time from receiving an EVENT to sending its OK",
   boundaries: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]

@@ -1,103 +1,113 @@
 /**
  * Policy: ordered lists of small checks on writes and reads (khatru's idea,
  * with typed Effects). Each check either succeeds or fails with a Rejection
- * carrying its NIP-01 prefix; the first failure wins.
+ * carrying its NIP-01 prefix; the first failure wins. The lists are
+ * assembled from the configuration (`fromSettings`); adding a rule means
+ * writing one function (limits.ts, access.ts) and listing it here.
+ *
+ * Besides the checks, Policy decides what a connection may see: `canServe`
+ * for each event sent (stored or live) and `scopeFilters`, which narrows a
+ * REQ/COUNT's filters so the store returns only that (private kinds).
  */
 import { Context, Effect, Layer } from "effect"
 import { RelayConfig } from "../config/RelayConfig.ts"
 import type { Settings } from "../config/settings.ts"
-import { expirationOf, Invalid, nowSeconds, type Filter, type NostrEvent, type Rejection } from "../nostr/index.ts"
+import { Moderation, type ModerationShape } from "../moderation/Moderation.ts"
+import { nowSeconds, type Filter, type NostrEvent, type Rejection } from "../nostr/index.ts"
+import * as Access from "./access.ts"
+import { limitChecks } from "./limits.ts"
+import type { ReadCheck, RequestContext, WriteCheck } from "./types.ts"
 
-/** What a check may know about the connection an EVENT or REQ came from. */
-export interface RequestContext {
-  readonly connectionId: number
-  readonly ip: string
-  /** Pubkeys authenticated on this connection (NIP-42). */
-  readonly authenticated: ReadonlySet<string>
-}
-
-export type WriteCheck = (ctx: RequestContext, event: NostrEvent, now: number) => Effect.Effect<void, Rejection>
-export type ReadCheck = (ctx: RequestContext, filters: ReadonlyArray<Filter>) => Effect.Effect<void, Rejection>
+export type { ReadCheck, RequestContext, WriteCheck } from "./types.ts"
+export { limitChecks } from "./limits.ts"
 
 const pass = Effect.void
 
-/** Counts code points without allocating; `content.length` (UTF-16 units) is an upper bound. */
-const codePointLength = (s: string): number => {
-  let n = 0
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i)
-    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
-      const d = s.charCodeAt(i + 1)
-      if (d >= 0xdc00 && d <= 0xdfff) i++
+/**
+ * Runs checks in order, the first failure wins. A check that passes returns the shared
+ * `Effect.void`, recognised here without running it: on the hot path (every EVENT, every
+ * REQ) a list of passing checks costs a loop of function calls, not a chain of effects.
+ */
+const runAll = <Args extends ReadonlyArray<unknown>>(checks: ReadonlyArray<(...args: Args) => Effect.Effect<void, Rejection>>) => {
+  const from = (i: number, args: Args): Effect.Effect<void, Rejection> => {
+    for (; i < checks.length; i++) {
+      const r = checks[i]!(...args)
+      if (r === pass) continue
+      const next = i + 1
+      return next === checks.length ? r : Effect.flatMap(r, () => from(next, args))
     }
-    n++
+    return pass
   }
-  return n
+  return (...args: Args) => from(0, args)
 }
-
-// ---------------------------------------------------------------- write checks
-
-export const maxTags = (max: number): WriteCheck => (_ctx, e) =>
-  e.tags.length > max ? Effect.fail(new Invalid({ message: `too many tags (${e.tags.length} > ${max})` })) : pass
-
-export const maxContent = (max: number): WriteCheck => (_ctx, e) =>
-  e.content.length > max && codePointLength(e.content) > max
-    ? Effect.fail(new Invalid({ message: `content is longer than ${max} characters` }))
-    : pass
-
-export const createdAtWindow = (lowerSeconds: number, upperSeconds: number): WriteCheck => (_ctx, e, now) => {
-  if (e.created_at > now + upperSeconds) {
-    return Effect.fail(new Invalid({ message: `created_at is more than ${upperSeconds} seconds in the future` }))
-  }
-  if (lowerSeconds > 0 && e.created_at < now - lowerSeconds) {
-    return Effect.fail(new Invalid({ message: `created_at is more than ${lowerSeconds} seconds in the past` }))
-  }
-  return pass
-}
-
-/** NIP-40: an event whose expiration has already passed is not accepted. */
-export const notExpired: WriteCheck = (_ctx, e, now) => {
-  const exp = expirationOf(e)
-  return exp !== undefined && exp <= now ? Effect.fail(new Invalid({ message: "event has already expired (NIP-40)" })) : pass
-}
-
-/** The write checks that need only the configuration; cheap, so they run before the id and signature checks. */
-export const limitChecks = (s: Settings): ReadonlyArray<WriteCheck> => [
-  maxTags(s.maxEventTags),
-  maxContent(s.maxContentLength),
-  createdAtWindow(s.createdAtLowerLimit, s.createdAtUpperLimit),
-  notExpired
-]
-
-const runAll = (checks: ReadonlyArray<WriteCheck>) =>
-  (ctx: RequestContext, e: NostrEvent, now: number): Effect.Effect<void, Rejection> => {
-    if (checks.length === 0) return pass
-    if (checks.length === 1) return checks[0]!(ctx, e, now)
-    return Effect.forEach(checks, (check) => check(ctx, e, now), { discard: true })
-  }
 
 export interface PolicyShape {
-  /** Shape-level limits (tags, content, created_at): run before hashing and signature checks. */
+  /** Cheap checks (limits, PoW, the operator's lists): run before hashing and signature checks. */
   readonly checkLimits: (ctx: RequestContext, event: NostrEvent) => Effect.Effect<void, Rejection>
   /** Every other write rule: run after the signature is known good. */
   readonly checkWrite: (ctx: RequestContext, event: NostrEvent) => Effect.Effect<void, Rejection>
   readonly checkRead: (ctx: RequestContext, filters: ReadonlyArray<Filter>) => Effect.Effect<void, Rejection>
+  /** Whether this event may be sent to this connection (live or stored). Synchronous: runs per delivery. */
+  readonly canServe: (ctx: RequestContext, event: NostrEvent) => boolean
+  /** The filters to give the store for one client filter, so it returns only what `canServe` allows. */
+  readonly scopeFilter: (ctx: RequestContext, filter: Filter) => ReadonlyArray<Filter>
+}
+
+export interface PolicyLists {
+  readonly limits: ReadonlyArray<WriteCheck>
+  readonly write: ReadonlyArray<WriteCheck>
+  readonly read: ReadonlyArray<ReadCheck>
+  /** Kinds served only to their author or `p`-tagged recipients. */
+  readonly privateKinds?: ReadonlySet<number>
+  /** Bans that hide stored events from every reader. */
+  readonly moderation?: ModerationShape
+}
+
+/** The write and read rules the configuration asks for, in order. */
+export const fromSettings = (s: Settings, m: ModerationShape): PolicyLists => {
+  const privateKinds = new Set(s.restrictedReadKinds)
+  const authWrites = s.authRequired === "writes" || s.authRequired === "all"
+  const authReads = s.authRequired === "reads" || s.authRequired === "all"
+  return {
+    // The operator's lists are Set lookups: checked before the id and signature, so banned
+    // and unwanted events cost no hashing or verification (and a resent banned event is
+    // refused rather than answered as a duplicate).
+    limits: [
+      ...limitChecks(s),
+      Access.notBannedEvent(m),
+      Access.notBannedAuthor(m),
+      Access.allowedAuthor(m),
+      Access.allowedKind(m)
+    ],
+    write: [...(authWrites ? [Access.authForWrites] : []), Access.protectedEvents],
+    read: [
+      ...(authReads ? [Access.authForReads] : []),
+      ...(s.allowListReads ? [Access.allowedReader(m)] : []),
+      ...(privateKinds.size > 0 ? [Access.privateKindsNeedAuth(privateKinds)] : [])
+    ],
+    privateKinds,
+    moderation: m
+  }
 }
 
 export class Policy extends Context.Service<Policy, PolicyShape>()("parrhesia/policy/Policy") {
-  /** A policy from explicit check lists (later checks can be appended by features). */
-  static readonly make = (lists: {
-    readonly limits: ReadonlyArray<WriteCheck>
-    readonly write: ReadonlyArray<WriteCheck>
-    readonly read: ReadonlyArray<ReadCheck>
-  }): PolicyShape => {
+  /** A policy from explicit check lists. */
+  static readonly make = (lists: PolicyLists): PolicyShape => {
     const limits = runAll(lists.limits)
     const write = runAll(lists.write)
+    const read = runAll(lists.read)
+    const privateKinds = lists.privateKinds ?? new Set<number>()
+    const m = lists.moderation
+    const canServe = (ctx: RequestContext, e: NostrEvent): boolean => {
+      if (m !== undefined && m.hasServeRestrictions() && (m.isEventBanned(e.id) || m.isPubkeyBanned(e.pubkey))) return false
+      return !privateKinds.has(e.kind) || Access.mayReadPrivate(ctx, e)
+    }
     return {
       checkLimits: (ctx, e) => Effect.flatMap(nowSeconds, (now) => limits(ctx, e, now)),
       checkWrite: (ctx, e) => (lists.write.length === 0 ? pass : Effect.flatMap(nowSeconds, (now) => write(ctx, e, now))),
-      checkRead: (ctx, f) =>
-        lists.read.length === 0 ? pass : Effect.forEach(lists.read, (check) => check(ctx, f), { discard: true })
+      checkRead: (ctx, f) => read(ctx, f),
+      canServe,
+      scopeFilter: (ctx, f) => Access.scopePrivate(privateKinds, ctx, f)
     }
   }
 
@@ -105,7 +115,8 @@ export class Policy extends Context.Service<Policy, PolicyShape>()("parrhesia/po
     Policy,
     Effect.gen(function* () {
       const config = yield* RelayConfig
-      return Policy.of(Policy.make({ limits: limitChecks(config), write: [], read: [] }))
+      const moderation = yield* Moderation
+      return Policy.of(Policy.make(fromSettings(config, moderation)))
     })
   )
 }

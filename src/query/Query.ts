@@ -4,15 +4,17 @@
  */
 import { Context, Effect, Layer } from "effect"
 import { RelayConfig } from "../config/RelayConfig.ts"
-import { Invalid, parseFilter, ServerError, Unsupported, type Filter, type NostrEvent, type Rejection } from "../nostr/index.ts"
+import { compareNewestFirst, Invalid, parseFilter, ServerError, Unsupported, type Filter, type NostrEvent, type Rejection } from "../nostr/index.ts"
 import { Policy, type RequestContext } from "../policy/Policy.ts"
 import { EventStore } from "../storage/EventStore.ts"
 
 export interface QueryShape {
   /** Parses the raw filters of a REQ/COUNT; each gets an effective limit (default, clamped to the maximum). */
   readonly prepare: (raw: ReadonlyArray<unknown>, ctx: RequestContext) => Effect.Effect<ReadonlyArray<Filter>, Rejection>
-  readonly run: (filters: ReadonlyArray<Filter>) => Effect.Effect<ReadonlyArray<NostrEvent>, Rejection>
-  readonly count: (filters: ReadonlyArray<Filter>) => Effect.Effect<number, Rejection>
+  /** The stored events this connection may see, newest first (each filter's limit honoured). */
+  readonly run: (ctx: RequestContext, filters: ReadonlyArray<Filter>) => Effect.Effect<ReadonlyArray<NostrEvent>, Rejection>
+  /** How many stored events this connection may see. */
+  readonly count: (ctx: RequestContext, filters: ReadonlyArray<Filter>) => Effect.Effect<number, Rejection>
 }
 
 export class Query extends Context.Service<Query, QueryShape>()("parrhesia/query/Query") {
@@ -43,11 +45,50 @@ export class Query extends Context.Service<Query, QueryShape>()("parrhesia/query
 
       const storeFailure = (err: { readonly message: string }) => new ServerError({ message: `query failed (${err.message})` })
 
-      return Query.of({
-        prepare,
-        run: (filters) => Effect.mapError(store.query(filters), storeFailure),
-        count: (filters) => Effect.mapError(store.count(filters), storeFailure)
-      })
+      /**
+       * Policy.scopeFilter narrows each filter to what the connection may see (private kinds);
+       * a filter split into several parts is queried on its own so its limit holds for the
+       * parts together. Bans are applied to the rows (rare, and they change at run time).
+       */
+      const run = (ctx: RequestContext, filters: ReadonlyArray<Filter>) =>
+        Effect.suspend(() => {
+          const plain: Array<Filter> = []
+          const split: Array<ReadonlyArray<Filter>> = []
+          for (const f of filters) {
+            const scoped = policy.scopeFilter(ctx, f)
+            if (scoped.length === 1 && scoped[0] === f) plain.push(f)
+            else if (scoped.length > 0) split.push(scoped)
+          }
+          const visible = (events: ReadonlyArray<NostrEvent>) => {
+            let out: ReadonlyArray<NostrEvent> = events
+            for (const e of events) {
+              if (!policy.canServe(ctx, e)) {
+                out = events.filter((x) => policy.canServe(ctx, x))
+                break
+              }
+            }
+            return out
+          }
+          if (split.length === 0) return Effect.map(Effect.mapError(store.query(plain), storeFailure), visible)
+          const parts = [
+            ...(plain.length > 0 ? [store.query(plain)] : []),
+            ...split.map((group) => Effect.map(store.query(group), (events) => events.slice(0, group[0]!.limit)))
+          ]
+          return Effect.forEach(parts, (p) => p, { concurrency: "unbounded" }).pipe(
+            Effect.mapError(storeFailure),
+            Effect.map((lists) => {
+              const seen = new Set<string>()
+              const merged: Array<NostrEvent> = []
+              for (const list of lists) for (const e of list) if (!seen.has(e.id)) (seen.add(e.id), merged.push(e))
+              return visible(merged.sort(compareNewestFirst))
+            })
+          )
+        })
+
+      const count = (ctx: RequestContext, filters: ReadonlyArray<Filter>) =>
+        Effect.mapError(store.count(filters.flatMap((f) => policy.scopeFilter(ctx, f))), storeFailure)
+
+      return Query.of({ prepare, run, count })
     })
   )
 }

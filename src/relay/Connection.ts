@@ -2,7 +2,8 @@
  * One WebSocket connection: a scoped fiber that owns the connection's
  * subscriptions, its in-flight tasks and its bounded outbound queue.
  *
- * - Inbound: each text frame is decoded and routed. EVENT/COUNT/AUTH run as
+ * - Inbound: each text frame is decoded and routed to its handler module
+ *   (handlers/: event, req, count, auth, neg). EVENT/COUNT/AUTH run as
  *   tasks in the connection's FiberSet (so a client's in-flight EVENTs are
  *   batched together by the store); each REQ runs in a FiberMap keyed by its
  *   subscription id, so a new REQ with the same id interrupts the old one.
@@ -11,34 +12,26 @@
  *   up, else into a bounded queue. Query results wait for room; live events
  *   cannot wait, so a client whose queue is full gets a NOTICE and is
  *   disconnected (slow consumer).
+ * - On open the client gets a NIP-42 challenge (`["AUTH", challenge]`).
  * - When the scope closes, finalizers remove its subscriptions and interrupt
- *   its tasks; a defect here ends this connection only.
+ *   its tasks; its auth session goes with it; a defect here ends this
+ *   connection only.
  */
-import { Clock, Effect, FiberMap, FiberSet, Metric, type Scope } from "effect"
+import { Effect, FiberMap, FiberSet, Metric, type Scope } from "effect"
+import { AuthSessions } from "../auth/AuthSessions.ts"
 import { RelayConfig } from "../config/RelayConfig.ts"
 import { Ingest } from "../ingest/Ingest.ts"
-import {
-  decodeClientMessage,
-  encodeClosed,
-  encodeCount,
-  encodeEose,
-  encodeNegErr,
-  encodeNotice,
-  encodeOk,
-  eventFramePrefix,
-  eventJson,
-  Invalid,
-  Blocked,
-  reasonOf,
-  type ClientMessage,
-  type Filter,
-  type NostrEvent,
-  type Rejection
-} from "../nostr/index.ts"
+import { decodeClientMessage, encodeAuth, encodeNegErr, encodeNotice, encodeOk, type ClientMessage } from "../nostr/index.ts"
 import * as M from "../observability/metrics.ts"
-import type { RequestContext } from "../policy/Policy.ts"
+import { Policy, type RequestContext } from "../policy/Policy.ts"
+import { RateLimiter } from "../policy/RateLimiter.ts"
 import { Query } from "../query/Query.ts"
 import { SubscriptionIndex } from "../subscriptions/SubscriptionIndex.ts"
+import { onAuth } from "./handlers/auth.ts"
+import type { Conn, RelayServices } from "./handlers/Conn.ts"
+import { onCount } from "./handlers/count.ts"
+import { onEvent } from "./handlers/event.ts"
+import { onReq } from "./handlers/req.ts"
 import { makeOutbound } from "./Outbound.ts"
 import type { Transport } from "./Transport.ts"
 
@@ -48,6 +41,8 @@ const SOCKET_HIGH_WATER = 1024 * 1024
 export interface ConnectionInfo {
   readonly id: number
   readonly ip: string
+  /** The Host header of the upgrade request (the relay URL NIP-42 expects when `relayUrl` is not set). */
+  readonly host?: string | undefined
 }
 
 /** What the server keeps of a connection: periodic upkeep and graceful shutdown. */
@@ -65,12 +60,18 @@ export const runConnection = Effect.fnUntraced(function* (
   info: ConnectionInfo,
   register: (control: ConnectionControl) => Effect.Effect<void, never, Scope.Scope>
 ) {
-  const config = yield* RelayConfig
-  const index = yield* SubscriptionIndex
-  const ingest = yield* Ingest
-  const query = yield* Query
-
-  const ctx: RequestContext = { connectionId: info.id, ip: info.ip, authenticated: new Set() }
+  const services: RelayServices = {
+    config: yield* RelayConfig,
+    index: yield* SubscriptionIndex,
+    ingest: yield* Ingest,
+    query: yield* Query,
+    policy: yield* Policy,
+    auth: yield* AuthSessions,
+    limiter: yield* RateLimiter
+  }
+  const { config, index } = services
+  const session = services.auth.open(info.host)
+  const ctx: RequestContext = { connectionId: info.id, ip: info.ip, authenticated: session.pubkeys }
   const tasks = yield* FiberSet.make<unknown, never>()
   const runTask = yield* FiberSet.runtime(tasks)<never>()
   const subs = yield* FiberMap.make<string, unknown, never>()
@@ -128,101 +129,49 @@ export const runConnection = Effect.fnUntraced(function* (
     return Effect.ensuring(effect, Effect.sync(taskEnded))
   }
 
-  // ------------------------------------------------------------ handlers
-  const onEvent = (raw: unknown) =>
-    Effect.gen(function* () {
-      const started = yield* Clock.currentTimeMillis
-      yield* Metric.update(M.eventsReceived, 1)
-      const answer = yield* ingest.handle(raw, ctx)
-      // NIP-01: OK needs the event id; an event without a readable one can only get a NOTICE.
-      if (!answer.accepted && answer.id === "") yield* send(encodeNotice(answer.message))
-      else yield* send(encodeOk(answer.id, answer.accepted, answer.message))
-      const ended = yield* Clock.currentTimeMillis
-      yield* Metric.update(M.eventsResult(answer.result), 1)
-      yield* Metric.update(M.eventToOkSeconds, (ended - started) / 1000)
-    })
-
-  const closedFor = (subId: string, r: Rejection) => send(encodeClosed(subId, reasonOf(r)))
-
-  const checkSubId = (subId: string): Rejection | undefined =>
-    subId.length > config.maxSubidLength
-      ? new Invalid({ message: `subscription id is longer than ${config.maxSubidLength} characters` })
-      : undefined
-
-  const onReq = (subId: string, rawFilters: ReadonlyArray<unknown>) =>
-    Effect.gen(function* () {
-      const started = yield* Clock.currentTimeMillis
-      yield* Metric.update(M.reqsReceived, 1)
-      const bad = checkSubId(subId)
-      if (bad) return yield* closedFor(subId, bad)
-      const replacing = index.remove(info.id, subId)
-      if (!replacing && index.countFor(info.id) >= config.maxSubscriptions) {
-        return yield* closedFor(subId, new Blocked({ message: `too many open subscriptions (max ${config.maxSubscriptions})` }))
+  // ------------------------------------------------------------ router
+  let refusedInARow = 0
+  const conn: Conn = {
+    id: info.id,
+    ip: info.ip,
+    ctx,
+    session,
+    services,
+    send,
+    sendAll: (frames) => (closing ? Effect.void : outbound.offerAll(frames)),
+    sendLive,
+    isClosing: () => closing,
+    rateOutcome: (allowed) => {
+      if (allowed) {
+        refusedInARow = 0
+        return
       }
-      const prepared = yield* Effect.result(query.prepare(rawFilters, ctx))
-      if (prepared._tag === "Failure") return yield* closedFor(subId, prepared.failure)
-      const filters = prepared.success
-
-      // Register the live subscription before the query runs, so nothing stored
-      // meanwhile is missed; ids delivered live during the catch-up are skipped
-      // in the stored results so no event is sent twice.
-      const prefix = eventFramePrefix(subId)
-      let catchingUp: Set<string> | undefined = new Set()
-      index.add({
-        connectionId: info.id,
-        subId,
-        filters: filters.map(({ limit: _limit, ...live }): Filter => live),
-        deliver: (e: NostrEvent) => {
-          catchingUp?.add(e.id)
-          sendLive(prefix + eventJson(e) + "]")
-        }
-      })
-      const result = yield* Effect.result(query.run(filters))
-      if (result._tag === "Failure") {
-        index.remove(info.id, subId)
-        return yield* closedFor(subId, result.failure)
+      refusedInARow++
+      if (config.rateLimitDisconnectAfter > 0 && refusedInARow >= config.rateLimitDisconnectAfter) {
+        Effect.runFork(Metric.update(M.rateLimitDisconnects, 1))
+        closeNow(1008, `rate-limited: ${refusedInARow} messages refused in a row; disconnecting`)
       }
-      const frames: Array<string> = []
-      for (const e of result.success) if (!catchingUp.has(e.id)) frames.push(prefix + eventJson(e) + "]")
-      frames.push(encodeEose(subId))
-      catchingUp = undefined
-      if (!closing) yield* outbound.offerAll(frames)
-      const ended = yield* Clock.currentTimeMillis
-      yield* Metric.update(M.reqToEoseSeconds, (ended - started) / 1000)
-    })
-
-  const onCount = (subId: string, rawFilters: ReadonlyArray<unknown>) =>
-    Effect.gen(function* () {
-      yield* Metric.update(M.countsReceived, 1)
-      const bad = checkSubId(subId)
-      if (bad) return yield* closedFor(subId, bad)
-      const n = yield* Effect.result(Effect.flatMap(query.prepare(rawFilters, ctx), query.count))
-      if (n._tag === "Failure") return yield* closedFor(subId, n.failure)
-      yield* send(encodeCount(subId, n.success))
-    })
+    }
+  }
 
   const route = (m: ClientMessage) => {
     switch (m.type) {
       case "EVENT":
-        runTask(track(onEvent(m.event)))
+        runTask(track(onEvent(conn, m.event)))
         return
       case "REQ":
-        runSub(m.subId, track(onReq(m.subId, m.filters)))
+        runSub(m.subId, track(onReq(conn, m.subId, m.filters)))
         return
       case "CLOSE":
         index.remove(info.id, m.subId)
         runTask(FiberMap.remove(subs, m.subId))
         return
       case "COUNT":
-        runTask(track(onCount(m.subId, m.filters)))
+        runTask(track(onCount(conn, m.subId, m.filters)))
         return
-      case "AUTH": {
-        const id = typeof m.event === "object" && m.event !== null ? (m.event as { id?: unknown }).id : undefined
-        const reason = "restricted: authentication (NIP-42) is not enabled on this relay"
-        // As for EVENT: OK needs the event id, so without one the answer is a NOTICE.
-        runTask(send(typeof id === "string" && id !== "" ? encodeOk(id, false, reason) : encodeNotice(reason)))
+      case "AUTH":
+        runTask(track(onAuth(conn, m.event)))
         return
-      }
       case "NEG-OPEN":
       case "NEG-MSG":
       case "NEG-CLOSE":
@@ -266,6 +215,8 @@ export const runConnection = Effect.fnUntraced(function* (
   }
 
   // ------------------------------------------------------------ lifecycle
+  // NIP-42: every connection gets a challenge as it opens.
+  transport.send(encodeAuth(services.auth.challengeOf(session)))
   yield* Effect.addFinalizer(() => Effect.sync(() => index.removeConnection(info.id)))
 
   yield* register({

@@ -3,11 +3,16 @@
  * /health, /metrics). This is the only module that knows about `ws` and
  * `node:http`. Each upgraded socket gets its own scoped connection fiber.
  *
+ * At the upgrade the client IP is worked out (trusted proxies' forwarding
+ * headers, clientIp.ts); blocked IPs get HTTP 403 and IPs at their connection
+ * cap HTTP 429. An IP blocked later has its open connections closed.
+ *
  * Shutdown (scope close): stop accepting, stop reading from every client,
  * wait (up to shutdownGraceMs) for the EVENTs being stored to be answered,
  * then NOTICE + close 1001 to every client.
  */
-import { createServer, type IncomingMessage } from "node:http"
+import { createServer } from "node:http"
+import type { Duplex } from "node:stream"
 import type { AddressInfo } from "node:net"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Clock, Context, Effect, FiberSet, Layer, Metric, Schedule } from "effect"
@@ -15,9 +20,15 @@ import { WebSocketServer, type WebSocket } from "ws"
 import { RelayConfig } from "../config/RelayConfig.ts"
 import { httpApp } from "../http/routes.ts"
 import { Ingest } from "../ingest/Ingest.ts"
-import { openConnections } from "../observability/metrics.ts"
+import { AuthSessions } from "../auth/AuthSessions.ts"
+import { Moderation } from "../moderation/Moderation.ts"
+import { makeIpMatcher } from "../net/ip.ts"
+import { openConnections, upgradesRefused } from "../observability/metrics.ts"
+import { Policy } from "../policy/Policy.ts"
+import { RateLimiter } from "../policy/RateLimiter.ts"
 import { Query } from "../query/Query.ts"
 import { SubscriptionIndex } from "../subscriptions/SubscriptionIndex.ts"
+import { clientIp } from "./clientIp.ts"
 import { runConnection, type ConnectionControl } from "./Connection.ts"
 import { WsTransport } from "./WsTransport.ts"
 
@@ -33,15 +44,23 @@ export class RelayServer extends Context.Service<
   static readonly layer = Layer.effect(RelayServer, Effect.suspend(() => make))
 }
 
-const clientIp = (req: IncomingMessage): string => req.socket.remoteAddress ?? "unknown"
+/** Ends an upgrade request with an HTTP status and a one-line reason. */
+const refuseUpgrade = (socket: Duplex, status: string, reason: string) =>
+  socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(reason) + 1}\r\n\r\n${reason}\n`)
 
 const make = Effect.gen(function* () {
   const config = yield* RelayConfig
+  const moderation = yield* Moderation
+  const limiter = yield* RateLimiter
+  const trustedProxies = makeIpMatcher(config.trustedProxies)
   const scope = yield* Effect.scope
 
   const connections = yield* FiberSet.make<void, never>()
-  const runConnectionFiber = yield* FiberSet.runtime(connections)<RelayConfig | SubscriptionIndex | Ingest | Query>()
-  const controls = new Set<ConnectionControl>()
+  const runConnectionFiber = yield* FiberSet.runtime(connections)<
+    RelayConfig | SubscriptionIndex | Ingest | Query | Policy | AuthSessions | RateLimiter
+  >()
+  /** Each open connection's control, with its client IP. */
+  const controls = new Map<ConnectionControl, string>()
   let nextId = 1
   let accepting = true
 
@@ -51,7 +70,7 @@ const make = Effect.gen(function* () {
   server.on("request", handler)
 
   // Takes the ip, not the request: an IncomingMessage kept alive per idle connection costs kilobytes.
-  const serveSocket = (ws: WebSocket, ip: string) => {
+  const serveSocket = (ws: WebSocket, ip: string, host: string | undefined) => {
     const id = nextId++
     const connection = Effect.gen(function* () {
       const opened = yield* Clock.currentTimeMillis
@@ -60,6 +79,7 @@ const make = Effect.gen(function* () {
       yield* Effect.addFinalizer(() =>
         Effect.gen(function* () {
           if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.terminate()
+          limiter.connectionClosed(id, ip)
           yield* Metric.modify(openConnections, -1)
           const closedAt = yield* Clock.currentTimeMillis
           yield* Effect.logInfo("connection closed").pipe(
@@ -67,8 +87,8 @@ const make = Effect.gen(function* () {
           )
         })
       )
-      yield* runConnection(new WsTransport(ws), { id, ip }, (control) =>
-        Effect.acquireRelease(Effect.sync(() => controls.add(control)), () => Effect.sync(() => controls.delete(control))).pipe(Effect.asVoid)
+      yield* runConnection(new WsTransport(ws), { id, ip, host }, (control) =>
+        Effect.acquireRelease(Effect.sync(() => controls.set(control, ip)), () => Effect.sync(() => controls.delete(control))).pipe(Effect.asVoid)
       )
     }).pipe(
       Effect.scoped,
@@ -83,9 +103,39 @@ const make = Effect.gen(function* () {
       socket.end(`HTTP/1.1 ${accepting ? "404 Not Found" : "503 Service Unavailable"}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
       return
     }
-    const ip = clientIp(req)
-    wss.handleUpgrade(req, socket, head, (ws) => serveSocket(ws, ip))
+    const ip = clientIp(req.socket.remoteAddress, req.headers, trustedProxies)
+    if (moderation.isIpBlocked(ip)) {
+      Effect.runFork(Metric.update(upgradesRefused("blocked"), 1))
+      refuseUpgrade(socket, "403 Forbidden", "blocked: this IP address is blocked on this relay")
+      return
+    }
+    if (!limiter.connectionOpened(ip)) {
+      Effect.runFork(Metric.update(upgradesRefused("rate-limited"), 1))
+      refuseUpgrade(socket, "429 Too Many Requests", `rate-limited: too many connections from this IP address (max ${config.maxConnectionsPerIp})`)
+      return
+    }
+    let counted = true
+    const uncount = () => {
+      if (counted) limiter.connectionClosed(-1, ip)
+      counted = false
+    }
+    // A handshake that fails after this point must give back its slot.
+    socket.once("close", uncount)
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      socket.off("close", uncount)
+      counted = false
+      serveSocket(ws, ip, req.headers.host)
+    })
   })
+
+  // An IP blocked through the management API loses its open connections at once.
+  const stopWatching = moderation.onChange((list) => {
+    if (list !== "blockedIps") return
+    for (const [control, ip] of controls) {
+      if (moderation.isIpBlocked(ip)) Effect.runFork(control.goAway(1008, "blocked: this IP address is blocked on this relay"))
+    }
+  })
+  yield* Effect.addFinalizer(() => Effect.sync(stopWatching))
 
   // One ticker for every connection's idle timeout and ping keepalive.
   const tickSeconds = Math.max(1, Math.min(
@@ -100,7 +150,7 @@ const make = Effect.gen(function* () {
       sinceLastPing += tickSeconds
       const pingDue = config.pingIntervalSeconds > 0 && sinceLastPing >= config.pingIntervalSeconds
       if (pingDue) sinceLastPing = 0
-      for (const c of controls) c.housekeeping(now, pingDue)
+      for (const c of controls.keys()) c.housekeeping(now, pingDue)
     })
     yield* Effect.forkScoped(Effect.repeat(tick, Schedule.spaced(`${tickSeconds} seconds`)))
   }
@@ -122,7 +172,7 @@ const make = Effect.gen(function* () {
       accepting = false
       server.close()
       server.closeIdleConnections()
-      const all = [...controls]
+      const all = [...controls.keys()]
       yield* Effect.logInfo("shutting down").pipe(Effect.annotateLogs({ connections: all.length }))
       yield* Effect.forEach(all, (c) => c.drain, { concurrency: "unbounded", discard: true }).pipe(
         Effect.timeoutOrElse({ duration: config.shutdownGraceMs, orElse: () => Effect.logWarning("shutdown grace period over; closing with writes in flight") })

@@ -8,7 +8,9 @@ import { Effect, Layer } from "effect"
 import { RelayConfig } from "../../src/config/RelayConfig.ts"
 import { Ingest } from "../../src/ingest/Ingest.ts"
 import { SignatureVerifier, verifyNoble } from "../../src/ingest/SignatureVerifier.ts"
+import { Moderation } from "../../src/moderation/Moderation.ts"
 import { Policy, type RequestContext } from "../../src/policy/Policy.ts"
+import { layerMemoryModeration } from "../../src/storage/memory/MemoryModerationStore.ts"
 import { EventStore, StoreError, type EventStoreShape } from "../../src/storage/EventStore.ts"
 import { makeMemoryEventStore } from "../../src/storage/memory/MemoryEventStore.ts"
 import { Fanout } from "../../src/subscriptions/Fanout.ts"
@@ -42,6 +44,8 @@ const setup = () => {
   const layer = Ingest.layer.pipe(
     Layer.provideMerge(Fanout.layer),
     Layer.provideMerge(Layer.mergeAll(SubscriptionIndex.layer, Policy.layer)),
+    Layer.provideMerge(Moderation.layer),
+    Layer.provideMerge(layerMemoryModeration),
     Layer.provideMerge(Layer.mergeAll(Layer.succeed(EventStore, store), Layer.succeed(SignatureVerifier, verifier))),
     Layer.provideMerge(RelayConfig.layerWith({ maxContentLength: 100 }))
   )

@@ -13,14 +13,14 @@ import { Ingest } from "../../src/ingest/Ingest.ts"
 import { layerNoble } from "../../src/ingest/SignatureVerifier.ts"
 import type { RequestContext } from "../../src/policy/Policy.ts"
 import { Query } from "../../src/query/Query.ts"
-import { layerMemory } from "../../src/storage/memory/MemoryEventStore.ts"
+import { layerMemoryStores } from "../../src/storage/layer.ts"
 import { idsOf, makeEvent, newKey, T0 } from "../support/nostr.ts"
 
 const ctx: RequestContext = { connectionId: 1, ip: "127.0.0.1", authenticated: new Set() }
 
 const layer = () =>
   coreLayer.pipe(
-    Layer.provideMerge(Layer.mergeAll(layerMemory, layerNoble)),
+    Layer.provideMerge(Layer.mergeAll(layerMemoryStores, layerNoble)),
     Layer.provideMerge(RelayConfig.layerWith({ defaultLimit: 10, maxLimit: 10 }))
   )
 
@@ -38,16 +38,16 @@ describe("NIP-40 expiration in Ingest and Query", () => {
       // limit 1: the expiring event is the newest, so it takes the one slot while it lives.
       const filters = yield* query.prepare([{ authors: [k.pk], limit: 1 }], ctx)
       const all = yield* query.prepare([{ authors: [k.pk] }], ctx)
-      expect(idsOf(yield* query.run(filters))).toEqual([expiring.id])
-      expect(yield* query.count(all)).toBe(2)
+      expect(idsOf(yield* query.run(ctx, filters))).toEqual([expiring.id])
+      expect(yield* query.count(ctx, all)).toBe(2)
 
       yield* TestClock.adjust("99 seconds")
-      expect(idsOf(yield* query.run(filters))).toEqual([expiring.id])
+      expect(idsOf(yield* query.run(ctx, filters))).toEqual([expiring.id])
 
       yield* TestClock.adjust("1 second") // now == expiration: expired
-      expect(idsOf(yield* query.run(filters))).toEqual([lasting.id])
-      expect(idsOf(yield* query.run(yield* query.prepare([{ ids: [expiring.id] }], ctx)))).toEqual([])
-      expect(yield* query.count(all)).toBe(1)
+      expect(idsOf(yield* query.run(ctx, filters))).toEqual([lasting.id])
+      expect(idsOf(yield* query.run(ctx, yield* query.prepare([{ ids: [expiring.id] }], ctx)))).toEqual([])
+      expect(yield* query.count(ctx, all)).toBe(1)
 
       const again = yield* ingest.handle(expiring, ctx)
       expect(again.accepted).toBe(false)

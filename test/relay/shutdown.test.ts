@@ -55,10 +55,10 @@ describe("graceful shutdown", () => {
     expect(wClose.code).toBe(1001)
     expect(iClose.code).toBe(1001)
     const types = writer.log.map((f) => f[0])
-    expect(types).toEqual([...events.map(() => "OK"), "NOTICE"])
+    expect(types).toEqual(["AUTH", ...events.map(() => "OK"), "NOTICE"])
     for (const e of events) expect(writer.log.find(isOk(e.id))?.[2]).toBe(true)
     expect(writer.log.at(-1)![1]).toMatch(/shutting down/)
-    expect(idle.log.map((f) => f[0])).toEqual(["NOTICE"])
+    expect(idle.log.map((f) => f[0])).toEqual(["AUTH", "NOTICE"])
   })
 
   it("finishes even when a client that stopped reading has a full outbound queue", async () => {

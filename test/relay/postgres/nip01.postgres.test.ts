@@ -1,8 +1,8 @@
-import { layerFromConfig } from "../../../src/storage/postgres/layer.ts"
+import { storeFromConfig } from "../../../src/storage/layer.ts"
 import { usePostgresDatabase } from "../../support/postgres.ts"
 import { startRelay } from "../../support/relay.ts"
 import { nip01Suite } from "../nip01.suite.ts"
 
 const db = usePostgresDatabase()
 
-nip01Suite("postgres", () => startRelay({ store: "postgres", databaseUrl: db.url() }, { store: layerFromConfig }))
+nip01Suite("postgres", () => startRelay({ store: "postgres", databaseUrl: db.url() }, { stores: storeFromConfig }))

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { startEmbedded, type EmbeddedServer } from "../../../src/storage/postgres/EmbeddedPostgres.ts"
-import { layerFromConfig } from "../../../src/storage/postgres/layer.ts"
+import { storeFromConfig } from "../../../src/storage/layer.ts"
 import { makeEvent } from "../../support/nostr.ts"
 import { startRelay, type TestRelay } from "../../support/relay.ts"
 import { collect, connect, publish } from "../../support/ws.ts"
@@ -22,7 +22,7 @@ describe("relay on postgres: database outage", () => {
   beforeAll(async () => {
     mkdirSync(dir, { recursive: true })
     pg = await startEmbedded({ dataDir: dir, port: 0, warn: () => {} })
-    relay = await startRelay({ store: "postgres", databaseUrl: pg.url, queryTimeoutMs: 1000 }, { store: layerFromConfig })
+    relay = await startRelay({ store: "postgres", databaseUrl: pg.url, queryTimeoutMs: 1000 }, { stores: storeFromConfig })
   }, 60_000)
 
   afterAll(async () => {

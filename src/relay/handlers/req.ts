@@ -1,0 +1,71 @@
+/**
+ * REQ: rate limit, subscription slots, filters and read policy; the live
+ * subscription is registered before the stored query runs, so nothing stored
+ * meanwhile is missed, and ids delivered live during the catch-up are skipped
+ * in the stored results so no event is sent twice. Every event sent, stored
+ * or live, passes Policy.canServe for this connection.
+ */
+import { Clock, Effect, Metric } from "effect"
+import {
+  Blocked,
+  encodeEose,
+  eventFramePrefix,
+  eventJson,
+  Invalid,
+  RateLimited,
+  type Filter,
+  type NostrEvent,
+  type Rejection
+} from "../../nostr/index.ts"
+import * as M from "../../observability/metrics.ts"
+import { closedFor, type Conn } from "./Conn.ts"
+
+export const checkSubId = (conn: Conn, subId: string): Rejection | undefined => {
+  const max = conn.services.config.maxSubidLength
+  return subId.length > max ? new Invalid({ message: `subscription id is longer than ${max} characters` }) : undefined
+}
+
+export const onReq = (conn: Conn, subId: string, rawFilters: ReadonlyArray<unknown>) =>
+  Effect.gen(function* () {
+    const { config, index, query, policy, limiter } = conn.services
+    const started = yield* Clock.currentTimeMillis
+    yield* Metric.update(M.reqsReceived, 1)
+    const bad = checkSubId(conn, subId)
+    if (bad) return yield* closedFor(conn, subId, bad)
+    const replacing = index.remove(conn.id, subId)
+    const allowed = yield* limiter.tryRead({ connectionId: conn.id, ip: conn.ip, pubkeys: conn.ctx.authenticated })
+    conn.rateOutcome(allowed)
+    if (!allowed) return yield* closedFor(conn, subId, new RateLimited({ message: "too many requests, slow down" }))
+    if (!replacing && index.countFor(conn.id) >= config.maxSubscriptions) {
+      return yield* closedFor(conn, subId, new Blocked({ message: `too many open subscriptions (max ${config.maxSubscriptions})` }))
+    }
+    const prepared = yield* Effect.result(query.prepare(rawFilters, conn.ctx))
+    if (prepared._tag === "Failure") return yield* closedFor(conn, subId, prepared.failure)
+    const filters = prepared.success
+
+    const prefix = eventFramePrefix(subId)
+    const ctx = conn.ctx
+    let catchingUp: Set<string> | undefined = new Set()
+    index.add({
+      connectionId: conn.id,
+      subId,
+      filters: filters.map(({ limit: _limit, ...live }): Filter => live),
+      deliver: (e: NostrEvent) => {
+        if (!policy.canServe(ctx, e)) return
+        catchingUp?.add(e.id)
+        conn.sendLive(prefix + eventJson(e) + "]")
+      }
+    })
+    const result = yield* Effect.result(query.run(ctx, filters))
+    if (result._tag === "Failure") {
+      index.remove(conn.id, subId)
+      return yield* closedFor(conn, subId, result.failure)
+    }
+    const frames: Array<string> = []
+    for (const e of result.success) if (!catchingUp.has(e.id)) frames.push(prefix + eventJson(e) + "]")
+    frames.push(encodeEose(subId))
+    catchingUp = undefined
+    if (!conn.isClosing()) yield* conn.sendAll(frames)
+    const ended = yield* Clock.currentTimeMillis
+    yield* Metric.update(M.reqToEoseSeconds, (ended - started) / 1000)
+  })
