@@ -7,6 +7,7 @@ import { Logger } from "effect"
 import { RelayConfig } from "./config/RelayConfig.ts"
 import type { Settings } from "./config/settings.ts"
 import { AuthSessions } from "./auth/AuthSessions.ts"
+import { ManagementApi } from "./http/nip86.ts"
 import { Ingest } from "./ingest/Ingest.ts"
 import type { SignatureVerifier } from "./ingest/SignatureVerifier.ts"
 import { Moderation } from "./moderation/Moderation.ts"
@@ -33,6 +34,7 @@ export const relayLayer = <E1, E2>(adapters: {
   readonly verifier: Layer.Layer<SignatureVerifier, E2, RelayConfig>
 }) =>
   Layer.mergeAll(RelayServer.layer, maintenanceLayer(60)).pipe(
+    Layer.provideMerge(ManagementApi.layer),
     Layer.provideMerge(coreLayer),
     Layer.provideMerge(Layer.mergeAll(adapters.store, adapters.verifier)),
     Layer.provide(loggingFromConfig)

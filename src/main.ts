@@ -4,6 +4,7 @@
 import { NodeRuntime } from "@effect/platform-node"
 import { Cause, Effect, Exit, Layer } from "effect"
 import { relayLayer } from "./app.ts"
+import { runAdmin } from "./client/admin.ts"
 import { ConfigError, loadSettings, RelayConfig } from "./config/RelayConfig.ts"
 import { envName, SETTINGS } from "./config/settings.ts"
 import { VERSION } from "./http/nip11.ts"
@@ -15,7 +16,13 @@ const USAGE = `parrhesia ${VERSION}: a Nostr relay
 
 Usage:
   parrhesia [serve] [--host HOST] [--port PORT] [--config FILE]
+  parrhesia admin <method> [params...] [--url URL]
   parrhesia help | version
+
+admin: one NIP-86 management call (e.g. "banpubkey <hex> spam", "listbannedpubkeys",
+"allowkind 1", "blockip 203.0.113.0/24"), signed with NIP-98 by the key in
+PARRHESIA_ADMIN_SECRET_KEY (hex or nsec); URL from --url, else PARRHESIA_URL, else
+http://127.0.0.1:7777. "parrhesia admin supportedmethods" lists the methods.
 
 Every setting can be set in the JSON config file (--config) and overridden by
 an environment variable PARRHESIA_<SETTING> (e.g. PARRHESIA_PORT=7777,
@@ -90,6 +97,14 @@ const serve = (cli: Cli) =>
   })
 
 const main = Effect.gen(function* () {
+  // The admin client has its own arguments: handled before the relay's flags are parsed.
+  if (process.argv[2] === "admin") {
+    const outcome = yield* Effect.promise(() => runAdmin(process.argv.slice(3), process.env))
+    process.stdout.write(outcome.out)
+    process.stderr.write(outcome.err)
+    process.exitCode = outcome.code
+    return
+  }
   const cli = yield* Effect.try({
     try: () => parseArgs(process.argv.slice(2)),
     catch: (e) => (e instanceof ConfigError ? e : new ConfigError({ message: String(e) }))

@@ -1,14 +1,16 @@
 /** The NIP-11 relay information document, from configuration and enabled features only. */
 import type { Settings } from "../config/settings.ts"
+import type { ModerationShape } from "../moderation/Moderation.ts"
 
 export const VERSION = "0.1.0"
 
 /** NIPs this build implements and has enabled; advertise nothing else. */
 export const supportedNips = (s: Settings): ReadonlyArray<number> =>
-  [1, 11, ...(s.minPowDifficulty > 0 ? [13] : []), 40, 42, 45, 70].sort((a, b) => a - b)
+  [1, 11, ...(s.minPowDifficulty > 0 ? [13] : []), 40, 42, 45, 70, ...(s.adminPubkeys.length > 0 ? [86, 98] : [])].sort((a, b) => a - b)
 
 /** Writes are restricted when anything beyond the NIP-01 limits decides who may publish what. */
-const restrictedWrites = (s: Settings) =>
+const restrictedWrites = (s: Settings, m: ModerationShape | undefined) =>
+  m?.allowListActive() === true ||
   s.authRequired === "writes" ||
   s.authRequired === "all" ||
   s.minPowDifficulty > 0 ||
@@ -16,28 +18,32 @@ const restrictedWrites = (s: Settings) =>
   s.allowedKinds.length > 0 ||
   s.disallowedKinds.length > 0
 
-export const relayInformation = (s: Settings) => ({
-  name: s.name,
-  description: s.description,
-  ...(s.pubkey ? { pubkey: s.pubkey } : {}),
-  ...(s.contact ? { contact: s.contact } : {}),
-  ...(s.icon ? { icon: s.icon } : {}),
-  supported_nips: supportedNips(s),
-  version: VERSION,
-  limitation: {
-    max_message_length: s.maxMessageBytes,
-    max_subscriptions: s.maxSubscriptions,
-    max_filters: s.maxFilters,
-    max_limit: s.maxLimit,
-    default_limit: s.defaultLimit,
-    max_subid_length: s.maxSubidLength,
-    max_event_tags: s.maxEventTags,
-    max_content_length: s.maxContentLength,
-    min_pow_difficulty: s.minPowDifficulty,
-    auth_required: s.authRequired === "reads" || s.authRequired === "all",
-    payment_required: false,
-    restricted_writes: restrictedWrites(s),
-    created_at_lower_limit: s.createdAtLowerLimit,
-    created_at_upper_limit: s.createdAtUpperLimit
+/** The document; `m` supplies name, description and icon as changed through NIP-86, and the live allow-list. */
+export const relayInformation = (s: Settings, m?: ModerationShape) => {
+  const info = m?.relayInfo() ?? { name: s.name, description: s.description, icon: s.icon }
+  return {
+    name: info.name,
+    description: info.description,
+    ...(s.pubkey ? { pubkey: s.pubkey } : {}),
+    ...(s.contact ? { contact: s.contact } : {}),
+    ...(info.icon ? { icon: info.icon } : {}),
+    supported_nips: supportedNips(s),
+    version: VERSION,
+    limitation: {
+      max_message_length: s.maxMessageBytes,
+      max_subscriptions: s.maxSubscriptions,
+      max_filters: s.maxFilters,
+      max_limit: s.maxLimit,
+      default_limit: s.defaultLimit,
+      max_subid_length: s.maxSubidLength,
+      max_event_tags: s.maxEventTags,
+      max_content_length: s.maxContentLength,
+      min_pow_difficulty: s.minPowDifficulty,
+      auth_required: s.authRequired === "reads" || s.authRequired === "all",
+      payment_required: false,
+      restricted_writes: restrictedWrites(s, m),
+      created_at_lower_limit: s.createdAtLowerLimit,
+      created_at_upper_limit: s.createdAtUpperLimit
+    }
   }
-})
+}

@@ -1,19 +1,23 @@
 /**
  * Plain HTTP on the relay's port: the NIP-11 document (Accept:
- * application/nostr+json), /health, /metrics, and a short text page.
+ * application/nostr+json), the NIP-86 management API (POST with
+ * Content-Type: application/nostr+json+rpc), /health, /metrics, and a short
+ * text page.
  */
 import { Effect, Metric } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "effect/http"
 import { RelayConfig } from "../config/RelayConfig.ts"
+import { Moderation } from "../moderation/Moderation.ts"
 import { openSubscriptions, renderPrometheus } from "../observability/metrics.ts"
 import { SubscriptionIndex } from "../subscriptions/SubscriptionIndex.ts"
 import { relayInformation } from "./nip11.ts"
+import { ManagementApi, RPC_CONTENT_TYPE } from "./nip86.ts"
 
 /** NIP-11: relays MUST accept CORS requests. */
 const CORS = {
   "access-control-allow-origin": "*",
   "access-control-allow-headers": "*",
-  "access-control-allow-methods": "GET, OPTIONS"
+  "access-control-allow-methods": "GET, POST, OPTIONS"
 }
 
 export const httpApp = Effect.gen(function* () {
@@ -21,8 +25,16 @@ export const httpApp = Effect.gen(function* () {
   const config = yield* RelayConfig
   const path = req.url.split("?")[0]
   if (req.method === "OPTIONS") return HttpServerResponse.empty({ status: 204, headers: CORS })
+  const contentType = (req.headers["content-type"] ?? "").toLowerCase()
+  if (req.method === "POST" && (path === "/" || path === "") && contentType.startsWith(RPC_CONTENT_TYPE)) {
+    const api = yield* ManagementApi
+    return yield* api.handle
+  }
   if (req.method !== "GET" && req.method !== "HEAD") {
-    return HttpServerResponse.text("method not allowed\n", { status: 405, headers: { ...CORS, allow: "GET, OPTIONS" } })
+    return HttpServerResponse.text(`method not allowed (the management API takes POST with Content-Type: ${RPC_CONTENT_TYPE})\n`, {
+      status: 405,
+      headers: { ...CORS, allow: "GET, POST, OPTIONS" }
+    })
   }
   switch (path) {
     case "/health":
@@ -37,14 +49,15 @@ export const httpApp = Effect.gen(function* () {
   // Media types are case-insensitive (RFC 9110).
   const accept = (req.headers["accept"] ?? "").toLowerCase()
   if (accept.includes("application/nostr+json")) {
-    return HttpServerResponse.text(JSON.stringify(relayInformation(config)), {
+    const moderation = yield* Moderation
+    return HttpServerResponse.text(JSON.stringify(relayInformation(config, moderation)), {
       contentType: "application/nostr+json",
       headers: CORS
     })
   }
   if (path === "/" || path === "") {
     return HttpServerResponse.text(
-      `${config.name}: a Nostr relay. Connect with a Nostr client over WebSocket at this address.\n`,
+      `${(yield* Moderation).relayInfo().name}: a Nostr relay. Connect with a Nostr client over WebSocket at this address.\n`,
       { headers: CORS }
     )
   }

@@ -55,9 +55,9 @@ export interface ModerationShape {
   readonly banEvent: (id: string, reason: string) => Effect.Effect<void, StoreError>
   /** Approves an event: lifts a ban and takes it off the moderation queue. */
   readonly allowEvent: (id: string, reason: string) => Effect.Effect<void, StoreError>
-  /** Adds to the allowed kinds and lifts a disallow. */
+  /** Lifts a block of the kind if there is one, else adds it to the allowed kinds. */
   readonly allowKind: (kind: number) => Effect.Effect<void, StoreError>
-  /** Adds to the disallowed kinds and removes from the allowed kinds. */
+  /** Takes the kind off the allowed kinds; blocks it when it was not there or none are left. */
   readonly disallowKind: (kind: number) => Effect.Effect<void, StoreError>
   readonly blockIp: (ipOrRange: string, reason: string) => Effect.Effect<void, StoreError>
   readonly unblockIp: (ipOrRange: string) => Effect.Effect<boolean, StoreError>
@@ -154,10 +154,20 @@ export const makeModeration = Effect.fnUntraced(function* (settings: Settings, s
       Effect.andThen(remove("allowedEvents", id), add("bannedEvents", id, reason)).pipe(notify("bannedEvents")),
     allowEvent: (id, reason) =>
       Effect.andThen(remove("bannedEvents", id), add("allowedEvents", id, reason)).pipe(notify("bannedEvents")),
+    // allowkind lifts a block when there is one, else adds the kind to the allowed list (which,
+    // once non-empty, admits only its kinds). disallowkind takes a kind off the allowed list, and
+    // blocks it outright when it was not on it or when that list is left empty (so removing the
+    // last allowed kind never opens the relay to it).
     allowKind: (k) =>
-      Effect.andThen(remove("disallowedKinds", String(k)), add("allowedKinds", String(k), "")).pipe(notify("allowedKinds")),
+      Effect.gen(function* () {
+        if (yield* remove("disallowedKinds", String(k))) return
+        yield* add("allowedKinds", String(k), "")
+      }).pipe(notify("allowedKinds")),
     disallowKind: (k) =>
-      Effect.andThen(remove("allowedKinds", String(k)), add("disallowedKinds", String(k), "")).pipe(notify("disallowedKinds")),
+      Effect.gen(function* () {
+        const wasAllowed = yield* remove("allowedKinds", String(k))
+        if (!wasAllowed || get("allowedKinds").size === 0) yield* add("disallowedKinds", String(k), "")
+      }).pipe(notify("disallowedKinds")),
     blockIp: (ip, reason) => add("blockedIps", normalizeIp(ip), reason).pipe(notify("blockedIps")),
     unblockIp: (ip) => remove("blockedIps", normalizeIp(ip)).pipe(notify("blockedIps")),
     setRelayInfo: (field, value) =>

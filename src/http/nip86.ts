@@ -1,0 +1,207 @@
+/**
+ * NIP-86 relay management: JSON-RPC-like requests over HTTP on the relay's
+ * URL (`Content-Type: application/nostr+json+rpc`), authorized by NIP-98 for
+ * the pubkeys in `adminPubkeys`. Every method the relay can honour changes
+ * the Moderation view (persisted, effective at once on open connections).
+ *
+ * HTTP answers: 401 missing/invalid authorization, 403 a valid key that is
+ * not an admin (or the API is off), 413 a body over 64 KiB, 400 a body that
+ * is not `{method, params}` JSON; otherwise 200 with `{result}` or
+ * `{result: null, error}` (unknown method, bad params, a store failure).
+ */
+import { Context, Effect, Layer } from "effect"
+import * as ByteSize from "effect/ByteSize"
+import { HttpServerRequest, HttpServerResponse } from "effect/http"
+import * as HttpIncomingMessage from "effect/http/HttpIncomingMessage"
+import { expectedRelayUrls } from "../auth/relayUrl.ts"
+import { makeReplayGuard, verifyNip98 } from "../auth/nip98.ts"
+import { RelayConfig } from "../config/RelayConfig.ts"
+import { Moderation, STATIC_REASON, type ModerationShape } from "../moderation/Moderation.ts"
+import { parseIpRange } from "../net/ip.ts"
+import { isHex64, nowSeconds } from "../nostr/index.ts"
+import { EventStore, type EventStoreShape } from "../storage/EventStore.ts"
+
+export const RPC_CONTENT_TYPE = "application/nostr+json+rpc"
+export const MAX_RPC_BODY_BYTES = 64 * 1024
+
+/** A refusal of the call itself (bad params, not possible): `{result: null, error}`. */
+class RpcError {
+  readonly message: string
+  constructor(message: string) {
+    this.message = message
+  }
+}
+
+type Params = ReadonlyArray<unknown>
+type Method = (params: Params) => Effect.Effect<unknown, RpcError>
+
+const reasonParam = (params: Params, i: number): string => {
+  const r = params[i]
+  return typeof r === "string" ? r.slice(0, 1000) : ""
+}
+const hexParam = (params: Params, what: string): string => {
+  const v = params[0]
+  if (typeof v !== "string" || !isHex64(v.toLowerCase())) throw new RpcError(`params[0] must be a ${what} (64 hex characters)`)
+  return v.toLowerCase()
+}
+const kindParam = (params: Params): number => {
+  const raw = params[0]
+  const v = typeof raw === "string" && /^\d+$/.test(raw) ? Number(raw) : raw
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 65535) throw new RpcError("params[0] must be a kind (an integer 0-65535)")
+  return v
+}
+const ipParam = (params: Params): string => {
+  const v = params[0]
+  if (typeof v !== "string" || parseIpRange(v) === undefined) throw new RpcError("params[0] must be an IP address or CIDR range")
+  return v.trim()
+}
+const textParam = (params: Params, what: string, max: number): string => {
+  const v = params[0]
+  if (typeof v !== "string") throw new RpcError(`params[0] must be the new ${what} (a string)`)
+  if (v.length > max) throw new RpcError(`the ${what} is longer than ${max} characters`)
+  return v
+}
+
+/** Runs `f` with parsed params; parse problems become RpcErrors, store failures too. */
+const call = <A>(parse: () => A, f: (a: A) => Effect.Effect<unknown, { readonly message: string }>): Effect.Effect<unknown, RpcError> =>
+  Effect.suspend(() => {
+    let a: A
+    try {
+      a = parse()
+    } catch (e) {
+      return Effect.fail(e instanceof RpcError ? e : new RpcError(String(e)))
+    }
+    return Effect.mapError(f(a), (e) => (e instanceof RpcError ? e : new RpcError(`the relay could not apply it: ${e.message}`)))
+  })
+
+const unless = (removed: boolean, isStatic: boolean, what: string): Effect.Effect<true, RpcError> =>
+  !removed && isStatic ? Effect.fail(new RpcError(`${what} comes from the relay's configuration and cannot be changed here`)) : Effect.succeed(true)
+
+const isStatic = (m: ModerationShape, list: Parameters<ModerationShape["list"]>[0], value: string) =>
+  m.list(list).some((e) => e.value === value && e.reason === STATIC_REASON)
+
+/** NIP-56 reports (kind 1984) name events with `e` tags; those not yet banned or approved wait for moderation. */
+const eventsNeedingModeration = (m: ModerationShape, store: EventStoreShape) =>
+  Effect.map(store.query([{ kinds: [1984], limit: 5000 }]), (reports) => {
+    const approved = new Set(m.list("allowedEvents").map((e) => e.value))
+    const out = new Map<string, string>()
+    for (const r of reports) {
+      for (const t of r.tags) {
+        const id = t[1]
+        if (t[0] !== "e" || id === undefined || !isHex64(id) || out.has(id) || approved.has(id) || m.isEventBanned(id)) continue
+        out.set(id, t[2] !== undefined && t[2] !== "" ? t[2] : r.content.slice(0, 200))
+      }
+    }
+    return [...out].map(([id, reason]) => ({ id, reason }))
+  })
+
+const methodsOf = (m: ModerationShape, store: EventStoreShape): Record<string, Method> => {
+  const pubkeyEntries = (list: "bannedPubkeys" | "allowedPubkeys") => m.list(list).map((e) => ({ pubkey: e.value, reason: e.reason }))
+  const methods: Record<string, Method> = {
+    banpubkey: (p) => call(() => hexParam(p, "pubkey"), (pk) => Effect.as(m.banPubkey(pk, reasonParam(p, 1)), true)),
+    unbanpubkey: (p) =>
+      call(() => hexParam(p, "pubkey"), (pk) => Effect.flatMap(m.unbanPubkey(pk), (r) => unless(r, isStatic(m, "bannedPubkeys", pk), "this ban"))),
+    listbannedpubkeys: () => Effect.succeed(pubkeyEntries("bannedPubkeys")),
+    allowpubkey: (p) => call(() => hexParam(p, "pubkey"), (pk) => Effect.as(m.allowPubkey(pk, reasonParam(p, 1)), true)),
+    unallowpubkey: (p) =>
+      call(() => hexParam(p, "pubkey"), (pk) =>
+        Effect.flatMap(m.unallowPubkey(pk), (r) => unless(r, isStatic(m, "allowedPubkeys", pk), "this allowed pubkey"))
+      ),
+    listallowedpubkeys: () => Effect.succeed(pubkeyEntries("allowedPubkeys")),
+    listeventsneedingmoderation: () => call(() => undefined, () => eventsNeedingModeration(m, store)),
+    allowevent: (p) =>
+      call(() => hexParam(p, "event id"), (id) =>
+        isStatic(m, "bannedEvents", id)
+          ? Effect.fail(new RpcError("this ban comes from the relay's configuration and cannot be changed here"))
+          : Effect.as(m.allowEvent(id, reasonParam(p, 1)), true)
+      ),
+    banevent: (p) => call(() => hexParam(p, "event id"), (id) => Effect.as(m.banEvent(id, reasonParam(p, 1)), true)),
+    listbannedevents: () => Effect.succeed(m.list("bannedEvents").map((e) => ({ id: e.value, reason: e.reason }))),
+    changerelayname: (p) => call(() => textParam(p, "name", 100), (v) => Effect.as(m.setRelayInfo("name", v), true)),
+    changerelaydescription: (p) => call(() => textParam(p, "description", 5000), (v) => Effect.as(m.setRelayInfo("description", v), true)),
+    changerelayicon: (p) =>
+      call(
+        () => {
+          const v = textParam(p, "icon URL", 2000)
+          if (v !== "" && !/^https?:\/\/\S+$/.test(v)) throw new RpcError("the icon must be an http(s):// URL")
+          return v
+        },
+        (v) => Effect.as(m.setRelayInfo("icon", v), true)
+      ),
+    allowkind: (p) => call(() => kindParam(p), (k) => Effect.as(m.allowKind(k), true)),
+    disallowkind: (p) => call(() => kindParam(p), (k) => Effect.as(m.disallowKind(k), true)),
+    listallowedkinds: () => Effect.succeed(m.list("allowedKinds").map((e) => Number(e.value)).sort((a, b) => a - b)),
+    blockip: (p) => call(() => ipParam(p), (ip) => Effect.as(m.blockIp(ip, reasonParam(p, 1)), true)),
+    unblockip: (p) =>
+      call(() => ipParam(p), (ip) => Effect.flatMap(m.unblockIp(ip), (r) => unless(r, isStatic(m, "blockedIps", ip), "this block"))),
+    listblockedips: () => Effect.succeed(m.list("blockedIps").map((e) => ({ ip: e.value, reason: e.reason })))
+  }
+  return { supportedmethods: () => Effect.succeed(Object.keys(methods).concat("supportedmethods").sort()), ...methods }
+}
+
+const CORS = {
+  "access-control-allow-origin": "*",
+  "access-control-allow-headers": "authorization, content-type",
+  "access-control-allow-methods": "GET, POST, OPTIONS"
+}
+const answer = (status: number, body: { readonly result: unknown; readonly error?: string }) =>
+  HttpServerResponse.jsonUnsafe(body, { status, headers: CORS })
+const refuse = (status: number, error: string) => answer(status, { result: null, error })
+
+export class ManagementApi extends Context.Service<
+  ManagementApi,
+  { readonly handle: Effect.Effect<HttpServerResponse.HttpServerResponse, never, HttpServerRequest.HttpServerRequest> }
+>()("parrhesia/http/ManagementApi") {
+  static readonly layer = Layer.effect(
+    ManagementApi,
+    Effect.gen(function* () {
+      const config = yield* RelayConfig
+      const moderation = yield* Moderation
+      const store = yield* EventStore
+      const admins = new Set(config.adminPubkeys)
+      const replay = makeReplayGuard()
+      const methods = methodsOf(moderation, store)
+
+      const handle = Effect.gen(function* () {
+        const req = yield* HttpServerRequest.HttpServerRequest
+        if (admins.size === 0) return refuse(403, "the management API (NIP-86) is not enabled on this relay (no adminPubkeys)")
+        const declared = Number(req.headers["content-length"] ?? "0")
+        if (declared > MAX_RPC_BODY_BYTES) return refuse(413, `request body is larger than ${MAX_RPC_BODY_BYTES} bytes`)
+        const read = yield* Effect.result(
+          Effect.provideService(req.arrayBuffer, HttpIncomingMessage.MaxBodySize, ByteSize.bytes(MAX_RPC_BODY_BYTES))
+        )
+        if (read._tag === "Failure") {
+          const tooLarge = JSON.stringify(read.failure.reason ?? "").includes("BodyTooLarge")
+          return tooLarge ? refuse(413, `request body is larger than ${MAX_RPC_BODY_BYTES} bytes`) : refuse(400, "could not read the request body")
+        }
+        const body = new Uint8Array(read.success)
+        const now = yield* nowSeconds
+        const host = req.headers["host"]
+        const auth = verifyNip98(
+          { authorization: req.headers["authorization"], method: req.method, body, urls: expectedRelayUrls(config.relayUrl, host), now },
+          replay
+        )
+        if ("error" in auth) return refuse(401, auth.error)
+        if (!admins.has(auth.pubkey)) return refuse(403, "this pubkey is not an administrator of this relay")
+        let rpc: unknown
+        try {
+          rpc = JSON.parse(Buffer.from(body).toString("utf8"))
+        } catch {
+          return refuse(400, "request body is not JSON")
+        }
+        const { method, params } = (typeof rpc === "object" && rpc !== null ? rpc : {}) as { method?: unknown; params?: unknown }
+        if (typeof method !== "string" || (params !== undefined && !Array.isArray(params))) {
+          return refuse(400, 'request body must be {"method": string, "params": array}')
+        }
+        const run = Object.hasOwn(methods, method) ? methods[method]! : undefined
+        if (run === undefined) return refuse(200, `unsupported method: ${method.slice(0, 100)}`)
+        const result = yield* Effect.result(run((params as Params | undefined) ?? []))
+        if (result._tag === "Failure") return refuse(200, result.failure.message)
+        yield* Effect.logInfo("management call").pipe(Effect.annotateLogs({ method, admin: auth.pubkey }))
+        return answer(200, { result: result.success })
+      })
+
+      return ManagementApi.of({ handle })
+    })
+  )
+}
