@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs"
 import { Context, Data, Effect, Layer } from "effect"
 import { parseIpRange } from "../net/ip.ts"
+import { parseRetention } from "../storage/retention.ts"
 import { envName, SETTINGS, type Setting, type SettingKey, type Settings } from "./settings.ts"
 
 /** The setting named `key`, if it is one: own keys only, so "constructor" or "__proto__" are unknown, not Object's. */
@@ -94,6 +95,8 @@ const crossChecks = (s: Settings) => {
     const bad = s[key].find((v) => !/^[0-9a-f]{64}$/.test(v))
     if (bad !== undefined) throw new ConfigError({ message: `setting "${key}" must hold 64 lowercase hex characters per entry, got ${JSON.stringify(bad)}` })
   }
+  const retention = parseRetention(s.retention)
+  if ("error" in retention) throw new ConfigError({ message: `setting "retention": ${retention.error}` })
   for (const key of ["blockedIps", "trustedProxies"] as const) {
     const bad = s[key].find((v) => parseIpRange(v) === undefined)
     if (bad !== undefined) throw new ConfigError({ message: `setting "${key}" must hold IP addresses or CIDR ranges, got ${JSON.stringify(bad)}` })

@@ -6,6 +6,7 @@
 import { Effect } from "effect"
 import type { Settings } from "../config/settings.ts"
 import { committedTarget, expirationOf, Invalid, Pow, powDifficulty } from "../nostr/index.ts"
+import { maxAgeOf, parseRetention, removesAnything, type RetentionPolicy } from "../storage/retention.ts"
 import type { WriteCheck } from "./types.ts"
 
 const pass = Effect.void
@@ -68,6 +69,14 @@ export const minPow = (min: number): WriteCheck => (_ctx, e) => {
   return bits < min ? Effect.fail(new Pow({ message: `difficulty ${bits} is less than ${min}` })) : pass
 }
 
+/** Retention: an event already older than its kind is kept would be removed at the next run; refused instead. */
+export const withinRetention = (policy: RetentionPolicy): WriteCheck => (_ctx, e, now) => {
+  const age = maxAgeOf(policy, e.kind)
+  return age !== undefined && e.created_at < now - age
+    ? Effect.fail(new Invalid({ message: `events of kind ${e.kind} older than ${age} seconds are not kept on this relay` }))
+    : pass
+}
+
 /** The write checks that need only the configuration, in order. */
 export const limitChecks = (s: Settings): ReadonlyArray<WriteCheck> => [
   maxTags(s.maxEventTags),
@@ -75,5 +84,11 @@ export const limitChecks = (s: Settings): ReadonlyArray<WriteCheck> => [
   createdAtWindow(s.createdAtLowerLimit, s.createdAtUpperLimit),
   notExpired,
   notAuthEvent,
-  ...(s.minPowDifficulty > 0 ? [minPow(s.minPowDifficulty)] : [])
+  ...(s.minPowDifficulty > 0 ? [minPow(s.minPowDifficulty)] : []),
+  ...retentionChecks(s.retention)
 ]
+
+const retentionChecks = (text: string): ReadonlyArray<WriteCheck> => {
+  const policy = parseRetention(text)
+  return "error" in policy || !removesAnything(policy) ? [] : [withinRetention(policy)]
+}

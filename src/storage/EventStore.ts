@@ -16,6 +16,7 @@
  */
 import { Context, Data, type Effect } from "effect"
 import type { Filter, NostrEvent } from "../nostr/index.ts"
+import type { RetentionPolicy } from "./retention.ts"
 
 export class StoreError extends Data.TaggedError("StoreError")<{
   readonly message: string
@@ -53,6 +54,12 @@ export interface EventStoreShape {
   readonly vanish: (pubkey: string, until: number) => Effect.Effect<number, StoreError>
   /** Removes events whose NIP-40 expiration is at or before `now` (unix seconds). */
   readonly purgeExpired: (now: number) => Effect.Effect<number, StoreError>
+  /**
+   * Removes events older than their kind's retention age at `now`, in bounded
+   * batches (so writes keep flowing); deletion tombstones stay. Returns how
+   * many were removed.
+   */
+  readonly purgeByRetention: (policy: RetentionPolicy, now: number) => Effect.Effect<number, StoreError>
 }
 
 export class EventStore extends Context.Service<EventStore, EventStoreShape>()("parrhesia/storage/EventStore") {}

@@ -19,8 +19,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, type Layer } from "effect"
 import { TestClock } from "effect/testing"
-import type { Filter, NostrEvent } from "../../src/nostr/index.ts"
+import { computeEventId, type Filter, type NostrEvent } from "../../src/nostr/index.ts"
 import { EventStore, type DeletionRequest, type EventStoreShape } from "../../src/storage/EventStore.ts"
+import { parseRetention } from "../../src/storage/retention.ts"
 import { idsOf, makeEvent, newKey, nip01Order, sameSecond, T0, type Key } from "../support/nostr.ts"
 
 type Body = (store: EventStoreShape) => Effect.Effect<void, unknown>
@@ -870,5 +871,83 @@ export const eventStoreContract = (name: string, makeLayer: () => Layer.Layer<Ev
           expect(yield* store.vanish(newKey().pk, T0 + 100)).toBe(0)
           expect(idsOf(yield* store.query([{}]))).toEqual([e.id])
         }))
+    })
+
+    // ------------------------------------------------------------------ retention
+
+    describe("retention", () => {
+      const DAY = 86400
+      const policy = (text: string) => {
+        const p = parseRetention(text)
+        if ("error" in p) throw new Error(p.error)
+        return p
+      }
+
+      test("removes events past their kind's age, first matching rule winning, default last, never kept", (store) =>
+        Effect.gen(function* () {
+          const k = newKey()
+          const now = T0 + 100 * DAY
+          const at = (kind: number, daysAgo: number, tags: ReadonlyArray<ReadonlyArray<string>> = []) =>
+            makeEvent({ kind, created_at: now - daysAgo * DAY, tags }, k)
+          const keep = [at(1, 29), at(7, 1), at(30023, 99, [["d", "a"]]), at(30000, 50, [["d", "b"]]), at(4, 9)]
+          const drop = [at(1, 31), at(7, 3), at(4, 11), at(10002, 12)]
+          yield* putAll(store, [...keep, ...drop])
+          // kind 1: 30 days; 7: 2 days; 30000-39999 never, except what an earlier rule says; everything else 10 days.
+          const p = policy("1=30d,7=2d,30000-39999=never,default=10d")
+          expect(yield* store.purgeByRetention(p, now)).toBe(drop.length)
+          expect(sortedIds(yield* atTime(now)(store.query([{ authors: [k.pk] }])))).toEqual(sortedIds(keep))
+          expect(yield* store.purgeByRetention(p, now)).toBe(0)
+          // No default: unnamed kinds stay.
+          expect(yield* store.purgeByRetention(policy("1=1d"), now)).toBe(1)
+          expect(sortedIds(yield* atTime(now)(store.query([{ authors: [k.pk] }])))).toEqual(sortedIds(keep.slice(1)))
+        }))
+
+      test("leaves deletion tombstones: a deleted event is still refused after retention removed the rest", (store) =>
+        Effect.gen(function* () {
+          const k = newKey()
+          const now = T0 + 100 * DAY
+          const old = makeEvent({ created_at: now - 50 * DAY }, k)
+          const gone = makeEvent({ created_at: now - 50 * DAY }, k)
+          yield* putAll(store, [old, gone])
+          yield* store.deleteByRequest({ pubkey: k.pk, ids: [gone.id], addresses: [], until: now })
+          expect(yield* store.purgeByRetention(policy("default=30d"), now)).toBe(1)
+          expect(yield* store.put(gone)).toBe("deleted")
+          // A retention-removed event is not a deleted one: it may be stored again.
+          expect(yield* store.put(old)).toBe("stored")
+        }))
+
+      test("replaceable and addressable addresses stay consistent after their head is removed", (store) =>
+        Effect.gen(function* () {
+          const k = newKey()
+          const now = T0 + 100 * DAY
+          const profile = makeEvent({ kind: 0, created_at: now - 40 * DAY }, k)
+          const article = makeEvent({ kind: 30023, created_at: now - 40 * DAY, tags: [["d", "x"]] }, k)
+          yield* putAll(store, [profile, article])
+          expect(yield* store.purgeByRetention(policy("default=30d"), now)).toBe(2)
+          expect(yield* atTime(now)(store.query([{ authors: [k.pk] }]))).toEqual([])
+          // An older version than the removed one is accepted again (the address is empty now) and wins.
+          const older = makeEvent({ kind: 0, created_at: now - 45 * DAY }, k)
+          expect(yield* store.put(older)).toBe("stored")
+          const newer = makeEvent({ kind: 30023, created_at: now - 1, tags: [["d", "x"]] }, k)
+          expect(yield* store.put(newer)).toBe("stored")
+          expect(sortedIds(yield* atTime(now)(store.query([{ authors: [k.pk] }])))).toEqual(sortedIds([older, newer]))
+        }))
+
+      test("removes more events than one batch", (store) =>
+        Effect.gen(function* () {
+          const k = newKey()
+          const now = T0 + 100 * DAY
+          const n = 5200
+          // Stores do not check signatures: ids are real, signatures are not (signing 5,200 events takes seconds).
+          const events = Array.from({ length: n }, (_, i): NostrEvent => {
+            const body = { pubkey: k.pk, created_at: now - 20 * DAY - i, kind: 1, tags: [], content: `old ${i}` }
+            return { ...body, id: computeEventId(body), sig: "0".repeat(128) }
+          })
+          yield* Effect.forEach(events, (e) => store.put(e), { concurrency: 64, discard: true })
+          const fresh = makeEvent({ created_at: now }, k)
+          yield* store.put(fresh)
+          expect(yield* store.purgeByRetention(policy("1=10d"), now)).toBe(n)
+          expect(idsOf(yield* atTime(now)(store.query([{ authors: [k.pk] }])))).toEqual([fresh.id])
+        }), 120_000)
     })
   })

@@ -17,6 +17,7 @@ import {
   type NostrEvent
 } from "../../nostr/index.ts"
 import { EventStore, type DeletionRequest, type PutOutcome } from "../EventStore.ts"
+import { maxAgeOf, type RetentionPolicy } from "../retention.ts"
 
 const addMulti = <K>(m: Map<K, Set<string>>, k: K, id: string) => {
   let s = m.get(k)
@@ -204,13 +205,23 @@ export const makeMemoryEventStore = () => {
     return n
   }
 
+  const purgeByRetentionSync = (policy: RetentionPolicy, now: number) => {
+    let n = 0
+    for (const e of [...byId.values()]) {
+      const age = maxAgeOf(policy, e.kind)
+      if (age !== undefined && e.created_at < now - age && remove(e.id)) n++
+    }
+    return n
+  }
+
   return EventStore.of({
     put: (e) => Effect.sync(() => putSync(e)),
     query,
     count: (filters) => Effect.map(query(filters.map(({ limit: _limit, ...f }) => f)), (r) => r.length),
     deleteByRequest: (r) => Effect.sync(() => deleteByRequestSync(r)),
     vanish: (pubkey, until) => Effect.sync(() => vanishSync(pubkey, until)),
-    purgeExpired: (now) => Effect.sync(() => purgeExpiredSync(now))
+    purgeExpired: (now) => Effect.sync(() => purgeExpiredSync(now)),
+    purgeByRetention: (policy, now) => Effect.sync(() => purgeByRetentionSync(policy, now))
   })
 }
 

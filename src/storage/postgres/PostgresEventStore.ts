@@ -41,6 +41,7 @@ import {
   type NostrEvent
 } from "../../nostr/index.ts"
 import { StoreError, type DeletionRequest, type EventStoreShape, type PutOutcome } from "../EventStore.ts"
+import { longestFiniteAge, shortestFiniteAge, type RetentionPolicy, type RetentionRule } from "../retention.ts"
 
 // ------------------------------------------------------------------ helpers
 
@@ -399,6 +400,24 @@ export class PostgresStore extends Context.Service<PostgresStore, PostgresStoreI
   "parrhesia/storage/postgres/PostgresStore"
 ) {}
 
+/** Rows removed per retention statement. */
+export const RETENTION_BATCH = 5000
+
+/**
+ * The retention age of `e.kind` in seconds as SQL (NULL: kept for ever), the first
+ * matching rule winning; its numbers are appended to `params`.
+ */
+const retentionAgeSql = (p: RetentionPolicy, params: Array<unknown>): string => {
+  const add = (v: unknown) => {
+    params.push(v)
+    return `$${params.length}`
+  }
+  const age = (a: number | undefined) => (a === undefined ? "NULL" : `${add(int8(a))}::bigint`)
+  if (p.rules.length === 0) return age(p.fallback)
+  const whens = p.rules.map((r: RetentionRule) => `WHEN e.kind BETWEEN ${add(r.from)}::integer AND ${add(r.to)}::integer THEN ${age(r.maxAge)}`)
+  return `CASE ${whens.join(" ")} ELSE ${age(p.fallback)} END`
+}
+
 type RemoveSource = { readonly where: string; readonly params: ReadonlyArray<unknown> }
 
 export const makePostgresEventStore = Effect.fnUntraced(function* (
@@ -676,7 +695,79 @@ export const makePostgresEventStore = Effect.fnUntraced(function* (
       removeWhere(admin, { where: `e.expires_at IS NOT NULL AND e.expires_at <= $1`, params: [int8(now)] }, false, now)
     )
 
-  const store: EventStoreShape = { put, query, count, deleteByRequest, vanish, purgeExpired }
+  // ---------------------------------------------------------------- retention
+
+  /**
+   * Whole partitions first: one whose upper bound is older than the longest
+   * finite age holds only events past their limit, unless it holds a kind kept
+   * for ever, which one probe of the partition rules out. Such a partition is
+   * dropped with its event_tags twin, after its id claims and replaceable heads
+   * are released (tombstones stay). Then the remaining rows past their limit go
+   * in batches of `RETENTION_BATCH`, each its own short statement, so writers
+   * are never held up for long.
+   */
+  const purgeByRetention = (policy: RetentionPolicy, now: number): Effect.Effect<number, StoreError> =>
+    Effect.gen(function* () {
+      const shortest = shortestFiniteAge(policy)
+      if (shortest === undefined) return 0
+      const params: Array<unknown> = [int8(now)]
+      const ageOf = retentionAgeSql(policy, params)
+      const probeParams: Array<unknown> = []
+      const probeAge = retentionAgeSql(policy, probeParams)
+      let removed = 0
+      const oldEnough = now - longestFiniteAge(policy)
+      const partitions = yield* admin.unsafe<{ name: string; hi: string | null }>(
+        `SELECT c.relname AS name, (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \\(''?(-?\\d+)''?\\)'))[1] AS hi
+         FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
+         WHERE p.relname = 'events' AND c.relname LIKE 'events\\_p%'`
+      )
+      for (const part of partitions) {
+        if (part.hi === null || Number(part.hi) > oldEnough) continue
+        const name = part.name
+        if (!/^events_p\d{6}$/.test(name)) continue
+        const kept = yield* admin.unsafe<{ one: number }>(
+          `SELECT 1 AS one FROM ${name} e WHERE (${probeAge}) IS NULL LIMIT 1`,
+          probeParams
+        )
+        if (kept.length > 0) continue
+        const n = yield* admin.withTransaction(
+          Effect.gen(function* () {
+            const counted = yield* admin.unsafe<{ n: number }>(`SELECT count(*)::integer AS n FROM ${name}`)
+            yield* admin.unsafe(`DELETE FROM event_ids ei USING ${name} e WHERE ei.id = e.id`)
+            yield* admin.unsafe(
+              `DELETE FROM replaceable_heads h USING ${name} e
+               WHERE e.d_tag IS NOT NULL AND h.pubkey = e.pubkey AND h.kind = e.kind AND h.d_tag = e.d_tag AND h.id = e.id`
+            )
+            yield* admin.unsafe(`DROP TABLE IF EXISTS event_tags_${name.slice("events_".length)}`)
+            yield* admin.unsafe(`DROP TABLE ${name}`)
+            return counted[0]?.n ?? 0
+          })
+        )
+        removed += n
+        yield* Effect.logInfo("retention dropped a partition").pipe(Effect.annotateLogs({ partition: name, events: n }))
+      }
+      // Row by row for the rest, newest limit first; the created_at bound lets the index narrow the scan.
+      params.push(int8(now - shortest), RETENTION_BATCH)
+      const bound = `$${params.length - 1}`
+      const limit = `$${params.length}`
+      for (;;) {
+        const n = yield* removeWhere(
+          admin,
+          {
+            where: `(e.id, e.created_at) IN (SELECT v.id, v.created_at FROM events v
+                     WHERE v.created_at < ${bound} AND v.created_at < $1 - (${ageOf.replaceAll("e.kind", "v.kind")}) LIMIT ${limit})`,
+            params
+          },
+          false,
+          now
+        )
+        removed += n
+        if (n < RETENTION_BATCH) break
+      }
+      return removed
+    }).pipe((eff) => adminOp("retention", eff))
+
+  const store: EventStoreShape = { put, query, count, deleteByRequest, vanish, purgeExpired, purgeByRetention }
   const internals: PostgresStoreInternals = {
     stats,
     readRaw: (text, params) => readRaw<object>(text, params ?? []),
