@@ -56,8 +56,9 @@ export class Query extends Context.Service<Query, QueryShape>()("parrhesia/query
           const split: Array<ReadonlyArray<Filter>> = []
           for (const f of filters) {
             const scoped = policy.scopeFilter(ctx, f)
-            if (scoped.length === 1 && scoped[0] === f) plain.push(f)
-            else if (scoped.length > 0) split.push(scoped)
+            // One filter keeps its own limit in the union: only a filter split in parts needs a query of its own.
+            if (scoped.length === 1) plain.push(scoped[0]!)
+            else if (scoped.length > 1) split.push(scoped)
           }
           const visible = (events: ReadonlyArray<NostrEvent>) => {
             let out: ReadonlyArray<NostrEvent> = events
