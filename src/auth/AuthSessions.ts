@@ -13,7 +13,7 @@ import { randomBytes } from "node:crypto"
 import { Context, Effect, Layer } from "effect"
 import { RelayConfig } from "../config/RelayConfig.ts"
 import { SignatureVerifier } from "../ingest/SignatureVerifier.ts"
-import { hasValidId, Invalid, nowSeconds, parseEventShape, type NostrEvent, type Rejection } from "../nostr/index.ts"
+import { firstTagValue, hasValidId, Invalid, nowSeconds, parseEventShape, type NostrEvent, type Rejection } from "../nostr/index.ts"
 import { expectedRelayUrls, sameRelayUrl } from "./relayUrl.ts"
 
 export const AUTH_KIND = 22242
@@ -34,11 +34,6 @@ export interface AuthSession {
 
 const newChallenge = () => randomBytes(16).toString("hex")
 
-/** The first value of the first tag named `name`. */
-const tagValue = (e: NostrEvent, name: string): string | undefined => {
-  for (const t of e.tags) if (t[0] === name && t.length > 1) return t[1]
-  return undefined
-}
 
 /**
  * Checks an AUTH event's content against a session (everything but the
@@ -47,12 +42,12 @@ const tagValue = (e: NostrEvent, name: string): string | undefined => {
 export const checkAuthEvent = (session: AuthSession, e: NostrEvent, now: number): string | undefined => {
   if (e.kind !== AUTH_KIND) return `AUTH event must be of kind ${AUTH_KIND}, got ${e.kind}`
   if (Math.abs(e.created_at - now) > AUTH_WINDOW_SECONDS) return `AUTH event created_at is more than ${AUTH_WINDOW_SECONDS} seconds from now`
-  const relay = tagValue(e, "relay")
+  const relay = firstTagValue(e, "relay")
   if (relay === undefined) return "AUTH event has no relay tag"
   if (!session.relayUrls.some((url) => sameRelayUrl(relay, url))) {
     return `AUTH relay tag ${JSON.stringify(relay.slice(0, 200))} does not name this relay`
   }
-  const challenge = tagValue(e, "challenge")
+  const challenge = firstTagValue(e, "challenge")
   if (challenge === undefined) return "AUTH event has no challenge tag"
   if (!session.challenges.includes(challenge)) return "AUTH challenge does not match the one this relay sent"
   if (!hasValidId(e)) return "event id does not match the hash of its content"
@@ -105,7 +100,7 @@ export class AuthSessions extends Context.Service<AuthSessions, AuthSessionsShap
             if (problem !== undefined) return yield* new Invalid({ message: problem })
             if (!(yield* verifier.verify(e))) return yield* new Invalid({ message: "signature verification failed" })
             session.pubkeys.add(e.pubkey)
-            if (tagValue(e, "challenge") === session.challenges[session.challenges.length - 1]) session.outstanding = false
+            if (firstTagValue(e, "challenge") === session.challenges[session.challenges.length - 1]) session.outstanding = false
             return e.pubkey
           })
       })

@@ -7,7 +7,7 @@
  */
 import { createHash } from "node:crypto"
 import { verifyNoble } from "../ingest/SignatureVerifier.ts"
-import { hasValidId, parseEventShape, type NostrEvent } from "../nostr/index.ts"
+import { firstTagValue, hasValidId, parseEventShape, type NostrEvent } from "../nostr/index.ts"
 import { sameRelayUrl } from "./relayUrl.ts"
 
 export const HTTP_AUTH_KIND = 27235
@@ -15,10 +15,6 @@ export const HTTP_AUTH_WINDOW_SECONDS = 60
 
 export type Nip98Result = { readonly pubkey: string; readonly event: NostrEvent } | { readonly error: string }
 
-const tagValue = (e: NostrEvent, name: string): string | undefined => {
-  for (const t of e.tags) if (t[0] === name && t.length > 1) return t[1]
-  return undefined
-}
 
 export const sha256Hex = (body: Uint8Array): string => createHash("sha256").update(body).digest("hex")
 
@@ -74,14 +70,14 @@ export const verifyNip98 = (r: Nip98Request, replay: ReplayGuard): Nip98Result =
   if (Math.abs(e.created_at - r.now) > HTTP_AUTH_WINDOW_SECONDS) {
     return { error: `authorization event created_at is more than ${HTTP_AUTH_WINDOW_SECONDS} seconds from now` }
   }
-  const u = tagValue(e, "u")
+  const u = firstTagValue(e, "u")
   if (u === undefined) return { error: "authorization event has no u tag" }
   if (!r.urls.some((url) => sameRelayUrl(u, url, true))) return { error: `authorization u tag ${JSON.stringify(u.slice(0, 200))} does not name this relay` }
-  const method = tagValue(e, "method")
+  const method = firstTagValue(e, "method")
   if (method === undefined || method.toUpperCase() !== r.method.toUpperCase()) {
     return { error: `authorization method tag must be ${r.method}` }
   }
-  const payload = tagValue(e, "payload")
+  const payload = firstTagValue(e, "payload")
   if (payload === undefined) return { error: "authorization event has no payload tag (SHA-256 of the body)" }
   if (payload.toLowerCase() !== sha256Hex(r.body)) return { error: "authorization payload tag does not match the SHA-256 of the body" }
   if (!hasValidId(e)) return { error: "authorization event id does not match the hash of its content" }

@@ -3,34 +3,20 @@
  * open WebSocket connections; one suite run on every store
  * (nip86.memory.test.ts, postgres/nip86.postgres.test.ts).
  */
-import { afterAll, afterEach, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import type { Settings } from "../../src/config/settings.ts"
 import { idsOf, makeEvent, newKey } from "../support/nostr.ts"
 import { rpc } from "../support/nip98.ts"
 import type { TestRelay } from "../support/relay.ts"
-import { connect, now, publish, publishOk, req, type RawClient } from "../support/ws.ts"
+import { useRelays } from "../support/relays.ts"
+import { connect, now, publish, publishOk, req } from "../support/ws.ts"
 
 export const nip86Suite = (name: string, start: (overrides: Partial<Settings>) => Promise<TestRelay>) =>
   describe(`NIP-86 management API (${name} store)`, () => {
     const admin = newKey()
-    const relays: Array<TestRelay> = []
-    const clients: Array<RawClient> = []
-    const startWith = async (o: Partial<Settings> = {}) => {
-      const r = await start({ adminPubkeys: [admin.pk], ...o })
-      relays.push(r)
-      return r
-    }
-    const open = async (r: TestRelay) => {
-      const c = await connect(r.url)
-      clients.push(c)
-      return c
-    }
-    afterEach(async () => {
-      await Promise.all(clients.splice(0).map((c) => c.close()))
-    })
-    afterAll(async () => {
-      for (const r of relays.splice(0)) await r.close()
-    })
+    const relays = useRelays(start)
+    const startWith = (o: Partial<Settings> = {}) => relays.start({ adminPubkeys: [admin.pk], ...o })
+    const open = relays.open
     const nip11 = async (r: TestRelay) =>
       (await (await fetch(r.httpUrl, { headers: { accept: "application/nostr+json" } })).json()) as {
         name: string
@@ -100,8 +86,7 @@ export const nip86Suite = (name: string, start: (overrides: Partial<Settings>) =
         "banevent", "allowevent", "listbannedevents", "listeventsneedingmoderation", "changerelayname", "changerelaydescription",
         "changerelayicon", "allowkind", "disallowkind", "listallowedkinds", "blockip", "unblockip", "listblockedips"]) expect(methods).toContain(m)
       expect((await nip11(relay)).supported_nips).toContain(86)
-      const off = await start({})
-      relays.push(off)
+      const off = await relays.start({})
       expect((await nip11(off)).supported_nips).not.toContain(86)
       expect((await rpc(off.httpUrl, admin, "supportedmethods")).status).toBe(403)
     })

@@ -4,34 +4,18 @@
  * against every store adapter (access.memory.test.ts, postgres/access.postgres.test.ts).
  */
 import { finalizeEvent } from "nostr-tools/pure"
-import { afterAll, afterEach, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import type { Settings } from "../../src/config/settings.ts"
 import type { NostrEvent } from "../../src/nostr/index.ts"
 import { powDifficulty } from "../../src/nostr/index.ts"
 import { idsOf, makeEvent, newKey, type Key } from "../support/nostr.ts"
 import type { TestRelay } from "../support/relay.ts"
-import { connect, forSub, isOk, nextEvent, now, publish, publishOk, req, reqClosed, type RawClient } from "../support/ws.ts"
+import { useRelays } from "../support/relays.ts"
+import { forSub, isOk, nextEvent, now, publish, publishOk, req, reqClosed, type RawClient } from "../support/ws.ts"
 
 export const accessSuite = (name: string, start: (overrides: Partial<Settings>) => Promise<TestRelay>) =>
   describe(`access control end to end (${name} store)`, () => {
-    const relays: Array<TestRelay> = []
-    const clients: Array<RawClient> = []
-    const startWith = async (overrides: Partial<Settings> = {}) => {
-      const r = await start(overrides)
-      relays.push(r)
-      return r
-    }
-    const open = async (relay: TestRelay) => {
-      const c = await connect(relay.url)
-      clients.push(c)
-      return c
-    }
-    afterEach(async () => {
-      await Promise.all(clients.splice(0).map((c) => c.close()))
-    })
-    afterAll(async () => {
-      for (const r of relays.splice(0)) await r.close()
-    })
+    const { start: startWith, open } = useRelays(start)
 
     /** The challenge the relay sent on connect. */
     const challengeOf = async (c: RawClient) => (await c.next((f) => f[0] === "AUTH"))[1] as string

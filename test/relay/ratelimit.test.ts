@@ -6,28 +6,16 @@
  * Frames are sent back to back and the buckets refill at 1 token/s, so the
  * counts do not depend on the machine's speed.
  */
-import { afterEach, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import type { Settings } from "../../src/config/settings.ts"
 import { makeEvent, newKey, type Key } from "../support/nostr.ts"
 import { startRelay, type TestRelay } from "../support/relay.ts"
+import { useRelays } from "../support/relays.ts"
 import { connect, forSub, isOk, now, type RawClient } from "../support/ws.ts"
 
-const relays: Array<TestRelay> = []
-const clients: Array<RawClient> = []
-const start = async (o: Partial<Settings>) => {
-  const r = await startRelay({ rateLimitBurstSeconds: 3, ...o })
-  relays.push(r)
-  return r
-}
-const open = async (r: TestRelay, headers: Record<string, string> = {}) => {
-  const c = await connect(r.url, { headers })
-  clients.push(c)
-  return c
-}
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()))
-  for (const r of relays.splice(0)) await r.close()
-})
+const relays = useRelays((o) => startRelay({ rateLimitBurstSeconds: 3, ...o }), { perTest: true })
+const start = relays.start
+const open = relays.open
 
 /** Sends EVENTs back to back; resolves with each OK's message ("" when accepted). */
 const burst = async (c: RawClient, n: number, key?: Key) => {
@@ -114,7 +102,7 @@ describe("the upgrade gate", () => {
       })
     }
     expect(again).toBeDefined()
-    clients.push(again!)
+    await again!.close()
   })
 
   it("refuses a blocked IP with HTTP 403", async () => {
