@@ -73,6 +73,18 @@ describe("rate limits", () => {
     expect(refused(await burst(anon, 5))).toBe(0)
   })
 
+  it("AUTH messages draw on the EVENT buckets (each costs a signature check)", async () => {
+    const r = await start({ eventsPerSecondPerConnection: 1 })
+    const c = await open(r)
+    const challenge = (await c.next((f) => f[0] === "AUTH"))[1]
+    const auths = Array.from({ length: 5 }, () =>
+      makeEvent({ kind: 22242, created_at: now(), content: "", tags: [["relay", r.url], ["challenge", challenge]] }, newKey())
+    )
+    for (const e of auths) c.send(["AUTH", e])
+    const answers = await Promise.all(auths.map(async (e): Promise<string> => String((await c.next(isOk(e.id)))[3])))
+    expect(refused(answers)).toBe(2)
+  })
+
   it("a client that keeps sending after refusals is disconnected", async () => {
     const r = await start({ eventsPerSecondPerConnection: 1, rateLimitDisconnectAfter: 4 })
     const c = await open(r)
