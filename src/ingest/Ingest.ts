@@ -1,7 +1,10 @@
 /**
  * The write pipeline for one EVENT:
  *   shape -> limits -> id -> (recently stored? duplicate) -> signature ->
- *   policy -> store (ephemeral: skip) -> fanout -> OK
+ *   policy -> (vanished pubkey? refused) -> requests (kind 5 deletes, kind 62
+ *   vanishes) -> store (ephemeral: skip) -> fanout -> OK
+ * A request's effect is applied before the request is stored, so a failure
+ * leaves the client free to resend it.
  * It never fails: every outcome, including a storage outage, becomes the
  * `OK` answer (accepted flag + `prefix: message`).
  */
@@ -19,9 +22,12 @@ import {
   type NostrEvent,
   type Rejection
 } from "../nostr/index.ts"
+import { expectedRelayUrls } from "../auth/relayUrl.ts"
+import { RelayConfig } from "../config/RelayConfig.ts"
 import { Policy, type RequestContext } from "../policy/Policy.ts"
 import { EventStore } from "../storage/EventStore.ts"
 import { Fanout } from "../subscriptions/Fanout.ts"
+import { DELETION_KIND, deletionRequestOf, VANISH_KIND, vanishNamesUs } from "./requests.ts"
 import { SignatureVerifier } from "./SignatureVerifier.ts"
 
 export interface OkAnswer {
@@ -51,7 +57,10 @@ const makeRecentIds = (capacity: number) => {
     add: (id: string) => {
       ids.add(id)
       if (ids.size > capacity) ids.delete(ids.values().next().value!)
-    }
+    },
+    /** Deleted events must reach the store again (which refuses them), not be answered as duplicates. */
+    forget: (id: string) => void ids.delete(id),
+    clear: () => ids.clear()
   }
 }
 
@@ -59,6 +68,7 @@ export class Ingest extends Context.Service<Ingest, IngestShape>()("parrhesia/in
   static readonly layer = Layer.effect(
     Ingest,
     Effect.gen(function* () {
+      const config = yield* RelayConfig
       const store = yield* EventStore
       const verifier = yield* SignatureVerifier
       const policy = yield* Policy
@@ -71,12 +81,49 @@ export class Ingest extends Context.Service<Ingest, IngestShape>()("parrhesia/in
         if (replacementKey(e) === undefined) recent.add(e.id)
       }
 
-      const accept = (e: NostrEvent): Effect.Effect<OkAnswer, Rejection> => {
+      /** NIP-62: pubkey -> created_at of its latest request to vanish; their older events are refused. */
+      const vanishedUntil = new Map<string, number>()
+      for (const v of yield* Effect.orDie(store.vanished)) vanishedUntil.set(v.pubkey, v.until)
+      const defaultUrls = expectedRelayUrls(config.relayUrl, undefined)
+      const storeFailure = (what: string) => (err: { readonly message: string }) =>
+        new ServerError({ message: `could not ${what} (${err.message})` })
+
+      /** The effect of a request event (kinds 5 and 62), before the request itself is stored. */
+      const applyRequest = (e: NostrEvent, ctx: RequestContext): Effect.Effect<void, Rejection> => {
+        if (e.kind === DELETION_KIND) {
+          const request = deletionRequestOf(e)
+          for (const id of request.ids) recent.forget(id)
+          return Effect.asVoid(Effect.mapError(store.deleteByRequest(request), storeFailure("apply the deletion request")))
+        }
+        if (e.kind === VANISH_KIND) {
+          const ours = vanishNamesUs(e, ctx.relayUrls ?? defaultUrls)
+          if (ours === undefined) return Effect.fail(new Invalid({ message: "a request to vanish must name a relay in a relay tag (NIP-62)" }))
+          if (!ours) return Effect.fail(new Blocked({ message: "this request to vanish names other relays" }))
+          return store.vanish(e.pubkey, e.created_at).pipe(
+            Effect.mapError(storeFailure("apply the request to vanish")),
+            Effect.tap(() =>
+              Effect.sync(() => {
+                vanishedUntil.set(e.pubkey, Math.max(vanishedUntil.get(e.pubkey) ?? -1, e.created_at))
+                // The cache knows ids, not authors or recipients: start it afresh (requests to vanish are rare).
+                recent.clear()
+              })
+            ),
+            Effect.asVoid
+          )
+        }
+        return Effect.void
+      }
+
+      const accept = (e: NostrEvent, ctx: RequestContext): Effect.Effect<OkAnswer, Rejection> => {
         if (isEphemeral(e.kind)) {
           return Effect.as(fanout.publish(e), acceptedAnswer(e))
         }
-        return store.put(e).pipe(
-          Effect.mapError((err) => new ServerError({ message: `could not store the event (${err.message})` })),
+        const until = vanishedUntil.get(e.pubkey)
+        if (until !== undefined && e.created_at <= until && e.kind !== VANISH_KIND) {
+          return Effect.fail(new Blocked({ message: "this pubkey asked to vanish (NIP-62); its events up to then are not accepted" }))
+        }
+        const put = store.put(e).pipe(
+          Effect.mapError(storeFailure("store the event")),
           Effect.flatMap((outcome): Effect.Effect<OkAnswer, Rejection> => {
             switch (outcome) {
               case "stored":
@@ -97,6 +144,7 @@ export class Ingest extends Context.Service<Ingest, IngestShape>()("parrhesia/in
             }
           })
         )
+        return e.kind === DELETION_KIND || e.kind === VANISH_KIND ? Effect.andThen(applyRequest(e, ctx), put) : put
       }
 
       const handle = (raw: unknown, ctx: RequestContext): Effect.Effect<OkAnswer> => {
@@ -116,7 +164,7 @@ export class Ingest extends Context.Service<Ingest, IngestShape>()("parrhesia/in
           }
           if (!(yield* verifier.verify(e))) return yield* new Invalid({ message: "signature verification failed" })
           yield* policy.checkWrite(ctx, e)
-          return yield* accept(e)
+          return yield* accept(e, ctx)
         }).pipe(Effect.catch((r: Rejection) => Effect.succeed(rejected(e.id, r))))
       }
 

@@ -8,6 +8,8 @@ export interface RequestContext {
   readonly ip: string
   /** Pubkeys authenticated on this connection (NIP-42); grows as the client AUTHs. */
   readonly authenticated: ReadonlySet<string>
+  /** The URLs this connection knows the relay by (relay tags of AUTH and NIP-62 must name one). */
+  readonly relayUrls?: ReadonlyArray<string>
 }
 
 /** A rule on one EVENT; `now` is unix seconds from Effect's Clock. */

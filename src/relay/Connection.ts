@@ -71,7 +71,7 @@ export const runConnection = Effect.fnUntraced(function* (
   }
   const { config, index } = services
   const session = services.auth.open(info.host)
-  const ctx: RequestContext = { connectionId: info.id, ip: info.ip, authenticated: session.pubkeys }
+  const ctx: RequestContext = { connectionId: info.id, ip: info.ip, authenticated: session.pubkeys, relayUrls: session.relayUrls }
   const tasks = yield* FiberSet.make<unknown, never>()
   const runTask = yield* FiberSet.runtime(tasks)<never>()
   const subs = yield* FiberMap.make<string, unknown, never>()

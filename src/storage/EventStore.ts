@@ -42,6 +42,14 @@ export interface DeletionRequest {
   readonly addresses: ReadonlyArray<{ readonly kind: number; readonly pubkey: string; readonly d: string }>
   /** Versions of addresses up to this created_at are deleted. */
   readonly until: number
+  /** The request's `k` kinds, when it has any: only events of these kinds are deleted by id. */
+  readonly kinds?: ReadonlyArray<number>
+}
+
+/** A pubkey that asked to vanish (NIP-62): its events up to `until` are gone and refused. */
+export interface Vanished {
+  readonly pubkey: string
+  readonly until: number
 }
 
 export interface EventStoreShape {
@@ -50,8 +58,13 @@ export interface EventStoreShape {
   readonly count: (filters: ReadonlyArray<Filter>) => Effect.Effect<number, StoreError>
   /** Deletes the author's own events named by the request; returns how many were removed. */
   readonly deleteByRequest: (request: DeletionRequest) => Effect.Effect<number, StoreError>
-  /** NIP-62: removes every event of `pubkey` with created_at <= until, and gift wraps (1059) addressed to it. */
+  /**
+   * NIP-62: removes every event of `pubkey` with created_at <= until, and gift wraps (1059) addressed to
+   * it, leaving tombstones; records the pubkey and `until` (the latest request wins) for `vanished`.
+   */
   readonly vanish: (pubkey: string, until: number) => Effect.Effect<number, StoreError>
+  /** Every pubkey that asked to vanish, with the latest `until`. */
+  readonly vanished: Effect.Effect<ReadonlyArray<Vanished>, StoreError>
   /** Removes events whose NIP-40 expiration is at or before `now` (unix seconds). */
   readonly purgeExpired: (now: number) => Effect.Effect<number, StoreError>
   /**

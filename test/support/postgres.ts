@@ -56,7 +56,7 @@ export const usePostgresDatabase = (): TestDatabase => {
   }
 }
 
-export const TABLES = "events, event_tags, event_ids, deleted_events, replaceable_heads, deleted_addresses, moderation_entries, relay_info_overrides"
+export const TABLES = "events, event_tags, event_ids, deleted_events, replaceable_heads, deleted_addresses, moderation_entries, relay_info_overrides, vanished_pubkeys"
 
 /** A Postgres store on the file's database, with empty tables; also provides the PostgresStore internals. */
 export const postgresStoreLayer = (

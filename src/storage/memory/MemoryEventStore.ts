@@ -160,6 +160,7 @@ export const makeMemoryEventStore = () => {
     let n = 0
     for (const id of r.ids) {
       const e = byId.get(id)
+      if (e !== undefined && r.kinds !== undefined && !r.kinds.includes(e.kind)) continue
       // Only the author may delete; deletion (NIP-09) and vanish (NIP-62) requests are never deleted this way.
       if (e !== undefined && e.pubkey !== r.pubkey) continue
       if (e !== undefined && UNDELETABLE_KINDS.has(e.kind)) continue
@@ -177,7 +178,9 @@ export const makeMemoryEventStore = () => {
     return n
   }
 
+  const vanishedUntil = new Map<string, number>()
   const vanishSync = (pubkey: string, until: number) => {
+    vanishedUntil.set(pubkey, Math.max(vanishedUntil.get(pubkey) ?? -1, until))
     let n = 0
     for (const id of [...(byAuthor.get(pubkey) ?? [])]) {
       const e = byId.get(id)!
@@ -220,6 +223,7 @@ export const makeMemoryEventStore = () => {
     count: (filters) => Effect.map(query(filters.map(({ limit: _limit, ...f }) => f)), (r) => r.length),
     deleteByRequest: (r) => Effect.sync(() => deleteByRequestSync(r)),
     vanish: (pubkey, until) => Effect.sync(() => vanishSync(pubkey, until)),
+    vanished: Effect.sync(() => [...vanishedUntil].map(([pubkey, until]) => ({ pubkey, until }))),
     purgeExpired: (now) => Effect.sync(() => purgeExpiredSync(now)),
     purgeByRetention: (policy, now) => Effect.sync(() => purgeByRetentionSync(policy, now))
   })

@@ -626,18 +626,24 @@ export const makePostgresEventStore = Effect.fnUntraced(function* (
       let removed = 0
       if (r.ids.length > 0) {
         const ids = byteaArray(r.ids)
+        // With `k` tags, only events of those kinds are deleted (an id the store has not seen is still tombstoned).
+        const kinds = r.kinds !== undefined ? int4Array(r.kinds) : null
         // Tombstones for the requester's own ids: every named id except events stored under another
-        // author or of an undeletable kind (5, 62).
+        // author, of an undeletable kind (5, 62), or of a kind the request does not name.
         yield* admin.unsafe(
           `INSERT INTO deleted_events (id, pubkey, deleted_at)
            SELECT r.id, $2, $3 FROM unnest($1::bytea[]) AS r(id)
-           WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.id = r.id AND (e.pubkey <> $2 OR e.kind IN (5, 62)))
+           WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.id = r.id
+                             AND (e.pubkey <> $2 OR e.kind IN (5, 62) OR ($4::integer[] IS NOT NULL AND e.kind <> ALL($4::integer[]))))
            ON CONFLICT DO NOTHING`,
-          [ids, author, int8(now)]
+          [ids, author, int8(now), kinds]
         )
         removed += yield* removeWhere(
           admin,
-          { where: `e.id = ANY($1::bytea[]) AND e.pubkey = $2 AND e.kind NOT IN (5, 62)`, params: [ids, author] },
+          {
+            where: `e.id = ANY($1::bytea[]) AND e.pubkey = $2 AND e.kind NOT IN (5, 62) AND ($3::integer[] IS NULL OR e.kind = ANY($3::integer[]))`,
+            params: [ids, author, kinds]
+          },
           false,
           now
         )
@@ -670,6 +676,11 @@ export const makePostgresEventStore = Effect.fnUntraced(function* (
   const vanish = (pubkey: string, until: number): Effect.Effect<number, StoreError> =>
     Effect.gen(function* () {
       const now = yield* nowSeconds
+      yield* admin.unsafe(
+        `INSERT INTO vanished_pubkeys (pubkey, until) VALUES ($1, $2)
+         ON CONFLICT (pubkey) DO UPDATE SET until = GREATEST(vanished_pubkeys.until, excluded.until)`,
+        [hexBytes(pubkey), int8(until)]
+      )
       const own = yield* removeWhere(
         admin,
         { where: `e.pubkey = $1 AND e.created_at <= $2`, params: [hexBytes(pubkey), int8(until)] },
@@ -767,7 +778,14 @@ export const makePostgresEventStore = Effect.fnUntraced(function* (
       return removed
     }).pipe((eff) => adminOp("retention", eff))
 
-  const store: EventStoreShape = { put, query, count, deleteByRequest, vanish, purgeExpired, purgeByRetention }
+  const vanished = adminOp(
+    "list vanished pubkeys",
+    Effect.map(admin.unsafe<{ pubkey: Uint8Array; until: string | number | bigint }>(`SELECT pubkey, until FROM vanished_pubkeys`), (rows) =>
+      rows.map((r) => ({ pubkey: bytesHex(r.pubkey), until: Number(r.until) }))
+    )
+  )
+
+  const store: EventStoreShape = { put, query, count, deleteByRequest, vanish, vanished, purgeExpired, purgeByRetention }
   const internals: PostgresStoreInternals = {
     stats,
     readRaw: (text, params) => readRaw<object>(text, params ?? []),
