@@ -1,5 +1,6 @@
 export * from "./event.ts"
 export * from "./filter.ts"
+export * from "./hll.ts"
 export * from "./kinds.ts"
 export * from "./messages.ts"
 export * from "./pow.ts"

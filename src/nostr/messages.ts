@@ -99,7 +99,7 @@ export const encodeEose = (subId: string): string => `["EOSE",${q(subId)}]`
 export const encodeClosed = (subId: string, message: string): string => `["CLOSED",${q(subId)},${q(message)}]`
 export const encodeNotice = (message: string): string => `["NOTICE",${q(message)}]`
 export const encodeAuth = (challenge: string): string => `["AUTH",${q(challenge)}]`
-export const encodeCount = (subId: string, count: number, approximate?: boolean): string =>
-  `["COUNT",${q(subId)},${q(approximate ? { count, approximate: true } : { count })}]`
+export const encodeCount = (subId: string, count: number, approximate?: boolean, hll?: string): string =>
+  `["COUNT",${q(subId)},${q({ count, ...(approximate ? { approximate: true } : {}), ...(hll !== undefined ? { hll } : {}) })}]`
 export const encodeNegMsg = (subId: string, message: string): string => `["NEG-MSG",${q(subId)},${q(message)}]`
 export const encodeNegErr = (subId: string, reason: string): string => `["NEG-ERR",${q(subId)},${q(reason)}]`

@@ -4,17 +4,25 @@
  */
 import { Context, Effect, Layer } from "effect"
 import { RelayConfig } from "../config/RelayConfig.ts"
-import { compareNewestFirst, Invalid, parseFilter, ServerError, Unsupported, type Filter, type NostrEvent, type Rejection } from "../nostr/index.ts"
+import { compareNewestFirst, hllHex, hllOffset, Invalid, parseFilter, ServerError, Unsupported, type Filter, type NostrEvent, type Rejection } from "../nostr/index.ts"
 import { Policy, type RequestContext } from "../policy/Policy.ts"
 import { EventStore } from "../storage/EventStore.ts"
+
+export interface CountAnswer {
+  readonly count: number
+  readonly hll?: string
+}
 
 export interface QueryShape {
   /** Parses the raw filters of a REQ/COUNT; each gets an effective limit (default, clamped to the maximum). */
   readonly prepare: (raw: ReadonlyArray<unknown>, ctx: RequestContext) => Effect.Effect<ReadonlyArray<Filter>, Rejection>
   /** The stored events this connection may see, newest first (each filter's limit honoured). */
   readonly run: (ctx: RequestContext, filters: ReadonlyArray<Filter>) => Effect.Effect<ReadonlyArray<NostrEvent>, Rejection>
-  /** How many stored events this connection may see. */
-  readonly count: (ctx: RequestContext, filters: ReadonlyArray<Filter>) => Effect.Effect<number, Rejection>
+  /**
+   * How many stored events this connection may see; with a NIP-45 `hll` (hex) when the COUNT has
+   * one filter with a tag attribute (the only case the NIP defines).
+   */
+  readonly count: (ctx: RequestContext, filters: ReadonlyArray<Filter>) => Effect.Effect<CountAnswer, Rejection>
 }
 
 export class Query extends Context.Service<Query, QueryShape>()("parrhesia/query/Query") {
@@ -86,8 +94,15 @@ export class Query extends Context.Service<Query, QueryShape>()("parrhesia/query
           )
         })
 
-      const count = (ctx: RequestContext, filters: ReadonlyArray<Filter>) =>
-        Effect.mapError(store.count(filters.flatMap((f) => policy.scopeFilter(ctx, f))), storeFailure)
+      const count = (ctx: RequestContext, filters: ReadonlyArray<Filter>): Effect.Effect<CountAnswer, Rejection> => {
+        const scoped = filters.flatMap((f) => policy.scopeFilter(ctx, f))
+        const offset = filters.length === 1 ? hllOffset(filters[0]!) : undefined
+        if (offset === undefined) return Effect.mapError(Effect.map(store.count(scoped), (n) => ({ count: n })), storeFailure)
+        return store.countHll(scoped, offset).pipe(
+          Effect.map((r) => ({ count: r.count, hll: hllHex(r.hll) })),
+          Effect.mapError(storeFailure)
+        )
+      }
 
       return Query.of({ prepare, run, count })
     })

@@ -56,6 +56,11 @@ export interface EventStoreShape {
   readonly put: (event: NostrEvent) => Effect.Effect<PutOutcome, StoreError>
   readonly query: (filters: ReadonlyArray<Filter>) => Effect.Effect<ReadonlyArray<NostrEvent>, StoreError>
   readonly count: (filters: ReadonlyArray<Filter>) => Effect.Effect<number, StoreError>
+  /**
+   * NIP-45: the count and the 256 HyperLogLog registers over the counted events' pubkeys at
+   * `offset` (see src/nostr/hll.ts), without returning the events.
+   */
+  readonly countHll: (filters: ReadonlyArray<Filter>, offset: number) => Effect.Effect<{ readonly count: number; readonly hll: Uint8Array }, StoreError>
   /** Deletes the author's own events named by the request; returns how many were removed. */
   readonly deleteByRequest: (request: DeletionRequest) => Effect.Effect<number, StoreError>
   /**

@@ -1,4 +1,4 @@
-/** COUNT (NIP-45): rate limit, filters and read policy, then an exact count of what this connection may see. */
+/** COUNT (NIP-45): rate limit, filters and read policy, then an exact count of what this connection may see (and its HLL). */
 import { Effect, Metric } from "effect"
 import { encodeCount, RateLimited } from "../../nostr/index.ts"
 import * as M from "../../observability/metrics.ts"
@@ -16,5 +16,5 @@ export const onCount = (conn: Conn, subId: string, rawFilters: ReadonlyArray<unk
     if (!allowed) return yield* closedFor(conn, subId, new RateLimited({ message: "too many requests, slow down" }))
     const n = yield* Effect.result(Effect.flatMap(query.prepare(rawFilters, conn.ctx), (filters) => query.count(conn.ctx, filters)))
     if (n._tag === "Failure") return yield* closedFor(conn, subId, n.failure)
-    yield* conn.send(encodeCount(subId, n.success))
+    yield* conn.send(encodeCount(subId, n.success.count, false, n.success.hll))
   })

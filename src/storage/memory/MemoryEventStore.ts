@@ -7,6 +7,8 @@ import { Effect, Layer } from "effect"
 import {
   compareNewestFirst,
   expirationOf,
+  HLL_REGISTERS,
+  hllAdd,
   isEmptyFilter,
   kindClass,
   matchesFilter,
@@ -221,6 +223,12 @@ export const makeMemoryEventStore = () => {
     put: (e) => Effect.sync(() => putSync(e)),
     query,
     count: (filters) => Effect.map(query(filters.map(({ limit: _limit, ...f }) => f)), (r) => r.length),
+    countHll: (filters, offset) =>
+      Effect.map(query(filters.map(({ limit: _limit, ...f }) => f)), (r) => {
+        const hll = new Uint8Array(HLL_REGISTERS)
+        for (const e of r) hllAdd(hll, e.pubkey, offset)
+        return { count: r.length, hll }
+      }),
     deleteByRequest: (r) => Effect.sync(() => deleteByRequestSync(r)),
     vanish: (pubkey, until) => Effect.sync(() => vanishSync(pubkey, until)),
     vanished: Effect.sync(() => [...vanishedUntil].map(([pubkey, until]) => ({ pubkey, until }))),

@@ -264,6 +264,31 @@ export const compileCount = (filters: ReadonlyArray<Filter>, now: number): Compi
   return { text, params: p.values, parts: selects.length }
 }
 
+/**
+ * NIP-45 HLL: the count and the registers in one statement, aggregated in the
+ * database (at most 256 register rows come back, never the events). The
+ * register of a pubkey is its byte at `offset`; its value, the leading zero
+ * bits of the bytes after it, plus one: `position('1' in bits)` of those bytes.
+ */
+export const compileHll = (filters: ReadonlyArray<Filter>, now: number, offset: number): CompiledQuery => {
+  if (!Number.isInteger(offset) || offset < 8 || offset > 23) throw new Error(`HLL offset out of range: ${offset}`)
+  const p = new Params()
+  const nowParam = p.add(int8(now))
+  const bodies: Array<string> = []
+  for (const f of filters) {
+    if (isEmptyFilter(f)) continue
+    bodies.push(filterSql(f, p, nowParam).body)
+  }
+  const matched = bodies.length === 1 ? `SELECT e.pubkey ${bodies[0]}` : bodies.map((b) => `SELECT e.id, e.pubkey ${b}`).join(" UNION ")
+  const bits = (31 - offset) * 8
+  const rest = `position('1' IN (('x' || encode(substring(m.pubkey FROM ${offset + 2}), 'hex'))::bit(${bits}))::text)`
+  const text =
+    `WITH m AS (${matched}), r AS (` +
+    `SELECT get_byte(m.pubkey, ${offset}) AS ri, max(CASE WHEN ${rest} = 0 THEN ${bits + 1} ELSE ${rest} END) AS v FROM m GROUP BY 1)` +
+    ` SELECT (SELECT count(*) FROM m)::bigint AS n, (SELECT coalesce(json_agg(json_build_array(r.ri, r.v)), '[]'::json) FROM r)::text AS regs`
+  return { text, params: p.values, parts: bodies.length }
+}
+
 // ------------------------------------------------------------------ writes
 
 const OUTCOMES: ReadonlyArray<PutOutcome> = ["stored", "duplicate", "superseded", "deleted"]
@@ -579,6 +604,17 @@ export const makePostgresEventStore = Effect.fnUntraced(function* (
       return Effect.map(readRaw<{ n: bigint | number }>(q.text, q.params), (rows) => Number(rows[0]?.n ?? 0))
     })
 
+  const countHll = (filters: ReadonlyArray<Filter>, offset: number) =>
+    Effect.flatMap(nowSeconds, (now) => {
+      const q = compileHll(filters, now, offset)
+      const hll = new Uint8Array(256)
+      if (q.parts === 0) return Effect.succeed({ count: 0, hll })
+      return Effect.map(readRaw<{ n: bigint | number; regs: string }>(q.text, q.params), (rows) => {
+        for (const [ri, v] of JSON.parse(rows[0]?.regs ?? "[]") as Array<[number, number]>) hll[ri] = v
+        return { count: Number(rows[0]?.n ?? 0), hll }
+      })
+    })
+
   // ---------------------------------------------------------------- admin: deletions
 
   /**
@@ -785,7 +821,7 @@ export const makePostgresEventStore = Effect.fnUntraced(function* (
     )
   )
 
-  const store: EventStoreShape = { put, query, count, deleteByRequest, vanish, vanished, purgeExpired, purgeByRetention }
+  const store: EventStoreShape = { put, query, count, countHll, deleteByRequest, vanish, vanished, purgeExpired, purgeByRetention }
   const internals: PostgresStoreInternals = {
     stats,
     readRaw: (text, params) => readRaw<object>(text, params ?? []),
