@@ -83,6 +83,8 @@ export const SETTINGS = {
   authRequired: oneOf("none", ["none", "writes", "reads", "all"], "Which messages need NIP-42 AUTH first: none (only where a rule asks for it), writes (EVENT), reads (REQ, COUNT), all."),
   restrictedReadKinds: intList([4, 1059], 0, 65535, "Kinds served only to a connection authenticated as the event's author or a `p`-tagged pubkey (DMs, gift wraps); empty: none."),
   minPowDifficulty: int(0, 0, 256, "NIP-13: least proof-of-work (leading zero bits of the id, with a committed target at least as high) for EVENTs (0: off)."),
+  // ------------------------------------------------------------ NIPs
+  search: bool(true, "NIP-50 search: filters with `search` (all words, whole words, any language; `domain:` honoured) answered by relevance."),
   // ------------------------------------------------------------ moderation (static; NIP-86 adds to these at run time)
   adminPubkeys: list([], "Pubkeys (hex) allowed to use the NIP-86 management API (NIP-98 authorization); empty: the API is off."),
   bannedPubkeys: list([], "Pubkeys (hex) whose events are refused and no longer served."),

@@ -4,6 +4,7 @@
  * matching, lazily compiled sets.
  */
 import { isHex64, type NostrEvent } from "./event.ts"
+import { matchesWords, parseSearch } from "./search.ts"
 
 export interface Filter {
   readonly ids?: ReadonlyArray<string>
@@ -96,6 +97,10 @@ export const parseFilter = (u: unknown, limits: FilterLimits): FilterParse => {
       case "search":
         if (!limits.allowSearch) return { prefix: "unsupported", error: `"search" (NIP-50) is not supported by this relay` }
         if (typeof value !== "string") return { prefix: "invalid", error: `"search" must be a string` }
+        {
+          const parsed = parseSearch(value)
+          if ("error" in parsed) return { prefix: "invalid", error: parsed.error }
+        }
         out.search = value
         break
       default: {
@@ -118,6 +123,8 @@ interface Compiled {
   readonly kinds: ReadonlySet<number> | undefined
   readonly excludeKinds: ReadonlySet<number> | undefined
   readonly tags: ReadonlyArray<readonly [string, ReadonlySet<string>]>
+  /** The words of `search` (its `domain:` part is the store's to check). */
+  readonly words: ReadonlyArray<string> | undefined
 }
 
 const compiled = new WeakMap<Filter, Compiled>()
@@ -130,17 +137,24 @@ const compile = (f: Filter): Compiled => {
       authors: f.authors && new Set(f.authors),
       kinds: f.kinds && new Set(f.kinds),
       excludeKinds: f.excludeKinds && new Set(f.excludeKinds),
-      tags: f.tags ? Object.entries(f.tags).map(([k, v]) => [k, new Set(v)] as const) : []
+      tags: f.tags ? Object.entries(f.tags).map(([k, v]) => [k, new Set(v)] as const) : [],
+      words: searchWords(f.search)
     }
     compiled.set(f, c)
   }
   return c
 }
 
+const searchWords = (search: string | undefined): ReadonlyArray<string> | undefined => {
+  if (search === undefined) return undefined
+  const p = parseSearch(search)
+  return "error" in p ? [] : p.words
+}
+
 /**
  * Whether the event satisfies every condition of the filter (AND within a
- * filter). `limit` plays no part in matching, and neither does `search`,
- * which is applied by the store.
+ * filter). `limit` plays no part in matching; of `search`, the words do
+ * (whole words, case folded), and its `domain:` part is the store's to check.
  */
 export const matchesFilter = (f: Filter, e: NostrEvent): boolean => {
   if (f.since !== undefined && e.created_at < f.since) return false
@@ -161,6 +175,7 @@ export const matchesFilter = (f: Filter, e: NostrEvent): boolean => {
     }
     if (!hit) return false
   }
+  if (c.words !== undefined && !matchesWords(c.words, e.content)) return false
   return true
 }
 

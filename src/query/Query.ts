@@ -4,7 +4,7 @@
  */
 import { Context, Effect, Layer } from "effect"
 import { RelayConfig } from "../config/RelayConfig.ts"
-import { compareNewestFirst, hllHex, hllOffset, Invalid, parseFilter, ServerError, Unsupported, type Filter, type NostrEvent, type Rejection } from "../nostr/index.ts"
+import { compareNewestFirst, hllHex, hllOffset, Invalid, parseFilter, parseSearch, ServerError, Unsupported, type Filter, type NostrEvent, type Rejection } from "../nostr/index.ts"
 import { Policy, type RequestContext } from "../policy/Policy.ts"
 import { EventStore } from "../storage/EventStore.ts"
 
@@ -32,7 +32,9 @@ export class Query extends Context.Service<Query, QueryShape>()("parrhesia/query
       const config = yield* RelayConfig
       const store = yield* EventStore
       const policy = yield* Policy
-      const limits = { maxFilterValues: config.maxFilterValues, allowSearch: false }
+      const limits = { maxFilterValues: config.maxFilterValues, allowSearch: config.search }
+
+      const storeFailure = (err: { readonly message: string }) => new ServerError({ message: `query failed (${err.message})` })
 
       const prepare = (raw: ReadonlyArray<unknown>, ctx: RequestContext) =>
         Effect.suspend((): Effect.Effect<ReadonlyArray<Filter>, Rejection> => {
@@ -48,10 +50,26 @@ export class Query extends Context.Service<Query, QueryShape>()("parrhesia/query
             const limit = Math.min(p.filter.limit ?? config.defaultLimit, config.maxLimit)
             filters.push({ ...p.filter, limit })
           }
-          return Effect.as(policy.checkRead(ctx, filters), filters)
+          return Effect.andThen(policy.checkRead(ctx, filters), withDomains(filters))
         })
 
-      const storeFailure = (err: { readonly message: string }) => new ServerError({ message: `query failed (${err.message})` })
+      /**
+       * NIP-50 `domain:` becomes an `authors` condition (the authors whose profile's NIP-05 is at that
+       * domain, within any authors the filter already names), so the store and live matching agree.
+       */
+      const withDomains = (filters: ReadonlyArray<Filter>): Effect.Effect<ReadonlyArray<Filter>, Rejection> => {
+        if (!filters.some((f) => f.search !== undefined && /(^|\s)domain:/i.test(f.search))) return Effect.succeed(filters)
+        return Effect.forEach(filters, (f) => {
+          if (f.search === undefined) return Effect.succeed(f)
+          const parsed = parseSearch(f.search)
+          if ("error" in parsed || parsed.domain === undefined) return Effect.succeed(f)
+          return store.authorsAtDomain(parsed.domain).pipe(
+            Effect.map((at): Filter => ({ ...f, authors: f.authors === undefined ? at : f.authors.filter((a) => at.includes(a)) })),
+            Effect.mapError(storeFailure)
+          )
+        })
+      }
+
 
       /**
        * Policy.scopeFilter narrows each filter to what the connection may see (private kinds);

@@ -11,7 +11,9 @@
  * - `put` resolves only after the event is durably committed.
  * - `query` answers each filter with its own `limit` (absent = no limit: the
  *   query pipeline always sets one), unions the results without duplicates and
- *   returns them newest first, ties by lowest id. Expired events (NIP-40) and
+ *   returns them newest first, ties by lowest id; a lone `search` filter
+ *   (NIP-50: all its words, whole words, case folded) comes back by relevance,
+ *   its limit applied after ranking. Expired events (NIP-40) and
  *   deleted events are never returned.
  */
 import { Context, Data, type Effect } from "effect"
@@ -68,6 +70,8 @@ export interface EventStoreShape {
    * it, leaving tombstones; records the pubkey and `until` (the latest request wins) for `vanished`.
    */
   readonly vanish: (pubkey: string, until: number) => Effect.Effect<number, StoreError>
+  /** NIP-50 `domain:`: the pubkeys whose kind-0 profile has a NIP-05 identifier at `domain`. */
+  readonly authorsAtDomain: (domain: string) => Effect.Effect<ReadonlyArray<string>, StoreError>
   /** Every pubkey that asked to vanish, with the latest `until`. */
   readonly vanished: Effect.Effect<ReadonlyArray<Vanished>, StoreError>
   /** Removes events whose NIP-40 expiration is at or before `now` (unix seconds). */

@@ -210,7 +210,6 @@ describe("REQ limits", () => {
     const c = await open()
     expect(await reqClosed(c, "u1", { kinds: [1], foo: 1 })).toMatch(/^unsupported: /)
     expect(await reqClosed(c, "u2", { "#ab": ["x"] })).toMatch(/^unsupported: /)
-    expect(await reqClosed(c, "u3", { search: "hello" })).toMatch(/^unsupported: /)
   })
 
   it("#e and #p with non-hex values are CLOSED invalid:", async () => {

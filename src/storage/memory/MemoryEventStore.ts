@@ -12,6 +12,9 @@ import {
   isEmptyFilter,
   kindClass,
   matchesFilter,
+  nip05AtDomain,
+  parseSearch,
+  searchScore,
   nowSeconds,
   replacementKey,
   supersedes,
@@ -143,10 +146,15 @@ export const makeMemoryEventStore = () => {
       if (e === undefined || !matchesFilter(f, e)) continue
       const exp = expirationOf(e)
       if (exp !== undefined && exp <= now) continue
-      if (f.search !== undefined && !e.content.toLowerCase().includes(f.search.toLowerCase())) continue
       out.push(e)
     }
-    out.sort(compareNewestFirst)
+    if (f.search !== undefined) {
+      // NIP-50: by relevance (how often the words occur), then newest first; the limit after ranking.
+      const parsed = parseSearch(f.search)
+      const words = "error" in parsed ? [] : parsed.words
+      const score = new Map(out.map((e) => [e.id, searchScore(words, e.content)]))
+      out.sort((a, b) => score.get(b.id)! - score.get(a.id)! || compareNewestFirst(a, b))
+    } else out.sort(compareNewestFirst)
     return f.limit !== undefined && out.length > f.limit ? out.slice(0, f.limit) : out
   }
 
@@ -178,6 +186,21 @@ export const makeMemoryEventStore = () => {
       if (e !== undefined && e.created_at <= r.until && remove(e.id)) n++
     }
     return n
+  }
+
+  const authorsAtDomainSync = (domain: string) => {
+    const out: Array<string> = []
+    for (const id of byKind.get(0) ?? []) {
+      const e = byId.get(id)!
+      let nip05: unknown
+      try {
+        nip05 = (JSON.parse(e.content) as { nip05?: unknown }).nip05
+      } catch {
+        continue
+      }
+      if (nip05AtDomain(nip05, domain)) out.push(e.pubkey)
+    }
+    return out
   }
 
   const vanishedUntil = new Map<string, number>()
@@ -231,6 +254,7 @@ export const makeMemoryEventStore = () => {
       }),
     deleteByRequest: (r) => Effect.sync(() => deleteByRequestSync(r)),
     vanish: (pubkey, until) => Effect.sync(() => vanishSync(pubkey, until)),
+    authorsAtDomain: (domain) => Effect.sync(() => authorsAtDomainSync(domain)),
     vanished: Effect.sync(() => [...vanishedUntil].map(([pubkey, until]) => ({ pubkey, until }))),
     purgeExpired: (now) => Effect.sync(() => purgeExpiredSync(now)),
     purgeByRetention: (policy, now) => Effect.sync(() => purgeByRetentionSync(policy, now))

@@ -36,7 +36,9 @@ import {
   expirationOf,
   isEmptyFilter,
   kindClass,
+  nip05AtDomain,
   nowSeconds,
+  parseSearch,
   type Filter,
   type NostrEvent
 } from "../../nostr/index.ts"
@@ -200,10 +202,21 @@ const filterSql = (f: Filter, p: Params, nowParam: string): FilterSql => {
       }
     })
   }
-  if (f.search !== undefined) c.push(`e.content ILIKE ${p.add(likePattern(f.search))}::text`)
+  // NIP-50: all words, through the GIN index on to_tsvector('simple', content). The words are ours
+  // (letters and digits only, see src/nostr/search.ts), so plainto_tsquery sees no operators.
+  let rank: string | undefined
+  if (f.search !== undefined) {
+    const parsed = parseSearch(f.search)
+    const words = "error" in parsed ? [] : parsed.words
+    if (words.length > 0) {
+      const tsq = `plainto_tsquery('simple', ${p.add(words.join(" "))}::text)`
+      c.push(`to_tsvector('simple', e.content) @@ ${tsq}`)
+      rank = `ts_rank(to_tsvector('simple', e.content), ${tsq}) DESC, `
+    }
+  }
   c.push(`(e.expires_at IS NULL OR e.expires_at > ${nowParam})`)
   if (driving.length === 0) {
-    return { body: `FROM events e WHERE ${c.join(" AND ")}`, order: "e.created_at DESC, e.id ASC" }
+    return { body: `FROM events e WHERE ${c.join(" AND ")}`, order: `${rank ?? ""}e.created_at DESC, e.id ASC` }
   }
   const t = driving[0]!.slice(0, driving[0]!.indexOf("."))
   return {
@@ -211,7 +224,7 @@ const filterSql = (f: Filter, p: Params, nowParam: string): FilterSql => {
       `FROM event_tags ${t} CROSS JOIN LATERAL (SELECT ${EVENT_COLUMNS} FROM events e` +
       ` WHERE e.id = ${t}.event_id AND e.created_at = ${t}.created_at AND ${c.join(" AND ")} LIMIT 1) e` +
       ` WHERE ${driving[0]}`,
-    order: `${t}.created_at DESC, ${t}.event_id ASC`
+    order: `${rank ?? ""}${t}.created_at DESC, ${t}.event_id ASC`
   }
 }
 
@@ -604,6 +617,23 @@ export const makePostgresEventStore = Effect.fnUntraced(function* (
       return Effect.map(readRaw<{ n: bigint | number }>(q.text, q.params), (rows) => Number(rows[0]?.n ?? 0))
     })
 
+  /** Candidates by a LIKE on the raw content (the index-free part is small: profiles), confirmed by parsing their JSON. */
+  const authorsAtDomain = (domain: string): Effect.Effect<ReadonlyArray<string>, StoreError> =>
+    Effect.map(
+      readRaw<{ pubkey: Uint8Array; content: string }>(
+        `SELECT e.pubkey, e.content FROM events e WHERE e.kind = 0 AND e.content ILIKE $1::text LIMIT 100000`,
+        [likePattern(`@${domain}`)]
+      ),
+      (rows) =>
+        rows.flatMap((r) => {
+          try {
+            return nip05AtDomain((JSON.parse(r.content) as { nip05?: unknown }).nip05, domain) ? [bytesHex(r.pubkey)] : []
+          } catch {
+            return []
+          }
+        })
+    )
+
   const countHll = (filters: ReadonlyArray<Filter>, offset: number) =>
     Effect.flatMap(nowSeconds, (now) => {
       const q = compileHll(filters, now, offset)
@@ -821,7 +851,7 @@ export const makePostgresEventStore = Effect.fnUntraced(function* (
     )
   )
 
-  const store: EventStoreShape = { put, query, count, countHll, deleteByRequest, vanish, vanished, purgeExpired, purgeByRetention }
+  const store: EventStoreShape = { put, query, count, countHll, authorsAtDomain, deleteByRequest, vanish, vanished, purgeExpired, purgeByRetention }
   const internals: PostgresStoreInternals = {
     stats,
     readRaw: (text, params) => readRaw<object>(text, params ?? []),
