@@ -147,9 +147,18 @@ interface FilterSql {
   readonly body: string
   /** ORDER BY expression list (newest first, lowest id first). */
   readonly order: string
+  /** The tsquery of a search filter (NIP-50), for ranking. */
+  readonly tsq?: string
 }
 
+/**
+ * A search is ranked among its newest matches, at most this many (or its limit when larger):
+ * a word in a fifth of all events would otherwise make every query rank tens of thousands of rows.
+ */
+export const SEARCH_CANDIDATES = 1000
+
 const EVENT_COLUMNS = "e.id, e.pubkey, e.created_at, e.kind, e.tags, e.content, e.sig"
+const RANKED_COLUMNS = "r.id, r.pubkey, r.created_at, r.kind, r.tags, r.content, r.sig"
 
 /**
  * FROM/WHERE of one filter (the caller checked it is not empty); `nowParam` is "now".
@@ -185,7 +194,8 @@ const filterSql = (f: Filter, p: Params, nowParam: string): FilterSql => {
   const driving: Array<string> = []
   if (f.tags !== undefined) {
     const entries = Object.entries(f.tags)
-    const drive = f.ids === undefined ? entries.findIndex(([, values]) => values.length === 1) : -1
+    // A search ranks on e.search_vector, which the LATERAL form does not carry: it is driven from events.
+    const drive = f.ids === undefined && f.search === undefined ? entries.findIndex(([, values]) => values.length === 1) : -1
     entries.forEach(([name, values], k) => {
       const t = `t${k}`
       const range =
@@ -202,21 +212,20 @@ const filterSql = (f: Filter, p: Params, nowParam: string): FilterSql => {
       }
     })
   }
-  // NIP-50: all words, through the GIN index on to_tsvector('simple', content). The words are ours
+  // NIP-50: all words, through the GIN index on search_vector (to_tsvector('simple', content)). The words are ours
   // (letters and digits only, see src/nostr/search.ts), so plainto_tsquery sees no operators.
-  let rank: string | undefined
+  let tsq: string | undefined
   if (f.search !== undefined) {
     const parsed = parseSearch(f.search)
     const words = "error" in parsed ? [] : parsed.words
     if (words.length > 0) {
-      const tsq = `plainto_tsquery('simple', ${p.add(words.join(" "))}::text)`
-      c.push(`to_tsvector('simple', e.content) @@ ${tsq}`)
-      rank = `ts_rank(to_tsvector('simple', e.content), ${tsq}) DESC, `
+      tsq = `plainto_tsquery('simple', ${p.add(words.join(" "))}::text)`
+      c.push(`e.search_vector @@ ${tsq}`)
     }
   }
   c.push(`(e.expires_at IS NULL OR e.expires_at > ${nowParam})`)
   if (driving.length === 0) {
-    return { body: `FROM events e WHERE ${c.join(" AND ")}`, order: `${rank ?? ""}e.created_at DESC, e.id ASC` }
+    return { body: `FROM events e WHERE ${c.join(" AND ")}`, order: "e.created_at DESC, e.id ASC", ...(tsq !== undefined ? { tsq } : {}) }
   }
   const t = driving[0]!.slice(0, driving[0]!.indexOf("."))
   return {
@@ -224,7 +233,7 @@ const filterSql = (f: Filter, p: Params, nowParam: string): FilterSql => {
       `FROM event_tags ${t} CROSS JOIN LATERAL (SELECT ${EVENT_COLUMNS} FROM events e` +
       ` WHERE e.id = ${t}.event_id AND e.created_at = ${t}.created_at AND ${c.join(" AND ")} LIMIT 1) e` +
       ` WHERE ${driving[0]}`,
-    order: `${rank ?? ""}${t}.created_at DESC, ${t}.event_id ASC`
+    order: `${t}.created_at DESC, ${t}.event_id ASC`
   }
 }
 
@@ -245,7 +254,7 @@ export const compileQuery = (filters: ReadonlyArray<Filter>, now: number): Compi
   let unordered = false
   for (const f of filters) {
     if (isEmptyFilter(f)) continue
-    const { body, order } = filterSql(f, p, nowParam)
+    const { body, order, tsq } = filterSql(f, p, nowParam)
     if (f.ids !== undefined && (f.limit === undefined || f.ids.length <= f.limit)) {
       // At most ids.length rows can match: no ORDER BY/LIMIT, so the planner probes the
       // primary key per id instead of walking a created_at index until the limit is met
@@ -255,6 +264,15 @@ export const compileQuery = (filters: ReadonlyArray<Filter>, now: number): Compi
       continue
     }
     const limit = f.limit !== undefined ? ` LIMIT ${p.add(f.limit)}` : ""
+    if (tsq !== undefined) {
+      // NIP-50: relevance first, the limit after ranking, among the newest candidates.
+      const candidates = p.add(Math.max(SEARCH_CANDIDATES, f.limit ?? 0))
+      selects.push(
+        `SELECT ${RANKED_COLUMNS} FROM (SELECT ${EVENT_COLUMNS}, e.search_vector ${body} ORDER BY ${order} LIMIT ${candidates}) r` +
+          ` ORDER BY ts_rank(r.search_vector, ${tsq}) DESC, r.created_at DESC, r.id ASC${limit}`
+      )
+      continue
+    }
     selects.push(`SELECT ${EVENT_COLUMNS} ${body} ORDER BY ${order}${limit}`)
   }
   const text = selects.length === 1 ? selects[0]! : selects.map((s) => `(${s})`).join(" UNION ALL ")

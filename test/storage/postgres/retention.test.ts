@@ -78,6 +78,18 @@ describe("postgres retention", () => {
       expect(left.map((e) => e.id).sort()).toEqual([recent.id, jan[1]!.id].sort())
     }).pipe(Effect.provide(postgresStoreLayer(db))))
 
+  it.live("a partition made over rows in the default partition moves them, searchable as before", () =>
+    Effect.gen(function* () {
+      const store = yield* EventStore
+      const JAN_2021 = 1609459200
+      const e = makeEvent({ created_at: JAN_2021 + 5, content: "moved into its partition" })
+      expect(yield* store.put(e)).toBe("stored")
+      yield* partition("202101", JAN_2021, JAN_2021 + 31 * 86400)
+      expect(yield* countOf("events_p202101")).toBe(1)
+      expect(yield* countOf("events_default WHERE created_at >= 1609459200 AND created_at < 1612137600")).toBe(0)
+      expect((yield* store.query([{ search: "moved partition" }])).map((x) => x.id)).toEqual([e.id])
+    }).pipe(Effect.provide(postgresStoreLayer(db))))
+
   it.live("writes keep flowing while a large purge runs", () =>
     Effect.gen(function* () {
       const store = yield* EventStore
