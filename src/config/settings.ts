@@ -82,6 +82,8 @@ export const SETTINGS = {
   // ------------------------------------------------------------ access control (NIP-42, NIP-70, NIP-13)
   authRequired: oneOf("none", ["none", "writes", "reads", "all"], "Which messages need NIP-42 AUTH first: none (only where a rule asks for it), writes (EVENT), reads (REQ, COUNT), all."),
   restrictedReadKinds: intList([4, 1059], 0, 65535, "Kinds served only to a connection authenticated as the event's author or a `p`-tagged pubkey (DMs, gift wraps); empty: none."),
+  giftWrapAuth: bool(false, "NIP-59 spam protection: gift wraps (kind 1059) are accepted only from connections that did AUTH (as anyone)."),
+  giftWrapMinPow: int(0, 0, 256, "NIP-59 spam protection: least proof of work (NIP-13) for gift wraps (0: off)."),
   minPowDifficulty: int(0, 0, 256, "NIP-13: least proof-of-work (leading zero bits of the id, with a committed target at least as high) for EVENTs (0: off)."),
   // ------------------------------------------------------------ NIPs
   search: bool(true, "NIP-50 search: filters with `search` (all words, whole words, any language; `domain:` honoured) answered by relevance."),

@@ -79,7 +79,12 @@ export const fromSettings = (s: Settings, m: ModerationShape): PolicyLists => {
       Access.allowedAuthor(m),
       Access.allowedKind(m)
     ],
-    write: [...(authWrites ? [Access.authForWrites] : []), Access.protectedEvents],
+    write: [
+      ...(authWrites ? [Access.authForWrites] : []),
+      Access.protectedEvents,
+      ...(s.giftWrapAuth ? [Access.giftWrapsNeedAuth] : []),
+      ...(s.giftWrapMinPow > 0 ? [Access.giftWrapPow(s.giftWrapMinPow)] : [])
+    ],
     read: [
       ...(authReads ? [Access.authForReads] : []),
       ...(s.allowListReads ? [Access.allowedReader(m)] : []),

@@ -8,7 +8,9 @@
  * `blocked:` for bans and refused kinds.
  */
 import { Effect } from "effect"
-import { AuthRequired, Blocked, Restricted, type Filter, type NostrEvent } from "../nostr/index.ts"
+import { AuthRequired, Blocked, Pow, powDifficulty, Restricted, type Filter, type NostrEvent } from "../nostr/index.ts"
+
+export const GIFT_WRAP_KIND = 1059
 import type { ModerationShape } from "../moderation/Moderation.ts"
 import type { ReadCheck, RequestContext, WriteCheck } from "./types.ts"
 
@@ -49,6 +51,19 @@ export const protectedEvents: WriteCheck = (ctx, e) => {
   return ctx.authenticated.has(e.pubkey)
     ? pass
     : Effect.fail(new Restricted({ message: "this event is protected (NIP-70): only its author may publish it" }))
+}
+
+/** NIP-59 spam protection: gift wraps come from one-time keys, so the connection is asked to AUTH instead. */
+export const giftWrapsNeedAuth: WriteCheck = (ctx, e) =>
+  e.kind === GIFT_WRAP_KIND && ctx.authenticated.size === 0
+    ? Effect.fail(new AuthRequired({ message: "gift wraps are accepted after AUTH (NIP-42) on this relay" }))
+    : pass
+
+/** NIP-59 spam protection: proof of work on gift wraps. */
+export const giftWrapPow = (min: number): WriteCheck => (_ctx, e) => {
+  if (e.kind !== GIFT_WRAP_KIND) return pass
+  const bits = powDifficulty(e.id)
+  return bits < min ? Effect.fail(new Pow({ message: `gift wraps need a difficulty of ${min}, this one has ${bits}` })) : pass
 }
 
 // ---------------------------------------------------------------- reads
