@@ -5,8 +5,8 @@
  */
 import { Effect } from "effect"
 import type { Settings } from "../config/settings.ts"
-import { committedTarget, expirationOf, Invalid, Pow, powDifficulty } from "../nostr/index.ts"
-import { maxAgeOf, parseRetention, removesAnything, type RetentionPolicy } from "../storage/retention.ts"
+import { Blocked, committedTarget, expirationOf, Invalid, Pow, powDifficulty } from "../nostr/index.ts"
+import { maxAgeOf, removesAnything, retentionPolicyOf, type RetentionPolicy } from "../storage/retention.ts"
 import type { WriteCheck } from "./types.ts"
 
 const pass = Effect.void
@@ -85,10 +85,18 @@ export const limitChecks = (s: Settings): ReadonlyArray<WriteCheck> => [
   notExpired,
   notAuthEvent,
   ...(s.minPowDifficulty > 0 ? [minPow(s.minPowDifficulty)] : []),
-  ...retentionChecks(s.retention)
+  ...retentionChecks(s),
+  ...(s.nipEE ? [] : [mlsKindsOff])
 ]
 
-const retentionChecks = (text: string): ReadonlyArray<WriteCheck> => {
-  const policy = parseRetention(text)
+const retentionChecks = (s: Settings): ReadonlyArray<WriteCheck> => {
+  const policy = retentionPolicyOf(s)
   return "error" in policy || !removesAnything(policy) ? [] : [withinRetention(policy)]
 }
+
+/** NIP-EE kinds: KeyPackages, group messages, KeyPackage relay lists. */
+export const MLS_KINDS: ReadonlySet<number> = new Set([443, 445, 10051])
+
+/** With `nipEE` off the MLS kinds are refused (the relay keeps none of their data). */
+export const mlsKindsOff: WriteCheck = (_ctx, e) =>
+  MLS_KINDS.has(e.kind) ? Effect.fail(new Blocked({ message: `kind ${e.kind} (MLS, NIP-EE) is not enabled on this relay` })) : pass

@@ -8,7 +8,7 @@ import { Effect, Layer, Schedule } from "effect"
 import { RelayConfig } from "../config/RelayConfig.ts"
 import { nowSeconds } from "../nostr/index.ts"
 import { EventStore } from "./EventStore.ts"
-import { parseRetention, removesAnything } from "./retention.ts"
+import { removesAnything, retentionPolicyOf } from "./retention.ts"
 
 export const purgeExpiredOnce = Effect.gen(function* () {
   const store = yield* EventStore
@@ -21,7 +21,7 @@ export const purgeExpiredOnce = Effect.gen(function* () {
 /** Applies the configured retention once; 0 when the setting keeps everything. */
 export const applyRetentionOnce = Effect.gen(function* () {
   const config = yield* RelayConfig
-  const policy = parseRetention(config.retention)
+  const policy = retentionPolicyOf(config)
   if ("error" in policy || !removesAnything(policy)) return 0
   const store = yield* EventStore
   const now = yield* nowSeconds

@@ -77,3 +77,22 @@ export const shortestFiniteAge = (p: RetentionPolicy): number | undefined => {
   const ages = [...(p.fallback !== undefined ? [p.fallback] : []), ...p.rules.flatMap((r) => (r.maxAge !== undefined ? [r.maxAge] : []))]
   return ages.length === 0 ? undefined : Math.min(...ages)
 }
+
+export const MLS_GROUP_MESSAGE_KIND = 445
+
+/**
+ * The policy the relay applies: the `retention` setting, then (with NIP-EE on) MLS group
+ * messages for `mlsMessageRetentionSeconds` unless a rule of the setting already names kind 445.
+ */
+export const retentionPolicyOf = (s: {
+  readonly retention: string
+  readonly nipEE: boolean
+  readonly mlsMessageRetentionSeconds: number
+}): RetentionPolicy | { readonly error: string } => {
+  const p = parseRetention(s.retention)
+  if ("error" in p || !s.nipEE) return p
+  const named = p.rules.some((r) => MLS_GROUP_MESSAGE_KIND >= r.from && MLS_GROUP_MESSAGE_KIND <= r.to)
+  return named
+    ? p
+    : { ...p, rules: [...p.rules, { from: MLS_GROUP_MESSAGE_KIND, to: MLS_GROUP_MESSAGE_KIND, maxAge: s.mlsMessageRetentionSeconds }] }
+}

@@ -3,6 +3,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { TestClock } from "effect/testing"
 import { loadSettings, RelayConfig } from "../../src/config/RelayConfig.ts"
+import type { Settings } from "../../src/config/settings.ts"
 import { withinRetention } from "../../src/policy/limits.ts"
 import { EventStore } from "../../src/storage/EventStore.ts"
 import { applyRetentionOnce } from "../../src/storage/Maintenance.ts"
@@ -66,6 +67,22 @@ describe("retention at work", () => {
       expect(yield* Effect.provide(applyRetentionOnce, RelayConfig.layerWith({ retention: "" }))).toBe(0)
       expect(yield* Effect.provide(applyRetentionOnce, RelayConfig.layerWith({ retention: "1=30d" }))).toBe(1)
       expect((yield* store.query([{}])).map((e) => e.id)).toEqual([young.id])
+    }).pipe(Effect.provide(Layer.fresh(layerMemory)))
+  )
+
+  it.effect("with NIP-EE on, group messages follow mlsMessageRetentionSeconds unless a rule names kind 445", () =>
+    Effect.gen(function* () {
+      const store = yield* EventStore
+      const msg = makeEvent({ kind: 445, created_at: T0 - 2 * DAY, tags: [["h", "g"]] })
+      const note = makeEvent({ created_at: T0 - 2 * DAY })
+      yield* store.put(msg)
+      yield* store.put(note)
+      yield* TestClock.setTime(T0 * 1000)
+      const run = (o: Partial<Settings>) => Effect.provide(applyRetentionOnce, RelayConfig.layerWith(o))
+      expect(yield* run({ nipEE: false, mlsMessageRetentionSeconds: DAY })).toBe(0)
+      expect(yield* run({ nipEE: true, mlsMessageRetentionSeconds: DAY, retention: "400-500=never" })).toBe(0)
+      expect(yield* run({ nipEE: true, mlsMessageRetentionSeconds: DAY })).toBe(1)
+      expect((yield* store.query([{}])).map((e) => e.id)).toEqual([note.id])
     }).pipe(Effect.provide(Layer.fresh(layerMemory)))
   )
 

@@ -1,0 +1,4 @@
+import { startRelay } from "../support/relay.ts"
+import { mlsSuite } from "./mls.suite.ts"
+
+mlsSuite("memory", (overrides) => startRelay(overrides))
