@@ -7,6 +7,8 @@ import { Logger } from "effect"
 import { RelayConfig } from "./config/RelayConfig.ts"
 import type { Settings } from "./config/settings.ts"
 import { AuthSessions } from "./auth/AuthSessions.ts"
+import { RelayIdentity } from "./auth/RelayIdentity.ts"
+import { selfDescriptionLayer } from "./discovery/SelfDescription.ts"
 import { ManagementApi } from "./http/nip86.ts"
 import { Ingest } from "./ingest/Ingest.ts"
 import type { SignatureVerifier } from "./ingest/SignatureVerifier.ts"
@@ -33,8 +35,9 @@ export const relayLayer = <E1, E2>(adapters: {
   readonly store: Layer.Layer<EventStore | ModerationStore, E1, RelayConfig>
   readonly verifier: Layer.Layer<SignatureVerifier, E2, RelayConfig>
 }) =>
-  Layer.mergeAll(RelayServer.layer, maintenanceLayer(60)).pipe(
+  Layer.mergeAll(selfDescriptionLayer.pipe(Layer.provideMerge(RelayServer.layer)), maintenanceLayer(60)).pipe(
     Layer.provideMerge(ManagementApi.layer),
+    Layer.provideMerge(RelayIdentity.layer),
     Layer.provideMerge(coreLayer),
     Layer.provideMerge(Layer.mergeAll(adapters.store, adapters.verifier)),
     Layer.provide(loggingFromConfig)

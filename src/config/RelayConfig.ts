@@ -82,6 +82,9 @@ const crossChecks = (s: Settings) => {
   if (s.defaultLimit > s.maxLimit) {
     throw new ConfigError({ message: `setting "defaultLimit" (${s.defaultLimit}) must not exceed "maxLimit" (${s.maxLimit})` })
   }
+  if (s.relaySecretKey !== "" && !/^[0-9a-f]{64}$/.test(s.relaySecretKey)) {
+    throw new ConfigError({ message: `setting "relaySecretKey" must be 64 lowercase hex characters` })
+  }
   if (s.pubkey !== "" && !/^[0-9a-f]{64}$/.test(s.pubkey)) {
     throw new ConfigError({ message: `setting "pubkey" must be 64 lowercase hex characters` })
   }

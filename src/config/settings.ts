@@ -87,6 +87,9 @@ export const SETTINGS = {
   minPowDifficulty: int(0, 0, 256, "NIP-13: least proof-of-work (leading zero bits of the id, with a committed target at least as high) for EVENTs (0: off)."),
   // ------------------------------------------------------------ NIPs
   search: bool(true, "NIP-50 search: filters with `search` (all words, whole words, any language; `domain:` honoured) answered by relevance."),
+  relaySecretKey: str("", "The relay's own key (64 hex) for what it signs (NIP-43 lists, NIP-66 self-description); empty: generated once into <dataDir>/relay.key (memory store: a new one per start)."),
+  publishSelfDescription: bool(false, "NIP-66: the relay signs and stores a kind 30166 event describing itself (NIP-11 facts, measured round-trip times), refreshed every selfDescriptionIntervalSeconds."),
+  selfDescriptionIntervalSeconds: int(3600, 60, 86400 * 7, "How often the NIP-66 self-description is refreshed."),
   nipEE: bool(false, "NIP-EE MLS messaging: accept KeyPackages (443), group messages (445, kept for mlsMessageRetentionSeconds) and KeyPackage relay lists (10051); off: those kinds are refused."),
   mlsMessageRetentionSeconds: int(7 * 86400, 60, 10 * 365 * 86400, "With nipEE: how long MLS group messages (kind 445) are kept, unless a `retention` rule names kind 445."),
   // ------------------------------------------------------------ moderation (static; NIP-86 adds to these at run time)

@@ -6,6 +6,7 @@
  */
 import { Effect, Metric } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "effect/http"
+import { RelayIdentity } from "../auth/RelayIdentity.ts"
 import { RelayConfig } from "../config/RelayConfig.ts"
 import { Moderation } from "../moderation/Moderation.ts"
 import { openSubscriptions, renderPrometheus } from "../observability/metrics.ts"
@@ -50,7 +51,9 @@ export const httpApp = Effect.gen(function* () {
   const accept = (req.headers["accept"] ?? "").toLowerCase()
   if (accept.includes("application/nostr+json")) {
     const moderation = yield* Moderation
-    return HttpServerResponse.text(JSON.stringify(relayInformation(config, moderation)), {
+    const self = config.publishSelfDescription ? yield* Effect.orDie((yield* RelayIdentity).get) : undefined
+    const doc = { ...relayInformation(config, moderation), ...(self !== undefined ? { self: self.pubkey } : {}) }
+    return HttpServerResponse.text(JSON.stringify(doc), {
       contentType: "application/nostr+json",
       headers: CORS
     })

@@ -1,0 +1,70 @@
+/**
+ * The relay's own key: what the relay signs (NIP-43 membership events, the
+ * NIP-66 self-description), and its NIP-11 `self`. From `relaySecretKey`, or
+ * generated once and kept in `<dataDir>/relay.key` (mode 0600) for the
+ * Postgres store; with the memory store a fresh key per start (nothing else
+ * survives a restart either). Made on first use, so relays that sign nothing
+ * write no file.
+ */
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { schnorr } from "@noble/curves/secp256k1.js"
+import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js"
+import { Context, Data, Effect, Layer } from "effect"
+import { RelayConfig } from "../config/RelayConfig.ts"
+import type { Settings } from "../config/settings.ts"
+import { computeEventId, type NostrEvent } from "../nostr/index.ts"
+
+export class RelayKeyError extends Data.TaggedError("RelayKeyError")<{ readonly message: string }> {}
+
+export interface Identity {
+  readonly pubkey: string
+  /** Signs a template as the relay. */
+  readonly sign: (t: { readonly kind: number; readonly created_at: number; readonly tags: ReadonlyArray<ReadonlyArray<string>>; readonly content: string }) => NostrEvent
+}
+
+const identityOf = (sk: Uint8Array): Identity => {
+  const pubkey = bytesToHex(schnorr.getPublicKey(sk))
+  return {
+    pubkey,
+    sign: (t) => {
+      const body = { pubkey, created_at: t.created_at, kind: t.kind, tags: t.tags.map((x) => [...x]), content: t.content }
+      const id = computeEventId(body)
+      return { ...body, id, sig: bytesToHex(schnorr.sign(hexToBytes(id), sk)) }
+    }
+  }
+}
+
+const loadKey = (s: Settings): Uint8Array => {
+  if (s.relaySecretKey !== "") return hexToBytes(s.relaySecretKey)
+  if (s.store === "memory") return schnorr.utils.randomSecretKey()
+  const file = join(s.dataDir, "relay.key")
+  if (existsSync(file)) {
+    const hex = readFileSync(file, "utf8").trim()
+    if (!/^[0-9a-f]{64}$/.test(hex)) throw new RelayKeyError({ message: `${file} does not hold a 64-hex secret key` })
+    return hexToBytes(hex)
+  }
+  const sk = schnorr.utils.randomSecretKey()
+  mkdirSync(s.dataDir, { recursive: true })
+  writeFileSync(file, bytesToHex(sk) + "\n", { mode: 0o600 })
+  chmodSync(file, 0o600)
+  return sk
+}
+
+export class RelayIdentity extends Context.Service<RelayIdentity, { readonly get: Effect.Effect<Identity, RelayKeyError> }>()(
+  "parrhesia/auth/RelayIdentity"
+) {
+  static readonly layer = Layer.effect(
+    RelayIdentity,
+    Effect.gen(function* () {
+      const settings = yield* RelayConfig
+      const get = yield* Effect.cached(
+        Effect.try({
+          try: () => identityOf(loadKey(settings)),
+          catch: (e) => (e instanceof RelayKeyError ? e : new RelayKeyError({ message: `cannot load the relay key: ${String(e)}` }))
+        })
+      )
+      return RelayIdentity.of({ get })
+    })
+  )
+}

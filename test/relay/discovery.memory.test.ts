@@ -1,0 +1,4 @@
+import { startRelay } from "../support/relay.ts"
+import { discoverySuite } from "./discovery.suite.ts"
+
+discoverySuite("memory", (overrides) => startRelay(overrides))
