@@ -11,6 +11,7 @@ import { RelayIdentity } from "./auth/RelayIdentity.ts"
 import { selfDescriptionLayer } from "./discovery/SelfDescription.ts"
 import { ManagementApi } from "./http/nip86.ts"
 import { Ingest } from "./ingest/Ingest.ts"
+import { Membership } from "./membership/Membership.ts"
 import type { SignatureVerifier } from "./ingest/SignatureVerifier.ts"
 import { Moderation } from "./moderation/Moderation.ts"
 import { Policy } from "./policy/Policy.ts"
@@ -25,9 +26,10 @@ import { SubscriptionIndex } from "./subscriptions/SubscriptionIndex.ts"
 
 /** Domain services over the store and verifier ports. */
 export const coreLayer = Layer.mergeAll(Ingest.layer, Query.layer).pipe(
+  Layer.provideMerge(Membership.layer),
   Layer.provideMerge(Fanout.layer),
   Layer.provideMerge(Layer.mergeAll(SubscriptionIndex.layer, Policy.layer, AuthSessions.layer, RateLimiter.layer)),
-  Layer.provideMerge(Moderation.layer)
+  Layer.provideMerge(Layer.mergeAll(Moderation.layer, RelayIdentity.layer))
 )
 
 export const relayLayer = <E1, E2>(adapters: {
@@ -37,7 +39,6 @@ export const relayLayer = <E1, E2>(adapters: {
 }) =>
   Layer.mergeAll(selfDescriptionLayer.pipe(Layer.provideMerge(RelayServer.layer)), maintenanceLayer(60)).pipe(
     Layer.provideMerge(ManagementApi.layer),
-    Layer.provideMerge(RelayIdentity.layer),
     Layer.provideMerge(coreLayer),
     Layer.provideMerge(Layer.mergeAll(adapters.store, adapters.verifier)),
     Layer.provide(loggingFromConfig)

@@ -90,6 +90,9 @@ export const SETTINGS = {
   relaySecretKey: str("", "The relay's own key (64 hex) for what it signs (NIP-43 lists, NIP-66 self-description); empty: generated once into <dataDir>/relay.key (memory store: a new one per start)."),
   publishSelfDescription: bool(false, "NIP-66: the relay signs and stores a kind 30166 event describing itself (NIP-11 facts, measured round-trip times), refreshed every selfDescriptionIntervalSeconds."),
   selfDescriptionIntervalSeconds: int(3600, 60, 86400 * 7, "How often the NIP-66 self-description is refreshed."),
+  nip43: bool(false, "NIP-43 relay membership: join with an invite code (28934), leave (28936), invites (28935) for members, member list and add/remove events signed by the relay."),
+  membersOnly: oneOf("off", ["off", "writes", "all"], "With nip43: writes (and with `all` reads too) only from members (reads need AUTH as a member)."),
+  inviteTtlSeconds: int(7 * 86400, 60, 365 * 86400, "How long a NIP-43 invite code stays valid (each is claimed once)."),
   nipEE: bool(false, "NIP-EE MLS messaging: accept KeyPackages (443), group messages (445, kept for mlsMessageRetentionSeconds) and KeyPackage relay lists (10051); off: those kinds are refused."),
   mlsMessageRetentionSeconds: int(7 * 86400, 60, 10 * 365 * 86400, "With nipEE: how long MLS group messages (kind 445) are kept, unless a `retention` rule names kind 445."),
   // ------------------------------------------------------------ moderation (static; NIP-86 adds to these at run time)

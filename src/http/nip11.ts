@@ -7,11 +7,12 @@ export const VERSION = "0.1.0"
 /** NIPs this build implements and has enabled; advertise nothing else. */
 export const supportedNips = (s: Settings): ReadonlyArray<number> =>
   [1, 9, 11, ...(s.minPowDifficulty > 0 ? [13] : []), ...(s.restrictedReadKinds.includes(1059) ? [17, 59] : []), 40, 42, 45,
-    ...(s.search ? [50] : []), 62, ...(s.publishSelfDescription ? [66] : []), 70, ...(s.adminPubkeys.length > 0 ? [86, 98] : [])].sort((a, b) => a - b)
+    ...(s.nip43 ? [43] : []), ...(s.search ? [50] : []), 62, ...(s.publishSelfDescription ? [66] : []), 70, ...(s.adminPubkeys.length > 0 ? [86, 98] : [])].sort((a, b) => a - b)
 
 /** Writes are restricted when anything beyond the NIP-01 limits decides who may publish what. */
 const restrictedWrites = (s: Settings, m: ModerationShape | undefined) =>
   m?.allowListActive() === true ||
+  (s.nip43 && s.membersOnly !== "off") ||
   s.authRequired === "writes" ||
   s.authRequired === "all" ||
   s.minPowDifficulty > 0 ||
@@ -40,7 +41,7 @@ export const relayInformation = (s: Settings, m?: ModerationShape) => {
       max_event_tags: s.maxEventTags,
       max_content_length: s.maxContentLength,
       min_pow_difficulty: s.minPowDifficulty,
-      auth_required: s.authRequired === "reads" || s.authRequired === "all",
+      auth_required: s.authRequired === "reads" || s.authRequired === "all" || (s.nip43 && s.membersOnly === "all"),
       payment_required: false,
       restricted_writes: restrictedWrites(s, m),
       created_at_lower_limit: s.createdAtLowerLimit,

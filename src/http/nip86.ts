@@ -16,6 +16,7 @@ import * as HttpIncomingMessage from "effect/http/HttpIncomingMessage"
 import { expectedRelayUrls } from "../auth/relayUrl.ts"
 import { makeReplayGuard, verifyNip98 } from "../auth/nip98.ts"
 import { RelayConfig } from "../config/RelayConfig.ts"
+import { Membership, type MembershipShape } from "../membership/Membership.ts"
 import { Moderation, STATIC_REASON, type ModerationShape } from "../moderation/Moderation.ts"
 import { parseIpRange } from "../net/ip.ts"
 import { isHex64, nowSeconds } from "../nostr/index.ts"
@@ -95,7 +96,15 @@ const eventsNeedingModeration = (m: ModerationShape, store: EventStoreShape) =>
     return [...out].map(([id, reason]) => ({ id, reason }))
   })
 
-const methodsOf = (m: ModerationShape, store: EventStoreShape): Record<string, Method> => {
+/** NIP-43 membership, when enabled: not in 86.md's list, named after its pattern. */
+const membershipMethods = (membership: MembershipShape): Record<string, Method> => ({
+  listmembers: () => Effect.succeed(membership.members().map((pubkey) => ({ pubkey }))),
+  addmember: (p) => call(() => hexParam(p, "pubkey"), (pk) => Effect.as(membership.addMember(pk), true)),
+  removemember: (p) => call(() => hexParam(p, "pubkey"), (pk) => Effect.as(membership.removeMember(pk), true)),
+  createinvite: () => call(() => undefined, () => membership.createInvite)
+})
+
+const methodsOf = (m: ModerationShape, store: EventStoreShape, membership: MembershipShape): Record<string, Method> => {
   const pubkeyEntries = (list: "bannedPubkeys" | "allowedPubkeys") => m.list(list).map((e) => ({ pubkey: e.value, reason: e.reason }))
   const methods: Record<string, Method> = {
     banpubkey: (p) => call(() => hexParam(p, "pubkey"), (pk) => Effect.as(m.banPubkey(pk, reasonParam(p, 1)), true)),
@@ -134,7 +143,8 @@ const methodsOf = (m: ModerationShape, store: EventStoreShape): Record<string, M
     blockip: (p) => call(() => ipParam(p), (ip) => Effect.as(m.blockIp(ip, reasonParam(p, 1)), true)),
     unblockip: (p) =>
       call(() => ipParam(p), (ip) => Effect.flatMap(m.unblockIp(ip), (r) => unless(r, isStatic(m, "blockedIps", ip), "this block"))),
-    listblockedips: () => Effect.succeed(m.list("blockedIps").map((e) => ({ ip: e.value, reason: e.reason })))
+    listblockedips: () => Effect.succeed(m.list("blockedIps").map((e) => ({ ip: e.value, reason: e.reason }))),
+    ...(membership.enabled ? membershipMethods(membership) : {})
   }
   return { supportedmethods: () => Effect.succeed(Object.keys(methods).concat("supportedmethods").sort()), ...methods }
 }
@@ -160,7 +170,7 @@ export class ManagementApi extends Context.Service<
       const store = yield* EventStore
       const admins = new Set(config.adminPubkeys)
       const replay = makeReplayGuard()
-      const methods = methodsOf(moderation, store)
+      const methods = methodsOf(moderation, store, yield* Membership)
 
       const handle = Effect.gen(function* () {
         const req = yield* HttpServerRequest.HttpServerRequest

@@ -24,6 +24,7 @@ import {
 } from "../nostr/index.ts"
 import { expectedRelayUrls } from "../auth/relayUrl.ts"
 import { RelayConfig } from "../config/RelayConfig.ts"
+import { JOIN_KIND, LEAVE_KIND, Membership } from "../membership/Membership.ts"
 import { Policy, type RequestContext } from "../policy/Policy.ts"
 import { EventStore } from "../storage/EventStore.ts"
 import { Fanout } from "../subscriptions/Fanout.ts"
@@ -73,6 +74,7 @@ export class Ingest extends Context.Service<Ingest, IngestShape>()("parrhesia/in
       const verifier = yield* SignatureVerifier
       const policy = yield* Policy
       const fanout = yield* Fanout
+      const membership = yield* Membership
       const recent = makeRecentIds(16384)
 
       // Only ids that stay stored: a replaceable/addressable version can be superseded later, and a
@@ -164,6 +166,11 @@ export class Ingest extends Context.Service<Ingest, IngestShape>()("parrhesia/in
           }
           if (!(yield* verifier.verify(e))) return yield* new Invalid({ message: "signature verification failed" })
           yield* policy.checkWrite(ctx, e)
+          // NIP-43 requests are answered, never stored or broadcast (a join request carries a secret claim).
+          if (membership.enabled && (e.kind === JOIN_KIND || e.kind === LEAVE_KIND)) {
+            const message = yield* membership.handleRequest(e)
+            return { id: e.id, accepted: true, message, result: "accepted" }
+          }
           return yield* accept(e, ctx)
         }).pipe(Effect.catch((r: Rejection) => Effect.succeed(rejected(e.id, r))))
       }

@@ -77,7 +77,8 @@ export const fromSettings = (s: Settings, m: ModerationShape): PolicyLists => {
       Access.notBannedEvent(m),
       Access.notBannedAuthor(m),
       Access.allowedAuthor(m),
-      Access.allowedKind(m)
+      Access.allowedKind(m),
+      ...(s.nip43 && s.membersOnly !== "off" ? [Access.memberAuthor(m)] : [])
     ],
     write: [
       ...(authWrites ? [Access.authForWrites] : []),
@@ -88,7 +89,9 @@ export const fromSettings = (s: Settings, m: ModerationShape): PolicyLists => {
     read: [
       ...(authReads ? [Access.authForReads] : []),
       ...(s.allowListReads ? [Access.allowedReader(m)] : []),
-      ...(privateKinds.size > 0 ? [Access.privateKindsNeedAuth(privateKinds)] : [])
+      ...(privateKinds.size > 0 ? [Access.privateKindsNeedAuth(privateKinds)] : []),
+      ...(s.nip43 && s.membersOnly === "all" ? [Access.memberReader(m)] : []),
+      ...(s.nip43 ? [Access.invitesForMembers(m)] : [])
     ],
     privateKinds,
     moderation: m

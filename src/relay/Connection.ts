@@ -21,6 +21,7 @@ import { Effect, FiberMap, FiberSet, Metric, type Scope } from "effect"
 import { AuthSessions } from "../auth/AuthSessions.ts"
 import { RelayConfig } from "../config/RelayConfig.ts"
 import { Ingest } from "../ingest/Ingest.ts"
+import { Membership } from "../membership/Membership.ts"
 import { decodeClientMessage, encodeAuth, encodeNegErr, encodeNotice, encodeOk, type ClientMessage } from "../nostr/index.ts"
 import * as M from "../observability/metrics.ts"
 import { Policy, type RequestContext } from "../policy/Policy.ts"
@@ -67,7 +68,8 @@ export const runConnection = Effect.fnUntraced(function* (
     query: yield* Query,
     policy: yield* Policy,
     auth: yield* AuthSessions,
-    limiter: yield* RateLimiter
+    limiter: yield* RateLimiter,
+    membership: yield* Membership
   }
   const { config, index } = services
   const session = services.auth.open(info.host)

@@ -21,6 +21,7 @@ import { RelayConfig } from "../config/RelayConfig.ts"
 import { httpApp } from "../http/routes.ts"
 import { Ingest } from "../ingest/Ingest.ts"
 import { AuthSessions } from "../auth/AuthSessions.ts"
+import { Membership } from "../membership/Membership.ts"
 import { Moderation } from "../moderation/Moderation.ts"
 import { makeIpMatcher } from "../net/ip.ts"
 import { openConnections, upgradesRefused } from "../observability/metrics.ts"
@@ -57,7 +58,7 @@ const make = Effect.gen(function* () {
 
   const connections = yield* FiberSet.make<void, never>()
   const runConnectionFiber = yield* FiberSet.runtime(connections)<
-    RelayConfig | SubscriptionIndex | Ingest | Query | Policy | AuthSessions | RateLimiter
+    RelayConfig | SubscriptionIndex | Ingest | Query | Policy | AuthSessions | RateLimiter | Membership
   >()
   /** Each open connection's control, with its client IP. */
   const controls = new Map<ConnectionControl, string>()

@@ -21,6 +21,10 @@ export type ModerationList =
   | "allowedKinds"
   | "disallowedKinds"
   | "blockedIps"
+  /** NIP-43 members (pubkeys). */
+  | "members"
+  /** NIP-43 invite codes not yet claimed; the reason holds their expiry (unix seconds). */
+  | "invites"
 
 export const MODERATION_LISTS: ReadonlyArray<ModerationList> = [
   "bannedPubkeys",
@@ -29,7 +33,9 @@ export const MODERATION_LISTS: ReadonlyArray<ModerationList> = [
   "allowedEvents",
   "allowedKinds",
   "disallowedKinds",
-  "blockedIps"
+  "blockedIps",
+  "members",
+  "invites"
 ]
 
 export interface ModerationEntry {

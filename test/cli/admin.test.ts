@@ -70,6 +70,19 @@ describe("parrhesia admin", { timeout: 60_000 }, () => {
     expect(down.err).toMatch(/cannot reach/)
   })
 
+  it("reaches the NIP-43 membership methods", async () => {
+    const withMembers = await startRelay({ adminPubkeys: [key.pk], nip43: true })
+    try {
+      const env = { PARRHESIA_ADMIN_SECRET_KEY: bytesToHex(key.sk), PARRHESIA_URL: withMembers.httpUrl }
+      const member = newKey().pk
+      expect(await admin(["addmember", member], env)).toMatchObject({ code: 0, out: "true\n" })
+      expect(JSON.parse((await admin(["listmembers"], env)).out)).toEqual({ pubkey: member })
+      expect((await admin(["createinvite"], env)).out).toMatch(/^"[\w-]+"\n$/)
+    } finally {
+      await withMembers.close()
+    }
+  })
+
   it("decodes nsec keys exactly as nostr-tools encodes them, and refuses a bad checksum", () => {
     for (let i = 0; i < 20; i++) {
       const k = newKey()

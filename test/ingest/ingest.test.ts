@@ -8,6 +8,8 @@ import { Effect, Layer } from "effect"
 import { RelayConfig } from "../../src/config/RelayConfig.ts"
 import { Ingest } from "../../src/ingest/Ingest.ts"
 import { SignatureVerifier, verifyNoble } from "../../src/ingest/SignatureVerifier.ts"
+import { RelayIdentity } from "../../src/auth/RelayIdentity.ts"
+import { Membership } from "../../src/membership/Membership.ts"
 import { Moderation } from "../../src/moderation/Moderation.ts"
 import { Policy, type RequestContext } from "../../src/policy/Policy.ts"
 import { layerMemoryModeration } from "../../src/storage/memory/MemoryModerationStore.ts"
@@ -42,6 +44,8 @@ const setup = () => {
     verifyBatch: (es) => Effect.sync(() => es.map(verifyNoble))
   })
   const layer = Ingest.layer.pipe(
+    Layer.provideMerge(Membership.layer),
+    Layer.provideMerge(RelayIdentity.layer),
     Layer.provideMerge(Fanout.layer),
     Layer.provideMerge(Layer.mergeAll(SubscriptionIndex.layer, Policy.layer)),
     Layer.provideMerge(Moderation.layer),

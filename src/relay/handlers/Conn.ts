@@ -7,6 +7,7 @@ import type { Effect } from "effect"
 import type { AuthSession, AuthSessionsShape } from "../../auth/AuthSessions.ts"
 import type { Settings } from "../../config/settings.ts"
 import type { IngestShape } from "../../ingest/Ingest.ts"
+import type { MembershipShape } from "../../membership/Membership.ts"
 import { encodeAuth, encodeClosed, reasonOf, type Rejection } from "../../nostr/index.ts"
 import type { PolicyShape, RequestContext } from "../../policy/Policy.ts"
 import type { RateLimiterShape } from "../../policy/RateLimiter.ts"
@@ -22,6 +23,7 @@ export interface RelayServices {
   readonly policy: PolicyShape
   readonly auth: AuthSessionsShape
   readonly limiter: RateLimiterShape
+  readonly membership: MembershipShape
 }
 
 export interface Conn {

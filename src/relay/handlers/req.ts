@@ -17,6 +17,7 @@ import {
   type NostrEvent,
   type Rejection
 } from "../../nostr/index.ts"
+import { INVITE_KIND } from "../../membership/Membership.ts"
 import * as M from "../../observability/metrics.ts"
 import { closedFor, type Conn } from "./Conn.ts"
 
@@ -27,7 +28,7 @@ export const checkSubId = (conn: Conn, subId: string): Rejection | undefined => 
 
 export const onReq = (conn: Conn, subId: string, rawFilters: ReadonlyArray<unknown>) =>
   Effect.gen(function* () {
-    const { config, index, query, policy, limiter } = conn.services
+    const { config, index, query, policy, limiter, membership } = conn.services
     const started = yield* Clock.currentTimeMillis
     yield* Metric.update(M.reqsReceived, 1)
     const bad = checkSubId(conn, subId)
@@ -62,6 +63,15 @@ export const onReq = (conn: Conn, subId: string, rawFilters: ReadonlyArray<unkno
       return yield* closedFor(conn, subId, result.failure)
     }
     const frames: Array<string> = []
+    // NIP-43: an invite request gets a fresh invite code, signed on the fly (the read policy checked membership).
+    if (membership.enabled && filters.some((f) => f.kinds?.includes(INVITE_KIND))) {
+      const invite = yield* Effect.result(membership.inviteEvent)
+      if (invite._tag === "Failure") {
+        index.remove(conn.id, subId)
+        return yield* closedFor(conn, subId, invite.failure)
+      }
+      frames.push(prefix + eventJson(invite.success) + "]")
+    }
     for (const e of result.success) if (!catchingUp.has(e.id)) frames.push(prefix + eventJson(e) + "]")
     frames.push(encodeEose(subId))
     catchingUp = undefined
