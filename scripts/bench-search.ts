@@ -7,12 +7,12 @@
  *
  * Usage: node scripts/bench-search.ts [--events 100000] [--queries 2000]
  */
-import { spawn } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Scope, Exit } from "effect"
 import WebSocket from "ws"
+import { spawnRelay } from "./relay-process.ts"
 import { defaults } from "../src/config/RelayConfig.ts"
 import { computeEventId, type NostrEvent } from "../src/nostr/index.ts"
 import { makeFromSettings } from "../src/storage/postgres/layer.ts"
@@ -58,19 +58,7 @@ const main = async () => {
     console.log(`loaded ${N} events in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
 
     // ---------------------------------------------------------------- relay
-    const child = spawn(process.execPath, ["src/main.ts", "serve", "--port", "0", "--host", "127.0.0.1"], {
-      env: { ...process.env, PARRHESIA_DATABASE_URL: pg.url, PARRHESIA_LOG_LEVEL: "warn" },
-      stdio: ["ignore", "pipe", "inherit"]
-    })
-    const url = await new Promise<string>((resolve, reject) => {
-      let buf = ""
-      child.stdout!.on("data", (d: Buffer) => {
-        buf += d.toString()
-        const m = /ws:\/\/[\d.]+:\d+/.exec(buf)
-        if (m) resolve(m[0])
-      })
-      child.once("exit", (code) => reject(new Error(`relay exited early (${code})`)))
-    })
+    const { url, child } = await spawnRelay({ PARRHESIA_DATABASE_URL: pg.url })
     try {
       const ws = await new Promise<WebSocket>((resolve, reject) => {
         const s = new WebSocket(url, { perMessageDeflate: false })

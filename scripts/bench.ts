@@ -10,12 +10,13 @@
  *        [--scenarios ingest,query,fanout] [--rate 200] [--seconds 10]
  * Without --url it starts `node src/main.ts` on a free port (embedded Postgres in a temp folder by default).
  */
-import { spawn, type ChildProcess } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { finalizeEvent, generateSecretKey, getPublicKey } from "nostr-tools/pure"
 import WebSocket from "ws"
+import { spawnRelay } from "./relay-process.ts"
 
 const args = new Map<string, string>()
 for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i]!.replace(/^--/, ""), process.argv[i + 1] ?? "")
@@ -77,19 +78,7 @@ const rssKb = (pid: number): number => {
 const startRelay = async (): Promise<{ url: string; child?: ChildProcess; cleanup: () => void }> => {
   if (args.has("url")) return { url: args.get("url")!, cleanup: () => {} }
   const dataDir = mkdtempSync(join(tmpdir(), "parrhesia-bench-"))
-  const child = spawn(process.execPath, ["src/main.ts", "serve", "--port", "0", "--host", "127.0.0.1"], {
-    env: { ...process.env, PARRHESIA_STORE: store, PARRHESIA_DATA_DIR: join(dataDir, "data"), PARRHESIA_LOG_LEVEL: "warn" },
-    stdio: ["ignore", "pipe", "inherit"]
-  })
-  const url = await new Promise<string>((resolve, reject) => {
-    let buf = ""
-    child.stdout!.on("data", (d: Buffer) => {
-      buf += d.toString()
-      const m = /ws:\/\/[\d.]+:\d+/.exec(buf)
-      if (m) resolve(m[0])
-    })
-    child.once("exit", (code) => reject(new Error(`relay exited early (${code})`)))
-  })
+  const { url, child } = await spawnRelay({ PARRHESIA_STORE: store, PARRHESIA_DATA_DIR: join(dataDir, "data") })
   return {
     url,
     child,
