@@ -1,0 +1,398 @@
+/**
+ * Negentropy protocol V1 (the appendix of NIP-77): range-based set
+ * reconciliation over (timestamp, id) records. Pure TypeScript, both roles:
+ * the initiator (`initiate`, then `reconcile` with have/need lists until it
+ * returns undefined) and the responder (`respond`). Messages are bytes; the
+ * relay hex-encodes them.
+ */
+import { createHash } from "node:crypto"
+
+export const PROTOCOL_VERSION = 0x61
+export const ID_SIZE = 32
+export const FINGERPRINT_SIZE = 16
+const BUCKETS = 16
+const Mode = { Skip: 0, Fingerprint: 1, IdList: 2 } as const
+
+/** The "infinity" timestamp (2^64 - 1 in the protocol). */
+export const INFINITY = Number.POSITIVE_INFINITY
+
+export interface Item {
+  readonly timestamp: number
+  /** 32 bytes */
+  readonly id: Uint8Array
+}
+
+interface Bound {
+  readonly timestamp: number
+  /** 0..32 bytes: a prefix, trailing bytes implicitly 0 */
+  readonly id: Uint8Array
+}
+
+export class NegentropyError extends Error {}
+
+const compareBytes = (a: Uint8Array, b: Uint8Array): number => {
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!
+  // A shorter prefix is padded with zeros.
+  for (let i = n; i < a.length; i++) if (a[i] !== 0) return 1
+  for (let i = n; i < b.length; i++) if (b[i] !== 0) return -1
+  return 0
+}
+
+const compareItemBound = (item: Item, bound: Bound): number =>
+  item.timestamp !== bound.timestamp ? (item.timestamp < bound.timestamp ? -1 : 1) : compareBytes(item.id, bound.id)
+
+export const compareItems = (a: Item, b: Item): number =>
+  a.timestamp !== b.timestamp ? a.timestamp - b.timestamp : compareBytes(a.id, b.id)
+
+// ---------------------------------------------------------------- bytes
+
+class Writer {
+  private buf = new Uint8Array(256)
+  length = 0
+  private grow(n: number) {
+    if (this.length + n <= this.buf.length) return
+    let size = this.buf.length * 2
+    while (size < this.length + n) size *= 2
+    const next = new Uint8Array(size)
+    next.set(this.buf.subarray(0, this.length))
+    this.buf = next
+  }
+  byte(b: number) {
+    this.grow(1)
+    this.buf[this.length++] = b
+  }
+  bytes(b: Uint8Array) {
+    this.grow(b.length)
+    this.buf.set(b, this.length)
+    this.length += b.length
+  }
+  append(w: Writer) {
+    this.bytes(w.result())
+  }
+  result(): Uint8Array {
+    return this.buf.subarray(0, this.length)
+  }
+}
+
+class Reader {
+  private pos = 0
+  private readonly buf: Uint8Array
+  constructor(buf: Uint8Array) {
+    this.buf = buf
+  }
+  get done() {
+    return this.pos >= this.buf.length
+  }
+  byte(): number {
+    if (this.pos >= this.buf.length) throw new NegentropyError("message ends early")
+    return this.buf[this.pos++]!
+  }
+  bytes(n: number): Uint8Array {
+    if (this.pos + n > this.buf.length) throw new NegentropyError("message ends early")
+    const out = this.buf.subarray(this.pos, this.pos + n)
+    this.pos += n
+    return out
+  }
+}
+
+/** Base-128, most significant digit first, high bit set on all but the last byte. */
+export const encodeVarint = (n: number): Uint8Array => {
+  if (!Number.isSafeInteger(n) || n < 0) throw new NegentropyError(`cannot encode ${n} as a varint`)
+  if (n === 0) return Uint8Array.of(0)
+  const digits: Array<number> = []
+  while (n > 0) {
+    digits.push(n % 128)
+    n = Math.floor(n / 128)
+  }
+  digits.reverse()
+  for (let i = 0; i < digits.length - 1; i++) digits[i]! |= 0x80
+  return Uint8Array.from(digits)
+}
+
+export const decodeVarint = (r: { byte: () => number }): number => {
+  let n = 0
+  for (let i = 0; ; i++) {
+    if (i > 8) throw new NegentropyError("varint too long")
+    const b = r.byte()
+    n = n * 128 + (b & 0x7f)
+    if ((b & 0x80) === 0) return n
+  }
+}
+
+// ---------------------------------------------------------------- storage
+
+const TWO_256 = 1n << 256n
+
+/** A sealed, sorted vector of records. */
+export class Storage {
+  readonly items: ReadonlyArray<Item>
+  constructor(items: Iterable<Item>) {
+    const sorted = [...items].sort(compareItems)
+    for (let i = 1; i < sorted.length; i++) {
+      if (compareItems(sorted[i - 1]!, sorted[i]!) === 0) throw new NegentropyError("duplicate record")
+    }
+    for (const it of sorted) {
+      if (it.id.length !== ID_SIZE) throw new NegentropyError("record ids must be 32 bytes")
+      if (!Number.isSafeInteger(it.timestamp) || it.timestamp < 0) throw new NegentropyError("record timestamps must be non-negative integers")
+    }
+    this.items = sorted
+  }
+  get size() {
+    return this.items.length
+  }
+  /** First index in [begin, end) whose record is >= bound, else end. */
+  findLowerBound(begin: number, end: number, bound: Bound): number {
+    let lo = begin
+    let hi = end
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (compareItemBound(this.items[mid]!, bound) < 0) lo = mid + 1
+      else hi = mid
+    }
+    return lo
+  }
+  /** SHA-256 of (sum of ids mod 2^256, little-endian) ++ varint(count), first 16 bytes. */
+  fingerprint(begin: number, end: number): Uint8Array {
+    let sum = 0n
+    for (let i = begin; i < end; i++) {
+      const id = this.items[i]!.id
+      let v = 0n
+      for (let j = ID_SIZE - 1; j >= 0; j--) v = (v << 8n) | BigInt(id[j]!)
+      sum = (sum + v) % TWO_256
+    }
+    const bytes = new Uint8Array(ID_SIZE)
+    for (let j = 0; j < ID_SIZE; j++) {
+      bytes[j] = Number(sum & 0xffn)
+      sum >>= 8n
+    }
+    const h = createHash("sha256").update(bytes).update(encodeVarint(end - begin)).digest()
+    return new Uint8Array(h.buffer, h.byteOffset, FINGERPRINT_SIZE)
+  }
+}
+
+// ---------------------------------------------------------------- protocol
+
+const hexKey = (b: Uint8Array) => Buffer.from(b).toString("hex")
+
+export interface ReconcileResult {
+  /** The next message to send, or undefined when reconciliation is complete. */
+  readonly next: Uint8Array | undefined
+  /** Ids (hex) we have and the other side lacks. */
+  readonly have: ReadonlyArray<string>
+  /** Ids (hex) the other side has and we lack. */
+  readonly need: ReadonlyArray<string>
+}
+
+export class Negentropy {
+  private lastTimestampIn = 0
+  private lastTimestampOut = 0
+  private isInitiator = false
+  private readonly storage: Storage
+  private readonly frameSizeLimit: number
+  constructor(storage: Storage, frameSizeLimit = 0) {
+    if (frameSizeLimit !== 0 && frameSizeLimit < 4096) throw new NegentropyError("frameSizeLimit is too small (at least 4096)")
+    this.storage = storage
+    this.frameSizeLimit = frameSizeLimit
+  }
+
+  /** The initiator's first message. */
+  initiate(): Uint8Array {
+    if (this.isInitiator) throw new NegentropyError("already initiated")
+    this.isInitiator = true
+    const out = new Writer()
+    out.byte(PROTOCOL_VERSION)
+    this.lastTimestampOut = 0
+    out.append(this.splitRange(0, this.storage.size, { timestamp: INFINITY, id: new Uint8Array(0) }))
+    return out.result()
+  }
+
+  /** Responder: the answer to a message. */
+  respond(query: Uint8Array): Uint8Array {
+    if (this.isInitiator) throw new NegentropyError("the initiator cannot respond")
+    return this.reconcileAux(query, [], []).result()
+  }
+
+  /** Initiator: handles the responder's message. */
+  reconcile(query: Uint8Array): ReconcileResult {
+    if (!this.isInitiator) throw new NegentropyError("only the initiator reconciles")
+    const have: Array<string> = []
+    const need: Array<string> = []
+    const out = this.reconcileAux(query, have, need)
+    return { next: out.length === 1 ? undefined : out.result(), have, need }
+  }
+
+  private reconcileAux(queryBytes: Uint8Array, have: Array<string>, need: Array<string>): Writer {
+    this.lastTimestampIn = 0
+    this.lastTimestampOut = 0
+    const query = new Reader(queryBytes)
+    const full = new Writer()
+    full.byte(PROTOCOL_VERSION)
+    const version = query.byte()
+    if (version < 0x60 || version > 0x6f) throw new NegentropyError("invalid negentropy protocol version byte")
+    if (version !== PROTOCOL_VERSION) {
+      if (this.isInitiator) throw new NegentropyError(`unsupported negentropy protocol version ${version}`)
+      return full // the highest version we support, alone: the client may downgrade
+    }
+    const size = this.storage.size
+    let prevBound: Bound = { timestamp: 0, id: new Uint8Array(0) }
+    let prevIndex = 0
+    let skip = false
+
+    while (!query.done) {
+      let o = new Writer()
+      const doSkip = () => {
+        if (skip) {
+          skip = false
+          o.append(this.encodeBound(prevBound))
+          o.bytes(encodeVarint(Mode.Skip))
+        }
+      }
+      const currBound = this.decodeBound(query)
+      const mode = decodeVarint(query)
+      const lower = prevIndex
+      let upper = this.storage.findLowerBound(prevIndex, size, currBound)
+
+      if (mode === Mode.Skip) {
+        skip = true
+      } else if (mode === Mode.Fingerprint) {
+        const theirs = query.bytes(FINGERPRINT_SIZE)
+        const ours = this.storage.fingerprint(lower, upper)
+        if (compareBytes(theirs, ours) !== 0 || theirs.length !== ours.length) {
+          doSkip()
+          o.append(this.splitRange(lower, upper, currBound))
+        } else skip = true
+      } else if (mode === Mode.IdList) {
+        const count = decodeVarint(query)
+        const theirs = new Map<string, Uint8Array>()
+        for (let i = 0; i < count; i++) {
+          const id = query.bytes(ID_SIZE)
+          if (this.isInitiator) theirs.set(hexKey(id), id)
+        }
+        if (this.isInitiator) {
+          skip = true
+          for (let i = lower; i < upper; i++) {
+            const k = hexKey(this.storage.items[i]!.id)
+            if (theirs.has(k)) theirs.delete(k)
+            else have.push(k)
+          }
+          for (const k of theirs.keys()) need.push(k)
+        } else {
+          doSkip()
+          const ids = new Writer()
+          let n = 0
+          let endBound = currBound
+          for (let i = lower; i < upper; i++) {
+            if (this.exceeded(full.length + ids.length)) {
+              endBound = this.storage.items[i]!
+              upper = i
+              break
+            }
+            ids.bytes(this.storage.items[i]!.id)
+            n++
+          }
+          o.append(this.encodeBound(endBound))
+          o.bytes(encodeVarint(Mode.IdList))
+          o.bytes(encodeVarint(n))
+          o.append(ids)
+          full.append(o)
+          o = new Writer()
+        }
+      } else {
+        throw new NegentropyError(`unexpected range mode ${mode}`)
+      }
+
+      if (this.exceeded(full.length + o.length)) {
+        // Past the frame limit: stop here, with a fingerprint of everything left.
+        const rest = this.storage.fingerprint(upper, size)
+        full.append(this.encodeBound({ timestamp: INFINITY, id: new Uint8Array(0) }))
+        full.bytes(encodeVarint(Mode.Fingerprint))
+        full.bytes(rest)
+        break
+      }
+      full.append(o)
+      prevIndex = upper
+      prevBound = currBound
+    }
+    return full
+  }
+
+  private exceeded(n: number) {
+    return this.frameSizeLimit !== 0 && n > this.frameSizeLimit - 200
+  }
+
+  private splitRange(lower: number, upper: number, upperBound: Bound): Writer {
+    const o = new Writer()
+    const count = upper - lower
+    if (count < BUCKETS * 2) {
+      o.append(this.encodeBound(upperBound))
+      o.bytes(encodeVarint(Mode.IdList))
+      o.bytes(encodeVarint(count))
+      for (let i = lower; i < upper; i++) o.bytes(this.storage.items[i]!.id)
+      return o
+    }
+    const perBucket = Math.floor(count / BUCKETS)
+    const withExtra = count % BUCKETS
+    let curr = lower
+    for (let i = 0; i < BUCKETS; i++) {
+      const bucketSize = perBucket + (i < withExtra ? 1 : 0)
+      const fp = this.storage.fingerprint(curr, curr + bucketSize)
+      curr += bucketSize
+      const next = curr === upper ? upperBound : minimalBound(this.storage.items[curr - 1]!, this.storage.items[curr]!)
+      o.append(this.encodeBound(next))
+      o.bytes(encodeVarint(Mode.Fingerprint))
+      o.bytes(fp)
+    }
+    return o
+  }
+
+  private encodeBound(b: Bound): Writer {
+    const o = new Writer()
+    o.bytes(this.encodeTimestampOut(b.timestamp))
+    o.bytes(encodeVarint(b.id.length))
+    o.bytes(b.id)
+    return o
+  }
+
+  private encodeTimestampOut(t: number): Uint8Array {
+    if (t === INFINITY) {
+      this.lastTimestampOut = INFINITY
+      return encodeVarint(0)
+    }
+    const delta = t - this.lastTimestampOut
+    this.lastTimestampOut = t
+    return encodeVarint(delta + 1)
+  }
+
+  private decodeBound(r: Reader): Bound {
+    const timestamp = this.decodeTimestampIn(r)
+    const len = decodeVarint(r)
+    if (len > ID_SIZE) throw new NegentropyError("bound id prefix is longer than 32 bytes")
+    return { timestamp, id: r.bytes(len) }
+  }
+
+  private decodeTimestampIn(r: Reader): number {
+    const raw = decodeVarint(r)
+    const t = raw === 0 ? INFINITY : raw - 1
+    if (this.lastTimestampIn === INFINITY || t === INFINITY) {
+      this.lastTimestampIn = INFINITY
+      return INFINITY
+    }
+    this.lastTimestampIn += t
+    return this.lastTimestampIn
+  }
+}
+
+/** The shortest bound that separates `prev` from `curr` (curr's timestamp, and an id prefix when they share it). */
+const minimalBound = (prev: Item, curr: Item): Bound => {
+  if (curr.timestamp !== prev.timestamp) return { timestamp: curr.timestamp, id: new Uint8Array(0) }
+  let shared = 0
+  while (shared < ID_SIZE && curr.id[shared] === prev.id[shared]) shared++
+  return { timestamp: curr.timestamp, id: curr.id.subarray(0, shared + 1) }
+}
+
+export const hexToBytes = (hex: string): Uint8Array => {
+  if (hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) throw new NegentropyError("message is not hex")
+  return Uint8Array.from(Buffer.from(hex, "hex"))
+}
+export const bytesToHex = (b: Uint8Array): string => Buffer.from(b).toString("hex")
