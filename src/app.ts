@@ -12,6 +12,7 @@ import { selfDescriptionLayer } from "./discovery/SelfDescription.ts"
 import { ManagementApi } from "./http/nip86.ts"
 import { Ingest } from "./ingest/Ingest.ts"
 import { Membership } from "./membership/Membership.ts"
+import { NegentropySessions } from "./negentropy/NegentropySessions.ts"
 import type { SignatureVerifier } from "./ingest/SignatureVerifier.ts"
 import { Moderation } from "./moderation/Moderation.ts"
 import { Policy } from "./policy/Policy.ts"
@@ -28,7 +29,7 @@ import { SubscriptionIndex } from "./subscriptions/SubscriptionIndex.ts"
 export const coreLayer = Layer.mergeAll(Ingest.layer, Query.layer).pipe(
   Layer.provideMerge(Membership.layer),
   Layer.provideMerge(Fanout.layer),
-  Layer.provideMerge(Layer.mergeAll(SubscriptionIndex.layer, Policy.layer, AuthSessions.layer, RateLimiter.layer)),
+  Layer.provideMerge(Layer.mergeAll(SubscriptionIndex.layer, Policy.layer, AuthSessions.layer, RateLimiter.layer, NegentropySessions.layer)),
   Layer.provideMerge(Layer.mergeAll(Moderation.layer, RelayIdentity.layer))
 )
 

@@ -7,7 +7,7 @@ export const VERSION = "0.1.0"
 /** NIPs this build implements and has enabled; advertise nothing else. */
 export const supportedNips = (s: Settings): ReadonlyArray<number> =>
   [1, 9, 11, ...(s.minPowDifficulty > 0 ? [13] : []), ...(s.restrictedReadKinds.includes(1059) ? [17, 59] : []), 40, 42, 45,
-    ...(s.nip43 ? [43] : []), ...(s.search ? [50] : []), 62, ...(s.publishSelfDescription ? [66] : []), 70, ...(s.adminPubkeys.length > 0 ? [86, 98] : [])].sort((a, b) => a - b)
+    ...(s.nip43 ? [43] : []), ...(s.search ? [50] : []), 62, ...(s.publishSelfDescription ? [66] : []), 70, ...(s.negentropy ? [77] : []), ...(s.adminPubkeys.length > 0 ? [86, 98] : [])].sort((a, b) => a - b)
 
 /** Writes are restricted when anything beyond the NIP-01 limits decides who may publish what. */
 const restrictedWrites = (s: Settings, m: ModerationShape | undefined) =>

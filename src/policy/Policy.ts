@@ -49,6 +49,8 @@ export interface PolicyShape {
   readonly checkRead: (ctx: RequestContext, filters: ReadonlyArray<Filter>) => Effect.Effect<void, Rejection>
   /** Whether this event may be sent to this connection (live or stored). Synchronous: runs per delivery. */
   readonly canServe: (ctx: RequestContext, event: NostrEvent) => boolean
+  /** Whether the operator's bans hide an event (by id or author) from every reader; for NIP-77, which sees no whole events. */
+  readonly isBanned: (id: string, pubkey: string) => boolean
   /** The filters to give the store for one client filter, so it returns only what `canServe` allows. */
   readonly scopeFilter: (ctx: RequestContext, filter: Filter) => ReadonlyArray<Filter>
 }
@@ -115,6 +117,7 @@ export class Policy extends Context.Service<Policy, PolicyShape>()("parrhesia/po
       checkWrite: (ctx, e) => (lists.write.length === 0 ? pass : Effect.flatMap(nowSeconds, (now) => write(ctx, e, now))),
       checkRead: (ctx, f) => read(ctx, f),
       canServe,
+      isBanned: (id, pubkey) => m !== undefined && m.hasServeRestrictions() && (m.isEventBanned(id) || m.isPubkeyBanned(pubkey)),
       scopeFilter: (ctx, f) => Access.scopePrivate(privateKinds, ctx, f)
     }
   }

@@ -4,9 +4,9 @@
  */
 import { Context, Effect, Layer } from "effect"
 import { RelayConfig } from "../config/RelayConfig.ts"
-import { compareNewestFirst, hllHex, hllOffset, Invalid, parseFilter, parseSearch, ServerError, Unsupported, type Filter, type NostrEvent, type Rejection } from "../nostr/index.ts"
+import { Blocked, compareNewestFirst, hllHex, hllOffset, Invalid, parseFilter, parseSearch, ServerError, Unsupported, type Filter, type NostrEvent, type Rejection } from "../nostr/index.ts"
 import { Policy, type RequestContext } from "../policy/Policy.ts"
-import { EventStore } from "../storage/EventStore.ts"
+import { EventStore, type NegentropyRecord } from "../storage/EventStore.ts"
 
 export interface CountAnswer {
   readonly count: number
@@ -23,6 +23,11 @@ export interface QueryShape {
    * one filter with a tag attribute (the only case the NIP defines).
    */
   readonly count: (ctx: RequestContext, filters: ReadonlyArray<Filter>) => Effect.Effect<CountAnswer, Rejection>
+  /**
+   * NIP-77: the records of a NEG-OPEN filter that this connection may see (the read policy, private
+   * kinds and bans apply as to REQ), or a `blocked:` when there are more than `max`. No default limit.
+   */
+  readonly records: (ctx: RequestContext, raw: unknown, max: number) => Effect.Effect<ReadonlyArray<NegentropyRecord>, Rejection>
 }
 
 export class Query extends Context.Service<Query, QueryShape>()("parrhesia/query/Query") {
@@ -122,7 +127,20 @@ export class Query extends Context.Service<Query, QueryShape>()("parrhesia/query
         )
       }
 
-      return Query.of({ prepare, run, count })
+      const records = (ctx: RequestContext, raw: unknown, max: number) =>
+        Effect.gen(function* () {
+          const p = parseFilter(raw, limits)
+          if ("error" in p) {
+            return yield* (p.prefix === "unsupported" ? new Unsupported({ message: p.error }) : new Invalid({ message: p.error }))
+          }
+          const filter = p.filter.limit !== undefined ? { ...p.filter, limit: Math.min(p.filter.limit, max + 1) } : p.filter
+          const [prepared] = yield* Effect.andThen(policy.checkRead(ctx, [filter]), withDomains([filter]))
+          const found = yield* Effect.mapError(store.negentropyRecords(policy.scopeFilter(ctx, prepared!), max + 1), storeFailure)
+          if (found.length > max) return yield* new Blocked({ message: `this query is too big: more than ${max} records` })
+          return found.filter((r) => !policy.isBanned(r.id, r.pubkey))
+        })
+
+      return Query.of({ prepare, run, count, records })
     })
   )
 }

@@ -22,6 +22,7 @@ import { AuthSessions } from "../auth/AuthSessions.ts"
 import { RelayConfig } from "../config/RelayConfig.ts"
 import { Ingest } from "../ingest/Ingest.ts"
 import { Membership } from "../membership/Membership.ts"
+import { NegentropySessions } from "../negentropy/NegentropySessions.ts"
 import { decodeClientMessage, encodeAuth, encodeNegErr, encodeNotice, encodeOk, type ClientMessage } from "../nostr/index.ts"
 import * as M from "../observability/metrics.ts"
 import { Policy, type RequestContext } from "../policy/Policy.ts"
@@ -32,6 +33,7 @@ import { onAuth } from "./handlers/auth.ts"
 import type { Conn, RelayServices } from "./handlers/Conn.ts"
 import { onCount } from "./handlers/count.ts"
 import { onEvent } from "./handlers/event.ts"
+import { onNegMsg, onNegOpen } from "./handlers/neg.ts"
 import { onReq } from "./handlers/req.ts"
 import { makeOutbound } from "./Outbound.ts"
 import type { Transport } from "./Transport.ts"
@@ -69,10 +71,12 @@ export const runConnection = Effect.fnUntraced(function* (
     policy: yield* Policy,
     auth: yield* AuthSessions,
     limiter: yield* RateLimiter,
-    membership: yield* Membership
+    membership: yield* Membership,
+    negentropySessions: yield* NegentropySessions
   }
   const { config, index } = services
   const session = services.auth.open(info.host)
+  const negentropy = services.negentropySessions.forConnection()
   const ctx: RequestContext = { connectionId: info.id, ip: info.ip, authenticated: session.pubkeys, relayUrls: session.relayUrls }
   const tasks = yield* FiberSet.make<unknown, never>()
   const runTask = yield* FiberSet.runtime(tasks)<never>()
@@ -138,6 +142,7 @@ export const runConnection = Effect.fnUntraced(function* (
     ip: info.ip,
     ctx,
     session,
+    negentropy,
     services,
     send,
     sendAll: (frames) => (closing ? Effect.void : outbound.offerAll(frames)),
@@ -177,7 +182,13 @@ export const runConnection = Effect.fnUntraced(function* (
       case "NEG-OPEN":
       case "NEG-MSG":
       case "NEG-CLOSE":
-        runTask(send(encodeNegErr(m.subId, "blocked: negentropy sync (NIP-77) is not enabled on this relay")))
+        if (!config.negentropy) {
+          if (m.type !== "NEG-CLOSE") runTask(send(encodeNegErr(m.subId, "blocked: negentropy sync (NIP-77) is not enabled on this relay")))
+          return
+        }
+        if (m.type === "NEG-OPEN") runTask(track(onNegOpen(conn, m.subId, m.filter, m.message)))
+        else if (m.type === "NEG-MSG") runTask(track(onNegMsg(conn, m.subId, m.message)))
+        else negentropy.close(m.subId)
         return
     }
   }
@@ -205,6 +216,11 @@ export const runConnection = Effect.fnUntraced(function* (
       closeNow(1000, "error: closing idle connection")
       return
     }
+    if (negentropy.size() > 0) {
+      for (const id of negentropy.closeIdle(now - config.negentropyIdleSeconds * 1000)) {
+        sendLive(encodeNegErr(id, "closed: the negentropy session was idle too long"))
+      }
+    }
     if (pingDue) {
       if (missedPongs >= 2) {
         closing = true
@@ -219,7 +235,12 @@ export const runConnection = Effect.fnUntraced(function* (
   // ------------------------------------------------------------ lifecycle
   // NIP-42: every connection gets a challenge as it opens.
   transport.send(encodeAuth(services.auth.challengeOf(session)))
-  yield* Effect.addFinalizer(() => Effect.sync(() => index.removeConnection(info.id)))
+  yield* Effect.addFinalizer(() =>
+    Effect.sync(() => {
+      index.removeConnection(info.id)
+      negentropy.closeAll()
+    })
+  )
 
   yield* register({
     housekeeping,

@@ -22,6 +22,7 @@ import { httpApp } from "../http/routes.ts"
 import { Ingest } from "../ingest/Ingest.ts"
 import { AuthSessions } from "../auth/AuthSessions.ts"
 import { Membership } from "../membership/Membership.ts"
+import { NegentropySessions } from "../negentropy/NegentropySessions.ts"
 import { Moderation } from "../moderation/Moderation.ts"
 import { makeIpMatcher } from "../net/ip.ts"
 import { openConnections, upgradesRefused } from "../observability/metrics.ts"
@@ -58,7 +59,7 @@ const make = Effect.gen(function* () {
 
   const connections = yield* FiberSet.make<void, never>()
   const runConnectionFiber = yield* FiberSet.runtime(connections)<
-    RelayConfig | SubscriptionIndex | Ingest | Query | Policy | AuthSessions | RateLimiter | Membership
+    RelayConfig | SubscriptionIndex | Ingest | Query | Policy | AuthSessions | RateLimiter | Membership | NegentropySessions
   >()
   /** Each open connection's control, with its client IP. */
   const controls = new Map<ConnectionControl, string>()

@@ -48,6 +48,13 @@ export interface DeletionRequest {
   readonly kinds?: ReadonlyArray<number>
 }
 
+/** What NIP-77 reconciles: an event's (created_at, id), with its author for the access rules. */
+export interface NegentropyRecord {
+  readonly created_at: number
+  readonly id: string
+  readonly pubkey: string
+}
+
 /** A pubkey that asked to vanish (NIP-62): its events up to `until` are gone and refused. */
 export interface Vanished {
   readonly pubkey: string
@@ -70,6 +77,12 @@ export interface EventStoreShape {
    * it, leaving tombstones; records the pubkey and `until` (the latest request wins) for `vanished`.
    */
   readonly vanish: (pubkey: string, until: number) => Effect.Effect<number, StoreError>
+  /**
+   * NIP-77: the (created_at, id, pubkey) of every event matching the filters (union, each filter's
+   * `limit` honoured when set), at most `max` of them (the caller asks one more to detect "too many"),
+   * without loading the events themselves. Order is not significant.
+   */
+  readonly negentropyRecords: (filters: ReadonlyArray<Filter>, max: number) => Effect.Effect<ReadonlyArray<NegentropyRecord>, StoreError>
   /** NIP-50 `domain:`: the pubkeys whose kind-0 profile has a NIP-05 identifier at `domain`. */
   readonly authorsAtDomain: (domain: string) => Effect.Effect<ReadonlyArray<string>, StoreError>
   /** Every pubkey that asked to vanish, with the latest `until`. */

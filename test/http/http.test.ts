@@ -43,9 +43,9 @@ describe("NIP-11", () => {
     const doc = (await res.json()) as Record<string, any>
     expect(doc.name).toBe(CONFIG.name)
     expect(doc.description).toBe(CONFIG.description)
-    expect(doc.supported_nips).toEqual(expect.arrayContaining([1, 9, 11, 40, 42, 45, 50, 62, 70]))
+    expect(doc.supported_nips).toEqual(expect.arrayContaining([1, 9, 11, 40, 42, 45, 50, 62, 70, 77]))
     expect(doc.supported_nips).not.toContain(13)
-    expect(doc.supported_nips).not.toContain(77)
+
     expect(typeof doc.version).toBe("string")
     expect(doc.limitation).toMatchObject({
       max_message_length: CONFIG.maxMessageBytes,

@@ -520,13 +520,16 @@ export const nip01Suite = (name: string, start: () => Promise<TestRelay>) =>
       expect(f[1]).toMatch(/^invalid: /)
     })
 
-    it("NEG-OPEN is answered with NEG-ERR", async () => {
+    it("NEG-OPEN is answered with NEG-MSG (NIP-77), and with NEG-ERR for a message that is not negentropy", async () => {
       const c = await open()
       c.send(["NEG-OPEN", "neg", {}, "6100000200"])
       const f = await c.next()
-      expect(f[0]).toBe("NEG-ERR")
+      expect(f[0]).toBe("NEG-MSG")
       expect(f[1]).toBe("neg")
-      expect(typeof f[2]).toBe("string")
+      expect(f[2]).toMatch(/^61/)
+      c.send(["NEG-OPEN", "bad", {}, "00"])
+      const g = await c.next()
+      expect(g).toEqual(["NEG-ERR", "bad", expect.stringMatching(/^invalid: /)])
     })
   })
 

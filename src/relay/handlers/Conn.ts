@@ -8,6 +8,7 @@ import type { AuthSession, AuthSessionsShape } from "../../auth/AuthSessions.ts"
 import type { Settings } from "../../config/settings.ts"
 import type { IngestShape } from "../../ingest/Ingest.ts"
 import type { MembershipShape } from "../../membership/Membership.ts"
+import type { ConnectionSessions, NegentropySessionsShape } from "../../negentropy/NegentropySessions.ts"
 import { encodeAuth, encodeClosed, reasonOf, type Rejection } from "../../nostr/index.ts"
 import type { PolicyShape, RequestContext } from "../../policy/Policy.ts"
 import type { RateLimiterShape } from "../../policy/RateLimiter.ts"
@@ -24,6 +25,7 @@ export interface RelayServices {
   readonly auth: AuthSessionsShape
   readonly limiter: RateLimiterShape
   readonly membership: MembershipShape
+  readonly negentropySessions: NegentropySessionsShape
 }
 
 export interface Conn {
@@ -31,6 +33,8 @@ export interface Conn {
   readonly ip: string
   readonly ctx: RequestContext
   readonly session: AuthSession
+  /** This connection's NIP-77 sessions. */
+  readonly negentropy: ConnectionSessions
   readonly services: RelayServices
   /** Sends an answer (waits for room in the outbound queue). */
   readonly send: (frame: string) => Effect.Effect<void>

@@ -254,6 +254,8 @@ export const makeMemoryEventStore = () => {
       }),
     deleteByRequest: (r) => Effect.sync(() => deleteByRequestSync(r)),
     vanish: (pubkey, until) => Effect.sync(() => vanishSync(pubkey, until)),
+    negentropyRecords: (filters, max) =>
+      Effect.map(query(filters), (events) => events.slice(0, max).map((e) => ({ created_at: e.created_at, id: e.id, pubkey: e.pubkey }))),
     authorsAtDomain: (domain) => Effect.sync(() => authorsAtDomainSync(domain)),
     vanished: Effect.sync(() => [...vanishedUntil].map(([pubkey, until]) => ({ pubkey, until }))),
     purgeExpired: (now) => Effect.sync(() => purgeExpiredSync(now)),

@@ -279,6 +279,21 @@ export const compileQuery = (filters: ReadonlyArray<Filter>, now: number): Compi
   return { text, params: p.values, parts: selects.length, sorted: selects.length === 1 && !unordered }
 }
 
+/** NIP-77: (created_at, id, pubkey) of the union of the filters, each with its own limit when set, at most `max` rows. */
+export const compileRecords = (filters: ReadonlyArray<Filter>, now: number, max: number): CompiledQuery => {
+  const p = new Params()
+  const nowParam = p.add(int8(now))
+  const selects: Array<string> = []
+  for (const f of filters) {
+    if (isEmptyFilter(f)) continue
+    const { body, order } = filterSql(f, p, nowParam)
+    const limit = f.limit !== undefined ? ` ORDER BY ${order} LIMIT ${p.add(f.limit)}` : ""
+    selects.push(`SELECT e.created_at, e.id, e.pubkey ${body}${limit}`)
+  }
+  const text = `SELECT DISTINCT ON (r.id) r.created_at, r.id, r.pubkey FROM (${selects.map((s) => `(${s})`).join(" UNION ALL ")}) r LIMIT ${p.add(max)}`
+  return { text, params: p.values, parts: selects.length }
+}
+
 /** COUNT: distinct matches of all filters, limits ignored. */
 export const compileCount = (filters: ReadonlyArray<Filter>, now: number): CompiledQuery => {
   const p = new Params()
@@ -652,6 +667,15 @@ export const makePostgresEventStore = Effect.fnUntraced(function* (
         })
     )
 
+  const negentropyRecords = (filters: ReadonlyArray<Filter>, max: number) =>
+    Effect.flatMap(nowSeconds, (now) => {
+      const q = compileRecords(filters, now, max)
+      if (q.parts === 0) return Effect.succeed([])
+      return Effect.map(readRaw<{ created_at: bigint | number | string; id: Uint8Array; pubkey: Uint8Array }>(q.text, q.params), (rows) =>
+        rows.map((r) => ({ created_at: Number(r.created_at), id: bytesHex(r.id), pubkey: bytesHex(r.pubkey) }))
+      )
+    })
+
   const countHll = (filters: ReadonlyArray<Filter>, offset: number) =>
     Effect.flatMap(nowSeconds, (now) => {
       const q = compileHll(filters, now, offset)
@@ -869,7 +893,7 @@ export const makePostgresEventStore = Effect.fnUntraced(function* (
     )
   )
 
-  const store: EventStoreShape = { put, query, count, countHll, authorsAtDomain, deleteByRequest, vanish, vanished, purgeExpired, purgeByRetention }
+  const store: EventStoreShape = { put, query, count, countHll, negentropyRecords, authorsAtDomain, deleteByRequest, vanish, vanished, purgeExpired, purgeByRetention }
   const internals: PostgresStoreInternals = {
     stats,
     readRaw: (text, params) => readRaw<object>(text, params ?? []),
