@@ -10,18 +10,14 @@ import type { Settings } from "../../src/config/settings.ts"
 import { powDifficulty, type NostrEvent } from "../../src/nostr/index.ts"
 import { idsOf, makeEvent, newKey, type Key } from "../support/nostr.ts"
 import type { TestRelay } from "../support/relay.ts"
+import { authenticate } from "../support/auth.ts"
 import { useRelays } from "../support/relays.ts"
-import { forSub, isOk, nextEvent, now, publish, publishOk, req, type RawClient } from "../support/ws.ts"
+import { forSub, nextEvent, now, publish, publishOk, req, type RawClient } from "../support/ws.ts"
 
 export const giftWrapSuite = (name: string, start: (overrides: Partial<Settings>) => Promise<TestRelay>) =>
   describe(`NIP-17/59 gift wraps (${name} store)`, () => {
     const relays = useRelays(start)
-    const authAs = async (c: RawClient, relay: TestRelay, key: Key) => {
-      const challenge = (await c.next((f) => f[0] === "AUTH"))[1]
-      const e = makeEvent({ kind: 22242, created_at: now(), content: "", tags: [["relay", relay.url], ["challenge", challenge]] }, key)
-      c.send(["AUTH", e])
-      expect((await c.next(isOk(e.id)))[2]).toBe(true)
-    }
+    const authAs = (c: RawClient, relay: TestRelay, key: Key) => authenticate(c, relay.url, key)
     const wrapFor = (recipient: Key, created_at = now() - 5) => makeEvent({ kind: 1059, created_at, tags: [["p", recipient.pk]], content: "ciphertext" })
     const count = async (c: RawClient, filter: Record<string, unknown>) => {
       const id = `c${Math.random().toString(36).slice(2, 8)}`

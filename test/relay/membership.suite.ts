@@ -10,19 +10,15 @@ import type { NostrEvent } from "../../src/nostr/index.ts"
 import { makeEvent, newKey, type Key } from "../support/nostr.ts"
 import { rpc } from "../support/nip98.ts"
 import type { TestRelay } from "../support/relay.ts"
+import { authenticate } from "../support/auth.ts"
 import { useRelays } from "../support/relays.ts"
-import { isOk, now, publish, publishOk, req, reqClosed, type RawClient } from "../support/ws.ts"
+import { now, publish, publishOk, req, reqClosed, type RawClient } from "../support/ws.ts"
 
 export const membershipSuite = (name: string, start: (overrides: Partial<Settings>) => Promise<TestRelay>) =>
   describe(`NIP-43 membership (${name} store)`, () => {
     const relays = useRelays(start)
     const admin = newKey()
-    const authAs = async (c: RawClient, relay: TestRelay, key: Key) => {
-      const challenge = (await c.next((f) => f[0] === "AUTH"))[1]
-      const e = makeEvent({ kind: 22242, created_at: now(), content: "", tags: [["relay", relay.url], ["challenge", challenge]] }, key)
-      c.send(["AUTH", e])
-      expect((await c.next(isOk(e.id)))[2]).toBe(true)
-    }
+    const authAs = (c: RawClient, relay: TestRelay, key: Key) => authenticate(c, relay.url, key)
     const member = async (relay: TestRelay, key: Key) => {
       const c = await relays.open(relay)
       await authAs(c, relay, key)

@@ -11,18 +11,14 @@ import type { NostrEvent } from "../../src/nostr/index.ts"
 import { makeEvent, newKey, type Key } from "../support/nostr.ts"
 import { rpc } from "../support/nip98.ts"
 import type { TestRelay } from "../support/relay.ts"
+import { authenticate } from "../support/auth.ts"
 import { useRelays } from "../support/relays.ts"
-import { forSub, isOk, now, publishOk, type RawClient } from "../support/ws.ts"
+import { forSub, now, publishOk, type RawClient } from "../support/ws.ts"
 
 export const negentropySuite = (name: string, start: (overrides: Partial<Settings>) => Promise<TestRelay>) =>
   describe(`NIP-77 negentropy (${name} store)`, () => {
     const relays = useRelays(start)
-    const authAs = async (c: RawClient, relay: TestRelay, key: Key) => {
-      const challenge = (await c.next((f) => f[0] === "AUTH"))[1]
-      const e = makeEvent({ kind: 22242, created_at: now(), content: "", tags: [["relay", relay.url], ["challenge", challenge]] }, key)
-      c.send(["AUTH", e])
-      expect((await c.next(isOk(e.id)))[2]).toBe(true)
-    }
+    const authAs = (c: RawClient, relay: TestRelay, key: Key) => authenticate(c, relay.url, key)
     /** Runs a session from `mine` against the relay; resolves with have/need ids, or the NEG-ERR reason. */
     const reconcile = async (c: RawClient, filter: Record<string, unknown>, mine: ReadonlyArray<NostrEvent>) => {
       const subId = `n${Math.random().toString(36).slice(2, 8)}`
