@@ -22,7 +22,7 @@ export interface Item {
   readonly id: Uint8Array
 }
 
-interface Bound {
+export interface Bound {
   readonly timestamp: number
   /** 0..32 bytes: a prefix, trailing bytes implicitly 0 */
   readonly id: Uint8Array
@@ -122,24 +122,39 @@ export const decodeVarint = (r: { byte: () => number }): number => {
 
 // ---------------------------------------------------------------- storage
 
-const TWO_256 = 1n << 256n
-
-/** A sealed, sorted vector of records. */
+/**
+ * A sealed, sorted vector of records, packed: one buffer of ids (32 bytes
+ * each) and one array of timestamps, so a session over 100,000 records holds
+ * about 4 MB rather than 100,000 objects.
+ */
 export class Storage {
-  readonly items: ReadonlyArray<Item>
+  private readonly ids: Uint8Array
+  private readonly view: DataView
+  private readonly timestamps: Float64Array
+  readonly size: number
   constructor(items: Iterable<Item>) {
     const sorted = [...items].sort(compareItems)
-    for (let i = 1; i < sorted.length; i++) {
-      if (compareItems(sorted[i - 1]!, sorted[i]!) === 0) throw new NegentropyError("duplicate record")
-    }
-    for (const it of sorted) {
+    this.size = sorted.length
+    this.ids = new Uint8Array(this.size * ID_SIZE)
+    this.view = new DataView(this.ids.buffer)
+    this.timestamps = new Float64Array(this.size)
+    sorted.forEach((it, i) => {
       if (it.id.length !== ID_SIZE) throw new NegentropyError("record ids must be 32 bytes")
       if (!Number.isSafeInteger(it.timestamp) || it.timestamp < 0) throw new NegentropyError("record timestamps must be non-negative integers")
-    }
-    this.items = sorted
+      if (i > 0 && compareItems(sorted[i - 1]!, it) === 0) throw new NegentropyError("duplicate record")
+      this.ids.set(it.id, i * ID_SIZE)
+      this.timestamps[i] = it.timestamp
+    })
   }
-  get size() {
-    return this.items.length
+  timestamp(i: number): number {
+    return this.timestamps[i]!
+  }
+  /** The id of record i (a view, not a copy). */
+  id(i: number): Uint8Array {
+    return this.ids.subarray(i * ID_SIZE, (i + 1) * ID_SIZE)
+  }
+  item(i: number): Item {
+    return { timestamp: this.timestamps[i]!, id: this.id(i) }
   }
   /** First index in [begin, end) whose record is >= bound, else end. */
   findLowerBound(begin: number, end: number, bound: Bound): number {
@@ -147,25 +162,29 @@ export class Storage {
     let hi = end
     while (lo < hi) {
       const mid = (lo + hi) >>> 1
-      if (compareItemBound(this.items[mid]!, bound) < 0) lo = mid + 1
+      const t = this.timestamps[mid]!
+      const c = t !== bound.timestamp ? (t < bound.timestamp ? -1 : 1) : compareBytes(this.id(mid), bound.id)
+      if (c < 0) lo = mid + 1
       else hi = mid
     }
     return lo
   }
   /** SHA-256 of (sum of ids mod 2^256, little-endian) ++ varint(count), first 16 bytes. */
   fingerprint(begin: number, end: number): Uint8Array {
-    let sum = 0n
+    // Eight 32-bit little-endian limbs with carry; the carry out of the top limb is dropped (mod 2^256).
+    const limbs = new Uint32Array(8)
     for (let i = begin; i < end; i++) {
-      const id = this.items[i]!.id
-      let v = 0n
-      for (let j = ID_SIZE - 1; j >= 0; j--) v = (v << 8n) | BigInt(id[j]!)
-      sum = (sum + v) % TWO_256
+      let carry = 0
+      const base = i * ID_SIZE
+      for (let j = 0; j < 8; j++) {
+        const v = limbs[j]! + this.view.getUint32(base + j * 4, true) + carry
+        limbs[j] = v >>> 0
+        carry = v > 0xffffffff ? 1 : 0
+      }
     }
     const bytes = new Uint8Array(ID_SIZE)
-    for (let j = 0; j < ID_SIZE; j++) {
-      bytes[j] = Number(sum & 0xffn)
-      sum >>= 8n
-    }
+    const out = new DataView(bytes.buffer)
+    for (let j = 0; j < 8; j++) out.setUint32(j * 4, limbs[j]!, true)
     const h = createHash("sha256").update(bytes).update(encodeVarint(end - begin)).digest()
     return new Uint8Array(h.buffer, h.byteOffset, FINGERPRINT_SIZE)
   }
@@ -272,7 +291,7 @@ export class Negentropy {
         if (this.isInitiator) {
           skip = true
           for (let i = lower; i < upper; i++) {
-            const k = hexKey(this.storage.items[i]!.id)
+            const k = hexKey(this.storage.id(i))
             if (theirs.has(k)) theirs.delete(k)
             else have.push(k)
           }
@@ -284,11 +303,11 @@ export class Negentropy {
           let endBound = currBound
           for (let i = lower; i < upper; i++) {
             if (this.exceeded(full.length + ids.length)) {
-              endBound = this.storage.items[i]!
+              endBound = this.storage.item(i)
               upper = i
               break
             }
-            ids.bytes(this.storage.items[i]!.id)
+            ids.bytes(this.storage.id(i))
             n++
           }
           o.append(this.encodeBound(endBound))
@@ -328,7 +347,7 @@ export class Negentropy {
       o.append(this.encodeBound(upperBound))
       o.bytes(encodeVarint(Mode.IdList))
       o.bytes(encodeVarint(count))
-      for (let i = lower; i < upper; i++) o.bytes(this.storage.items[i]!.id)
+      for (let i = lower; i < upper; i++) o.bytes(this.storage.id(i))
       return o
     }
     const perBucket = Math.floor(count / BUCKETS)
@@ -338,7 +357,7 @@ export class Negentropy {
       const bucketSize = perBucket + (i < withExtra ? 1 : 0)
       const fp = this.storage.fingerprint(curr, curr + bucketSize)
       curr += bucketSize
-      const next = curr === upper ? upperBound : minimalBound(this.storage.items[curr - 1]!, this.storage.items[curr]!)
+      const next = curr === upper ? upperBound : minimalBound(this.storage.item(curr - 1), this.storage.item(curr))
       o.append(this.encodeBound(next))
       o.bytes(encodeVarint(Mode.Fingerprint))
       o.bytes(fp)
@@ -381,6 +400,78 @@ export class Negentropy {
     this.lastTimestampIn += t
     return this.lastTimestampIn
   }
+}
+
+// ---------------------------------------------------------------- messages as data
+
+/** One range of a message: it covers [previous range's upper bound, upper). */
+export type Range =
+  | { readonly upper: Bound; readonly mode: "skip" }
+  | { readonly upper: Bound; readonly mode: "fingerprint"; readonly fingerprint: Uint8Array }
+  | { readonly upper: Bound; readonly mode: "ids"; readonly ids: ReadonlyArray<Uint8Array> }
+
+export const MIN_BOUND: Bound = { timestamp: 0, id: new Uint8Array(0) }
+export const MAX_BOUND: Bound = { timestamp: INFINITY, id: new Uint8Array(0) }
+
+export const compareBounds = (a: Bound, b: Bound): number =>
+  a.timestamp !== b.timestamp ? (a.timestamp < b.timestamp ? -1 : 1) : compareBytes(a.id, b.id)
+
+/**
+ * A whole message as its list of ranges (for a party that relays messages
+ * between two responders rather than holding records itself). Throws
+ * NegentropyError on a malformed message or another protocol version.
+ */
+export const decodeMessage = (bytes: Uint8Array): ReadonlyArray<Range> => {
+  const r = new Reader(bytes)
+  const version = r.byte()
+  if (version !== PROTOCOL_VERSION) throw new NegentropyError(`unsupported negentropy protocol version 0x${version.toString(16)}`)
+  const ranges: Array<Range> = []
+  let last = 0
+  while (!r.done) {
+    const raw = decodeVarint(r)
+    const timestamp = raw === 0 || last === INFINITY ? INFINITY : last + raw - 1
+    last = timestamp
+    const len = decodeVarint(r)
+    if (len > ID_SIZE) throw new NegentropyError("bound id prefix is longer than 32 bytes")
+    const upper = { timestamp, id: r.bytes(len) }
+    const mode = decodeVarint(r)
+    if (mode === Mode.Skip) ranges.push({ upper, mode: "skip" })
+    else if (mode === Mode.Fingerprint) ranges.push({ upper, mode: "fingerprint", fingerprint: r.bytes(FINGERPRINT_SIZE) })
+    else if (mode === Mode.IdList) {
+      const count = decodeVarint(r)
+      const ids: Array<Uint8Array> = []
+      for (let i = 0; i < count; i++) ids.push(r.bytes(ID_SIZE))
+      ranges.push({ upper, mode: "ids", ids })
+    } else throw new NegentropyError(`unexpected range mode ${mode}`)
+  }
+  return ranges
+}
+
+export const encodeMessage = (ranges: ReadonlyArray<Range>): Uint8Array => {
+  const w = new Writer()
+  w.byte(PROTOCOL_VERSION)
+  let last = 0
+  for (const range of ranges) {
+    const t = range.upper.timestamp
+    if (t === INFINITY) w.bytes(encodeVarint(0))
+    else {
+      if (last === INFINITY || t < last) throw new NegentropyError("ranges must be in ascending order")
+      w.bytes(encodeVarint(t - last + 1))
+    }
+    last = t
+    w.bytes(encodeVarint(range.upper.id.length))
+    w.bytes(range.upper.id)
+    if (range.mode === "skip") w.bytes(encodeVarint(Mode.Skip))
+    else if (range.mode === "fingerprint") {
+      w.bytes(encodeVarint(Mode.Fingerprint))
+      w.bytes(range.fingerprint)
+    } else {
+      w.bytes(encodeVarint(Mode.IdList))
+      w.bytes(encodeVarint(range.ids.length))
+      for (const id of range.ids) w.bytes(id)
+    }
+  }
+  return w.result()
 }
 
 /** The shortest bound that separates `prev` from `curr` (curr's timestamp, and an id prefix when they share it). */
