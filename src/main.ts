@@ -5,6 +5,7 @@ import { NodeRuntime } from "@effect/platform-node"
 import { Cause, Effect, Exit, Layer } from "effect"
 import { relayLayer } from "./app.ts"
 import { runAdmin } from "./client/admin.ts"
+import { runSyncCli } from "./client/syncCli.ts"
 import { ConfigError, loadSettings, RelayConfig } from "./config/RelayConfig.ts"
 import { envName, SETTINGS } from "./config/settings.ts"
 import { VERSION } from "./http/nip11.ts"
@@ -17,12 +18,19 @@ const USAGE = `parrhesia ${VERSION}: a Nostr relay
 Usage:
   parrhesia [serve] [--host HOST] [--port PORT] [--config FILE]
   parrhesia admin <method> [params...] [--url URL]
+  parrhesia sync <from-url> <to-url> [--filter JSON] [--both] [--auth-key HEX|nsec] [--method auto|negentropy|req] [--json]
   parrhesia help | version
 
 admin: one NIP-86 management call (e.g. "banpubkey <hex> spam", "listbannedpubkeys",
 "allowkind 1", "blockip 203.0.113.0/24"), signed with NIP-98 by the key in
 PARRHESIA_ADMIN_SECRET_KEY (hex or nsec); URL from --url, else PARRHESIA_URL, else
 http://127.0.0.1:7777. "parrhesia admin supportedmethods" lists the methods.
+
+sync: copies what <to-url> lacks from <from-url> (both ways with --both), for
+the filter (default: everything). Uses NIP-77 when both relays speak it, else
+compares REQ results over time windows. AUTH key from --auth-key or
+PARRHESIA_AUTH_KEY. Exit 0 in sync, 1 some events refused or not fetched,
+2 usage, 3 a relay unreachable or broke the protocol.
 
 Every setting can be set in the JSON config file (--config) and overridden by
 an environment variable PARRHESIA_<SETTING> (e.g. PARRHESIA_PORT=7777,
@@ -103,6 +111,16 @@ const main = Effect.gen(function* () {
     process.stdout.write(outcome.out)
     process.stderr.write(outcome.err)
     process.exitCode = outcome.code
+    return
+  }
+  if (process.argv[2] === "sync") {
+    process.exitCode = yield* Effect.promise(() =>
+      runSyncCli(process.argv.slice(3), process.env, {
+        out: (s) => void process.stdout.write(s),
+        err: (s) => void process.stderr.write(s),
+        tty: process.stderr.isTTY === true
+      })
+    )
     return
   }
   const cli = yield* Effect.try({

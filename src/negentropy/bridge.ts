@@ -55,6 +55,8 @@ export class Bridge {
   readonly onlyIn: [Set<string>, Set<string>] = [new Set(), new Set()]
   /** Messages sent, both sides together. */
   messages = 0
+  /** Ids the sides listed (where their fingerprints differed). */
+  idsCompared = 0
 
   /** @param budget largest message (bytes, before hex) sent to either side */
   private readonly budget: number
@@ -127,6 +129,7 @@ export class Bridge {
       } else {
         if (!inside) throw new NegentropyError("an id list that matches no range asked for")
         const ids = r.ids.map(bytesToHex)
+        this.idsCompared += ids.length
         if (item.kind === "fingerprint") {
           // Its records in a range we disagree on, all of them: the other side lists its own there.
           forOther.push({ lower, upper: r.upper, kind: "ids", theirs: new Set(ids), gathered: new Set() })

@@ -95,7 +95,7 @@ describe("negentropy bridge (two responders, no records of its own)", () => {
 
   it("refuses answers no responder gives", () => {
     const br = new Bridge()
-    br.receive(0, ours([item(1)])(br.next(0)!)) // side 0 lists its one id: side 1 is asked for its ids
+    br.receive(0, new Negentropy(new Storage([item(1)])).respond(br.next(0)!)) // side 0 lists its one id: side 1 is asked for its ids
     const question = br.next(1)!
     expect(question).toBeDefined()
     // Side 1 "answers" with a fingerprint over everything instead of its ids.
