@@ -9,6 +9,7 @@ import type { Settings } from "./config/settings.ts"
 import { AuthSessions } from "./auth/AuthSessions.ts"
 import { RelayIdentity } from "./auth/RelayIdentity.ts"
 import { selfDescriptionLayer } from "./discovery/SelfDescription.ts"
+import { mirrorLayer } from "./client/mirror.ts"
 import { ManagementApi } from "./http/nip86.ts"
 import { Ingest } from "./ingest/Ingest.ts"
 import { Membership } from "./membership/Membership.ts"
@@ -38,7 +39,7 @@ export const relayLayer = <E1, E2>(adapters: {
   readonly store: Layer.Layer<EventStore | ModerationStore, E1, RelayConfig>
   readonly verifier: Layer.Layer<SignatureVerifier, E2, RelayConfig>
 }) =>
-  Layer.mergeAll(selfDescriptionLayer.pipe(Layer.provideMerge(RelayServer.layer)), maintenanceLayer(60)).pipe(
+  Layer.mergeAll(selfDescriptionLayer.pipe(Layer.provideMerge(RelayServer.layer)), maintenanceLayer(60), mirrorLayer).pipe(
     Layer.provideMerge(ManagementApi.layer),
     Layer.provideMerge(coreLayer),
     Layer.provideMerge(Layer.mergeAll(adapters.store, adapters.verifier)),

@@ -53,6 +53,8 @@ export interface RelayStats {
 export interface ClientOptions {
   /** Secret key for NIP-42 AUTH when the relay asks (none: requests needing AUTH are refused). */
   readonly authKey?: Uint8Array
+  /** Signs the AUTH event instead of `authKey` (e.g. as the relay's own identity). */
+  readonly authSigner?: (template: { readonly kind: number; readonly created_at: number; readonly tags: ReadonlyArray<ReadonlyArray<string>>; readonly content: string }) => NostrEvent
   /** Reconnect after a drop (default true). */
   readonly reconnect?: boolean
   readonly backoffBaseMs?: number
@@ -136,12 +138,18 @@ interface LiveSub {
 
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e))
 
+const signWith = (sk: Uint8Array, t: { kind: number; created_at: number; tags: Array<Array<string>>; content: string }): NostrEvent => {
+  const unsigned = { pubkey: bytesToHex(schnorr.getPublicKey(sk)), ...t }
+  const id = computeEventId(unsigned)
+  return { ...unsigned, id, sig: bytesToHex(schnorr.sign(hexToBytes(id), sk)) }
+}
+
 let nextSubId = 0
 const newSubId = (prefix: string) => `${prefix}${(++nextSubId).toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`
 
 export class RelayClient {
   readonly url: string
-  private readonly opts: Required<Omit<ClientOptions, "authKey" | "onState">> & Pick<ClientOptions, "authKey" | "onState">
+  private readonly opts: Required<Omit<ClientOptions, "authKey" | "authSigner" | "onState">> & Pick<ClientOptions, "authKey" | "authSigner" | "onState">
   private ws: WebSocket | undefined
   private state: ConnectionState = "connecting"
   private attempt = 0
@@ -259,7 +267,7 @@ export class RelayClient {
     for (const [id, w] of this.publishes) this.settle(this.publishes, id, w, err)
     for (const [id, w] of this.queries) this.settle(this.queries, id, w, err)
     for (const [id, w] of this.negs) this.settle(this.negs, id, w, err)
-    for (const s of this.subs.values()) s.handlers.onClosed?.(err.message)
+    if (err.reason !== "closed") for (const s of this.subs.values()) s.handlers.onClosed?.(err.message)
     this.subs.clear()
     const ws = this.ws
     this.ws = undefined
@@ -334,7 +342,7 @@ export class RelayClient {
         if (typeof a !== "string") return this.protocolError("an AUTH challenge that is not a string")
         this.challenge = a
         this.authenticated = false
-        if (this.opts.authKey) this.sendAuth()
+        if (this.canAuth) this.sendAuth()
         return
       case "NEG-MSG":
         return this.onNegMsg(a, b)
@@ -385,7 +393,7 @@ export class RelayClient {
     const q = this.queries.get(subId)
     const s = this.subs.get(subId)
     const entry = q ?? s
-    if (entry && why.startsWith("auth-required:") && this.opts.authKey && !entry.authRetried) {
+    if (entry && why.startsWith("auth-required:") && this.canAuth && !entry.authRetried) {
       entry.authRetried = true
       return this.afterAuth(() => {
         if (this.queries.get(subId) === q && q) this.write(q.frame)
@@ -413,7 +421,7 @@ export class RelayClient {
     }
     const p = this.publishes.get(id)
     if (!p) return
-    if (!accepted && why.startsWith("auth-required:") && this.opts.authKey && !p.authRetried) {
+    if (!accepted && why.startsWith("auth-required:") && this.canAuth && !p.authRetried) {
       p.authRetried = true
       return this.afterAuth(() => this.publishes.get(id) === p && this.write(p.frame))
     }
@@ -448,19 +456,16 @@ export class RelayClient {
 
   // ------------------------------------------------------------ AUTH
 
+  private get canAuth() {
+    return this.opts.authKey !== undefined || this.opts.authSigner !== undefined
+  }
+
   private sendAuth() {
-    const sk = this.opts.authKey
-    if (!sk || this.challenge === undefined) return
-    const unsigned = {
-      pubkey: bytesToHex(schnorr.getPublicKey(sk)),
-      created_at: Math.floor(Date.now() / 1000),
-      kind: 22242,
-      tags: [["relay", this.url], ["challenge", this.challenge]],
-      content: ""
-    }
-    const id = computeEventId(unsigned)
-    this.authEventId = id
-    this.write(JSON.stringify(["AUTH", { ...unsigned, id, sig: bytesToHex(schnorr.sign(hexToBytes(id), sk)) }]))
+    if (!this.canAuth || this.challenge === undefined) return
+    const template = { kind: 22242, created_at: Math.floor(Date.now() / 1000), tags: [["relay", this.url], ["challenge", this.challenge]], content: "" }
+    const event = this.opts.authSigner ? this.opts.authSigner(template) : signWith(this.opts.authKey!, template)
+    this.authEventId = event.id
+    this.write(JSON.stringify(["AUTH", event]))
   }
 
   /** Runs `f` once our AUTH is answered (at once when already authenticated; after the challenge when none came yet). */

@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs"
 import { Context, Data, Effect, Layer } from "effect"
 import { parseIpRange } from "../net/ip.ts"
+import { parseFilter } from "../nostr/filter.ts"
 import { parseRetention } from "../storage/retention.ts"
 import { envName, SETTINGS, type Setting, type SettingKey, type Settings } from "./settings.ts"
 
@@ -97,6 +98,18 @@ const crossChecks = (s: Settings) => {
   for (const key of ["adminPubkeys", "bannedPubkeys", "allowedPubkeys", "bannedEvents"] as const) {
     const bad = s[key].find((v) => !/^[0-9a-f]{64}$/.test(v))
     if (bad !== undefined) throw new ConfigError({ message: `setting "${key}" must hold 64 lowercase hex characters per entry, got ${JSON.stringify(bad)}` })
+  }
+  const upstream = s.mirrorUpstreams.find((u) => !/^wss?:\/\/[^\s]+$/.test(u))
+  if (upstream !== undefined) throw new ConfigError({ message: `setting "mirrorUpstreams" must hold ws:// or wss:// URLs, got ${JSON.stringify(upstream)}` })
+  if (s.mirrorFilter !== "") {
+    let raw: unknown
+    try {
+      raw = JSON.parse(s.mirrorFilter)
+    } catch {
+      throw new ConfigError({ message: `setting "mirrorFilter" must be a JSON filter object` })
+    }
+    const f = parseFilter(raw, { maxFilterValues: s.maxFilterValues, allowSearch: false })
+    if ("error" in f) throw new ConfigError({ message: `setting "mirrorFilter": ${f.error}` })
   }
   const retention = parseRetention(s.retention)
   if ("error" in retention) throw new ConfigError({ message: `setting "retention": ${retention.error}` })

@@ -52,6 +52,29 @@ export const reqToEoseSeconds = Metric.histogram("parrhesia_req_eose_seconds", {
   boundaries: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
 })
 
+/** One metric per name and attribute set, made on first use. */
+const memo = new Map<string, Metric.Metric<number, unknown>>()
+const once = <T extends Metric.Metric<number, unknown>>(key: string, make: () => T): T => {
+  let m = memo.get(key)
+  if (m === undefined) {
+    m = make()
+    memo.set(key, m)
+  }
+  return m as T
+}
+export const mirrorConnected = (upstream: string) =>
+  once(`connected ${upstream}`, () => Metric.gauge("parrhesia_mirror_connected", { description: "1 while connected to the mirrored upstream", attributes: { upstream } }))
+export const mirrorReconnects = (upstream: string) =>
+  once(`reconnects ${upstream}`, () => Metric.counter("parrhesia_mirror_disconnects_total", { description: "Connections to the upstream lost (each followed by a reconnect with backoff)", attributes: { upstream } }))
+export const mirrorEvents = (upstream: string, source: string, result: string) =>
+  once(`events ${upstream} ${source} ${result}`, () =>
+    Metric.counter("parrhesia_mirror_events_total", { description: "Events from the upstream by source (live, catchup) and result (accepted, duplicate, or the rejection prefix)", attributes: { upstream, source, result } })
+  )
+export const mirrorLagSeconds = (upstream: string) =>
+  once(`lag ${upstream}`, () => Metric.gauge("parrhesia_mirror_lag_seconds", { description: "Seconds between the newest live event's created_at and its arrival", attributes: { upstream } }))
+export const mirrorCatchups = (upstream: string, method: string) =>
+  once(`catchups ${upstream} ${method}`, () => Metric.counter("parrhesia_mirror_catchups_total", { description: "Catch-ups after a connect, by method (negentropy, req)", attributes: { upstream, method } }))
+
 const escapeLabel = (v: string) => v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"')
 
 const labels = (attrs: Readonly<Record<string, string>> | undefined, extra?: Record<string, string>) => {
