@@ -94,6 +94,7 @@ export const SETTINGS = {
   negentropyMaxRecords: int(1_000_000, 1, 100_000_000, "Most records one NEG-OPEN may reconcile; more gets NEG-ERR \"blocked:\"."),
   negentropyMaxSessions: int(8, 1, 1000, "Open negentropy sessions per connection."),
   negentropyMaxTotalSessions: int(500, 1, 100000, "Open negentropy sessions on the whole relay."),
+  negentropyMaxTotalRecords: int(10_000_000, 1, 1_000_000_000, "Records all open negentropy sessions may hold together (about 40 bytes each); past it NEG-OPEN gets NEG-ERR \"blocked:\"."),
   negentropyIdleSeconds: int(60, 5, 3600, "A negentropy session without a message for this long is closed with NEG-ERR \"closed:\"."),
   mirrorUpstreams: list([], "Relays (ws:// or wss://) to mirror: a live subscription to each stores what arrives (validated like any EVENT), with a NIP-77 catch-up after every reconnect; empty: no mirroring."),
   mirrorFilter: str("", "With mirrorUpstreams: the NIP-01 filter (JSON) of what to mirror, e.g. {\"kinds\":[0,1]}; empty: everything."),

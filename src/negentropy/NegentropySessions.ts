@@ -1,8 +1,10 @@
 /**
  * NegentropySessions: the relay-wide budget of NIP-77 sessions, and each
  * connection's open sessions (a reconciliation engine per subscription id,
- * with its last activity). Sessions are bounded per connection and in total;
- * a connection's sessions go with it.
+ * with its last activity). Sessions are bounded per connection and in total,
+ * and so are the records all open sessions hold (each record ~40 bytes), so
+ * memory stays bounded however many clients sync at once; a connection's
+ * sessions go with it.
  */
 import { Context, Effect, Layer } from "effect"
 import { RelayConfig } from "../config/RelayConfig.ts"
@@ -15,8 +17,8 @@ export interface Session {
 
 export interface ConnectionSessions {
   readonly get: (subId: string) => Session | undefined
-  /** Opens (replacing one with the same id); false when a per-connection or relay-wide limit is reached. */
-  readonly open: (subId: string, engine: Negentropy, now: number) => boolean
+  /** Opens (replacing one with the same id); the reason when a per-connection or relay-wide limit is reached. */
+  readonly open: (subId: string, engine: Negentropy, now: number) => string | undefined
   readonly close: (subId: string) => boolean
   /** Ids of sessions idle since before `cutoff` (ms), closed. */
   readonly closeIdle: (cutoff: number) => ReadonlyArray<string>
@@ -27,6 +29,8 @@ export interface ConnectionSessions {
 export interface NegentropySessionsShape {
   readonly forConnection: () => ConnectionSessions
   readonly total: () => number
+  /** Records held by all open sessions. */
+  readonly records: () => number
 }
 
 export class NegentropySessions extends Context.Service<NegentropySessions, NegentropySessionsShape>()("parrhesia/negentropy/NegentropySessions") {
@@ -35,23 +39,31 @@ export class NegentropySessions extends Context.Service<NegentropySessions, Nege
     Effect.gen(function* () {
       const config = yield* RelayConfig
       let total = 0
+      let records = 0
       return NegentropySessions.of({
         total: () => total,
+        records: () => records,
         forConnection: () => {
           const sessions = new Map<string, Session>()
           const close = (subId: string) => {
-            if (!sessions.delete(subId)) return false
+            const s = sessions.get(subId)
+            if (s === undefined) return false
+            sessions.delete(subId)
             total--
+            records -= s.engine.size
             return true
           }
           return {
             get: (subId) => sessions.get(subId),
             open: (subId, engine, now) => {
               close(subId)
-              if (sessions.size >= config.negentropyMaxSessions || total >= config.negentropyMaxTotalSessions) return false
+              if (sessions.size >= config.negentropyMaxSessions) return "too many open negentropy sessions on this connection"
+              if (total >= config.negentropyMaxTotalSessions) return "too many open negentropy sessions, try again later"
+              if (records + engine.size > config.negentropyMaxTotalRecords) return "open negentropy sessions hold too many records, try again later"
               sessions.set(subId, { engine, lastActive: now })
               total++
-              return true
+              records += engine.size
+              return undefined
             },
             close,
             closeIdle: (cutoff) => {

@@ -215,6 +215,11 @@ export class Negentropy {
     this.frameSizeLimit = frameSizeLimit
   }
 
+  /** Records held. */
+  get size(): number {
+    return this.storage.size
+  }
+
   /** The initiator's first message. */
   initiate(): Uint8Array {
     if (this.isInitiator) throw new NegentropyError("already initiated")

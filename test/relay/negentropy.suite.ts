@@ -104,6 +104,21 @@ export const negentropySuite = (name: string, start: (overrides: Partial<Setting
       expect((await c.next(forSub("s5", "NEG-MSG", "NEG-ERR")))[0]).toBe("NEG-MSG")
     })
 
+    it("bounds the records held by all open sessions together, across connections", async () => {
+      const relay = await relays.start({ negentropyMaxTotalRecords: 5 })
+      const [a, b] = [await relays.open(relay), await relays.open(relay)]
+      const k = newKey()
+      for (let i = 0; i < 3; i++) await publishOk(a, makeEvent({ created_at: now() - i }, k))
+      const open = (c: typeof a, id: string) => c.send(["NEG-OPEN", id, { authors: [k.pk] }, bytesToHex(new Negentropy(new Storage([])).initiate())])
+      open(a, "first") // 3 records held
+      expect((await a.next(forSub("first", "NEG-MSG", "NEG-ERR")))[0]).toBe("NEG-MSG")
+      open(b, "second") // 3 more would make 6
+      expect((await b.next(forSub("second", "NEG-MSG", "NEG-ERR")))[2]).toMatch(/^blocked: .*too many records/)
+      a.send(["NEG-CLOSE", "first"])
+      open(b, "third")
+      expect((await b.next(forSub("third", "NEG-MSG", "NEG-ERR")))[0]).toBe("NEG-MSG")
+    })
+
     it("closes a session left idle", async () => {
       const relay = await relays.start({ negentropyIdleSeconds: 5, pingIntervalSeconds: 1 })
       const c = await relays.open(relay)

@@ -41,9 +41,8 @@ export const onNegOpen = (conn: Conn, subId: string, filter: unknown, message: s
     )
     const out = respond(engine, message)
     if ("error" in out) return yield* conn.send(encodeNegErr(subId, `invalid: ${out.error}`))
-    if (!conn.negentropy.open(subId, engine, yield* Clock.currentTimeMillis)) {
-      return yield* conn.send(encodeNegErr(subId, "blocked: too many open negentropy sessions"))
-    }
+    const refused = conn.negentropy.open(subId, engine, yield* Clock.currentTimeMillis)
+    if (refused !== undefined) return yield* conn.send(encodeNegErr(subId, `blocked: ${refused}`))
     yield* conn.send(encodeNegMsg(subId, out.hex))
   })
 
