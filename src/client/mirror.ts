@@ -15,7 +15,7 @@ import { Effect, Layer, Metric, Queue } from "effect"
 import { RelayIdentity } from "../auth/RelayIdentity.ts"
 import { RelayConfig } from "../config/RelayConfig.ts"
 import { Ingest } from "../ingest/Ingest.ts"
-import { hexToBytes, Negentropy, Storage } from "../negentropy/engine.ts"
+import { Negentropy, Storage } from "../negentropy/engine.ts"
 import type { Filter, NostrEvent } from "../nostr/index.ts"
 import * as M from "../observability/metrics.ts"
 import type { RequestContext } from "../policy/types.ts"
@@ -113,7 +113,7 @@ export const mirrorLayer = Layer.effectDiscard(
             const window = { ...filter, since }
             const local = yield* store.negentropyRecords([window], config.negentropyMaxRecords + 1).pipe(Effect.orDie)
             if (local.length > config.negentropyMaxRecords) return yield* Effect.fail("too many local records" as const)
-            const engine = new Negentropy(new Storage(local.map((r) => ({ timestamp: r.created_at, id: hexToBytes(r.id) }))), 60_000)
+            const engine = new Negentropy(Storage.fromRecords(local), 60_000)
             const subId = `mirror-${index}-${Date.now().toString(36)}`
             const need: Array<string> = []
             let msg: Uint8Array | undefined = engine.initiate()

@@ -6,7 +6,7 @@
  * memory stays bounded however many clients sync at once; a connection's
  * sessions go with it.
  */
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Semaphore } from "effect"
 import { RelayConfig } from "../config/RelayConfig.ts"
 import type { Negentropy } from "./engine.ts"
 
@@ -29,6 +29,12 @@ export interface ConnectionSessions {
 export interface NegentropySessionsShape {
   readonly forConnection: () => ConnectionSessions
   readonly total: () => number
+  /**
+   * Runs the loading of a session's records with one of a few relay-wide
+   * permits: a burst of NEG-OPENs over large sets reads them a few at a time,
+   * so the rows being converted at once stay bounded too.
+   */
+  readonly withLoadPermit: <A, E, R>(load: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   /** Records held by all open sessions. */
   readonly records: () => number
 }
@@ -40,7 +46,9 @@ export class NegentropySessions extends Context.Service<NegentropySessions, Nege
       const config = yield* RelayConfig
       let total = 0
       let records = 0
+      const loads = yield* Semaphore.make(2)
       return NegentropySessions.of({
+        withLoadPermit: (load) => loads.withPermits(1)(load),
         total: () => total,
         records: () => records,
         forConnection: () => {

@@ -132,7 +132,14 @@ export class Storage {
   private readonly view: DataView
   private readonly timestamps: Float64Array
   readonly size: number
-  constructor(items: Iterable<Item>) {
+  constructor(items: Iterable<Item> | { readonly packedIds: Uint8Array; readonly timestamps: Float64Array }) {
+    if ("packedIds" in items) {
+      this.size = items.timestamps.length
+      this.ids = items.packedIds
+      this.view = new DataView(this.ids.buffer, this.ids.byteOffset, this.ids.byteLength)
+      this.timestamps = items.timestamps
+      return
+    }
     const sorted = [...items].sort(compareItems)
     this.size = sorted.length
     this.ids = new Uint8Array(this.size * ID_SIZE)
@@ -145,6 +152,20 @@ export class Storage {
       this.ids.set(it.id, i * ID_SIZE)
       this.timestamps[i] = it.timestamp
     })
+  }
+  /** From (created_at, hex id) records as stores give them, without an object per record. */
+  static fromRecords(records: ReadonlyArray<{ readonly created_at: number; readonly id: string }>): Storage {
+    const sorted = [...records].sort((a, b) => (a.created_at !== b.created_at ? a.created_at - b.created_at : a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    const ids = Buffer.alloc(sorted.length * ID_SIZE)
+    const timestamps = new Float64Array(sorted.length)
+    sorted.forEach((r, i) => {
+      if (typeof r.id !== "string" || !/^[0-9a-f]{64}$/.test(r.id)) throw new NegentropyError("record ids must be 64 lowercase hex characters")
+      if (!Number.isSafeInteger(r.created_at) || r.created_at < 0) throw new NegentropyError("record timestamps must be non-negative integers")
+      if (i > 0 && sorted[i - 1]!.created_at === r.created_at && sorted[i - 1]!.id === r.id) throw new NegentropyError("duplicate record")
+      ids.write(r.id, i * ID_SIZE, "hex")
+      timestamps[i] = r.created_at
+    })
+    return new Storage({ packedIds: new Uint8Array(ids.buffer, ids.byteOffset, ids.byteLength), timestamps })
   }
   timestamp(i: number): number {
     return this.timestamps[i]!

@@ -49,6 +49,17 @@ describe("negentropy engine", () => {
     )
   })
 
+  it("packs records given as (created_at, hex id) the same as items", () => {
+    const items = Array.from({ length: 500 }, () => item(1_700_000_000 + Math.floor(Math.random() * 20)))
+    const a = new Storage(items)
+    const b = Storage.fromRecords(items.map((i) => ({ created_at: i.timestamp, id: bytesToHex(i.id) })).reverse())
+    expect(b.size).toBe(500)
+    for (const [lo, hi] of [[0, 500], [0, 0], [17, 333], [499, 500]] as const) expect(bytesToHex(b.fingerprint(lo, hi))).toBe(bytesToHex(a.fingerprint(lo, hi)))
+    for (let i = 0; i < 500; i += 37) expect([b.timestamp(i), bytesToHex(b.id(i))]).toEqual([a.timestamp(i), bytesToHex(a.id(i))])
+    expect(() => Storage.fromRecords([{ created_at: 1, id: "zz".repeat(32) }])).toThrow(NegentropyError)
+    expect(() => Storage.fromRecords([{ created_at: 1, id: "ab".repeat(32) }, { created_at: 1, id: "ab".repeat(32) }])).toThrow(/duplicate/)
+  })
+
   it("finds exactly A\\B and B\\A for random sets (shared timestamps included)", () => {
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 300 }), fc.integer({ min: 1, max: 50 }), (common, onlyA, onlyB, spread) => {

@@ -33,12 +33,11 @@ export const onNegOpen = (conn: Conn, subId: string, filter: unknown, message: s
     const allowed = yield* limiter.tryRead({ connectionId: conn.id, ip: conn.ip, pubkeys: conn.ctx.authenticated })
     conn.rateOutcome(allowed)
     if (!allowed) return yield* negErr(conn, subId, new RateLimited({ message: "too many requests, slow down" }))
-    const found = yield* Effect.result(query.records(conn.ctx, filter, config.negentropyMaxRecords))
-    if (found._tag === "Failure") return yield* negErr(conn, subId, found.failure)
-    const engine = new Negentropy(
-      new Storage(found.success.map((r) => ({ timestamp: r.created_at, id: hexToBytes(r.id) }))),
-      frameLimitOf(config.maxMessageBytes)
+    const found = yield* Effect.result(
+      conn.services.negentropySessions.withLoadPermit(Effect.map(query.records(conn.ctx, filter, config.negentropyMaxRecords), Storage.fromRecords))
     )
+    if (found._tag === "Failure") return yield* negErr(conn, subId, found.failure)
+    const engine = new Negentropy(found.success, frameLimitOf(config.maxMessageBytes))
     const out = respond(engine, message)
     if ("error" in out) return yield* conn.send(encodeNegErr(subId, `invalid: ${out.error}`))
     const refused = conn.negentropy.open(subId, engine, yield* Clock.currentTimeMillis)
