@@ -178,6 +178,14 @@ describe("validation errors name their setting", () => {
     expect(load({ overrides: { relayUrl: "wss://relay.example.com/" } }).relayUrl).toBe("wss://relay.example.com/")
   })
 
+  it("mirrorUpstreams must be ws(s):// URLs and mirrorFilter a valid filter", () => {
+    expect(fail({ env: { PARRHESIA_MIRROR_UPSTREAMS: "wss://a.example,http://b" } })).toContain('"mirrorUpstreams"')
+    expect(load({ env: { PARRHESIA_MIRROR_UPSTREAMS: "wss://a.example,ws://127.0.0.1:7000" } }).mirrorUpstreams).toEqual(["wss://a.example", "ws://127.0.0.1:7000"])
+    expect(fail({ env: { PARRHESIA_MIRROR_FILTER: "{kinds" } })).toContain('"mirrorFilter"')
+    expect(fail({ env: { PARRHESIA_MIRROR_FILTER: '{"kinds":"x"}' } })).toContain('"mirrorFilter"')
+    expect(load({ env: { PARRHESIA_MIRROR_FILTER: '{"kinds":[0,1]}' } }).mirrorFilter).toBe('{"kinds":[0,1]}')
+  })
+
   it("databaseUrl must be postgres:// or postgresql:// when set", () => {
     expect(fail({ overrides: { databaseUrl: "mysql://x" } })).toContain('"databaseUrl"')
     expect(load({ overrides: { databaseUrl: "postgresql://h/db" } }).databaseUrl).toBe("postgresql://h/db")
