@@ -99,6 +99,17 @@ const crossChecks = (s: Settings) => {
     const bad = s[key].find((v) => !/^[0-9a-f]{64}$/.test(v))
     if (bad !== undefined) throw new ConfigError({ message: `setting "${key}" must hold 64 lowercase hex characters per entry, got ${JSON.stringify(bad)}` })
   }
+  if ((s.tlsCert === "") !== (s.tlsKey === "")) {
+    throw new ConfigError({ message: `settings "tlsCert" and "tlsKey" go together: set both files or neither` })
+  }
+  for (const key of ["tlsCert", "tlsKey"] as const) {
+    if (s[key] === "") continue
+    try {
+      readFileSync(s[key])
+    } catch (e) {
+      throw new ConfigError({ message: `setting "${key}": cannot read ${s[key]}: ${(e as NodeJS.ErrnoException).code ?? String(e)}` })
+    }
+  }
   const upstream = s.mirrorUpstreams.find((u) => !/^wss?:\/\/[^\s]+$/.test(u))
   if (upstream !== undefined) throw new ConfigError({ message: `setting "mirrorUpstreams" must hold ws:// or wss:// URLs, got ${JSON.stringify(upstream)}` })
   if (s.mirrorFilter !== "") {

@@ -1,6 +1,6 @@
 /**
  * The server edge: one port for WebSocket (the relay) and plain HTTP (NIP-11,
- * /health, /metrics). This is the only module that knows about `ws` and
+ * /health, /metrics), over TLS when a certificate is configured. This is the only module that knows about `ws` and
  * `node:http`. Each upgraded socket gets its own scoped connection fiber.
  *
  * At the upgrade the client IP is worked out (trusted proxies' forwarding
@@ -11,7 +11,9 @@
  * wait (up to shutdownGraceMs) for the EVENTs being stored to be answered,
  * then NOTICE + close 1001 to every client.
  */
+import { readFileSync } from "node:fs"
 import { createServer } from "node:http"
+import { createServer as createTlsServer } from "node:https"
 import type { Duplex } from "node:stream"
 import type { AddressInfo } from "node:net"
 import { NodeHttpServer } from "@effect/platform-node"
@@ -67,7 +69,23 @@ const make = Effect.gen(function* () {
   let accepting = true
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxMessageBytes, perMessageDeflate: false })
-  const server = createServer()
+  // With a certificate the same port speaks TLS (wss://, https://); SIGHUP reloads it for new connections.
+  const tls = config.tlsCert !== "" ? () => ({ cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) }) : undefined
+  const server = tls ? createTlsServer(tls()) : createServer()
+  if (tls) {
+    const services = yield* Effect.context<never>()
+    const log = (e: Effect.Effect<void>) => void Effect.runForkWith(services)(e)
+    const reload = () => {
+      try {
+        ;(server as ReturnType<typeof createTlsServer>).setSecureContext(tls())
+        log(Effect.logInfo("TLS certificate reloaded (SIGHUP)"))
+      } catch (e) {
+        log(Effect.logError(`TLS certificate not reloaded, the old one stays: ${e instanceof Error ? e.message : String(e)}`))
+      }
+    }
+    process.on("SIGHUP", reload)
+    yield* Effect.addFinalizer(() => Effect.sync(() => process.off("SIGHUP", reload)))
+  }
   const handler = yield* NodeHttpServer.makeHandler(httpApp, { scope })
   server.on("request", handler)
 
@@ -188,5 +206,5 @@ const make = Effect.gen(function* () {
 
   const address = server.address() as AddressInfo
   const shownHost = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host
-  return RelayServer.of({ host: config.host, port: address.port, url: `ws://${shownHost}:${address.port}` })
+  return RelayServer.of({ host: config.host, port: address.port, url: `${tls ? "wss" : "ws"}://${shownHost}:${address.port}` })
 })

@@ -178,6 +178,12 @@ describe("validation errors name their setting", () => {
     expect(load({ overrides: { relayUrl: "wss://relay.example.com/" } }).relayUrl).toBe("wss://relay.example.com/")
   })
 
+  it("tlsCert and tlsKey go together and must be readable files", () => {
+    expect(fail({ env: { PARRHESIA_TLS_CERT: "/etc/hostname" } })).toContain('"tlsKey"')
+    expect(fail({ env: { PARRHESIA_TLS_CERT: "/nonexistent/cert.pem", PARRHESIA_TLS_KEY: "/etc/hostname" } })).toMatch(/"tlsCert".*ENOENT/)
+    expect(load({ env: { PARRHESIA_TLS_CERT: "/etc/hostname", PARRHESIA_TLS_KEY: "/etc/hostname" } }).tlsKey).toBe("/etc/hostname")
+  })
+
   it("mirrorUpstreams must be ws(s):// URLs and mirrorFilter a valid filter", () => {
     expect(fail({ env: { PARRHESIA_MIRROR_UPSTREAMS: "wss://a.example,http://b" } })).toContain('"mirrorUpstreams"')
     expect(load({ env: { PARRHESIA_MIRROR_UPSTREAMS: "wss://a.example,ws://127.0.0.1:7000" } }).mirrorUpstreams).toEqual(["wss://a.example", "ws://127.0.0.1:7000"])

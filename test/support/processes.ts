@@ -31,7 +31,7 @@ export const startRelayProcess = (env: Record<string, string> = {}, port = 0): P
   return new Promise((resolve, reject) => {
     const onData = (d: Buffer) => {
       out += d.toString()
-      const m = /listening on (ws:\/\/[\d.]+:(\d+))/.exec(out)
+      const m = /listening on (wss?:\/\/[\d.]+:(\d+))/.exec(out)
       if (m) {
         child.stdout!.off("data", onData)
         child.stdout!.on("data", (x: Buffer) => (out += x.toString()))
