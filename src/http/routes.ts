@@ -1,8 +1,9 @@
 /**
  * Plain HTTP on the relay's port: the NIP-11 document (Accept:
  * application/nostr+json), the NIP-86 management API (POST with
- * Content-Type: application/nostr+json+rpc), /health, /metrics, and a short
- * text page.
+ * Content-Type: application/nostr+json+rpc), /health, /metrics, the status
+ * page for browsers (Accept: text/html) with its /stats, and a short text
+ * answer for anything else at /.
  */
 import { Effect, Metric } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "effect/http"
@@ -13,6 +14,7 @@ import { openSubscriptions, renderPrometheus } from "../observability/metrics.ts
 import { SubscriptionIndex } from "../subscriptions/SubscriptionIndex.ts"
 import { relayInformation } from "./nip11.ts"
 import { ManagementApi, RPC_CONTENT_TYPE } from "./nip86.ts"
+import { relayStats, STATUS_CSP, statusPage } from "./status.ts"
 
 /** NIP-11: relays MUST accept CORS requests. */
 const CORS = {
@@ -40,6 +42,8 @@ export const httpApp = Effect.gen(function* () {
   switch (path) {
     case "/health":
       return HttpServerResponse.text("ok\n", { headers: CORS })
+    case "/stats":
+      return HttpServerResponse.text(JSON.stringify(yield* relayStats), { contentType: "application/json", headers: { ...CORS, "cache-control": "no-store" } })
     case "/metrics": {
       const index = yield* SubscriptionIndex
       yield* Metric.update(openSubscriptions, index.size())
@@ -56,6 +60,13 @@ export const httpApp = Effect.gen(function* () {
     return HttpServerResponse.text(JSON.stringify(doc), {
       contentType: "application/nostr+json",
       headers: CORS
+    })
+  }
+  if ((path === "/" || path === "") && accept.includes("text/html")) {
+    const moderation = yield* Moderation
+    return HttpServerResponse.text(statusPage(config, relayInformation(config, moderation)), {
+      contentType: "text/html; charset=utf-8",
+      headers: { "content-security-policy": STATUS_CSP, "x-content-type-options": "nosniff" }
     })
   }
   if (path === "/" || path === "") {

@@ -1,0 +1,114 @@
+/// <reference lib="dom" />
+/**
+ * The status page in a real headless Chromium (@sparticuz/chromium driven by
+ * puppeteer-core, both pinned): it renders the relay's name, NIPs and limits,
+ * its live figures change after events are published (without a reload), a
+ * script in the page publishes and reads an event through the browser's own
+ * WebSocket, and the same works over https/wss with the relay's own TLS.
+ */
+import { copyFileSync, mkdirSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import chromium from "@sparticuz/chromium"
+import puppeteer, { type Browser, type Page } from "puppeteer-core"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import type { NostrEvent } from "../../src/nostr/index.ts"
+import { makeEvent, newKey } from "../support/nostr.ts"
+import { startRelay, type TestRelay } from "../support/relay.ts"
+import { makeTestCa } from "../support/tls.ts"
+import { connect, now, publishOk } from "../support/ws.ts"
+
+/** In the page: publish `event` over the page's own WebSocket to its relay, then read it back by id. */
+const publishAndRead = (page: Page, event: NostrEvent) =>
+  page.evaluate(
+    (e: { readonly id: string }) =>
+      new Promise<{ url: string; ok: unknown; read: string | undefined }>((resolve, reject) => {
+        const url = document.getElementById("relay-url")!.textContent!
+        const ws = new WebSocket(url)
+        let ok: unknown
+        ws.onerror = () => reject(new Error(`WebSocket to ${url} failed`))
+        ws.onopen = () => ws.send(JSON.stringify(["EVENT", e]))
+        ws.onmessage = (m) => {
+          const f = JSON.parse(m.data)
+          if (f[0] === "OK" && f[1] === e.id) {
+            ok = f[2]
+            ws.send(JSON.stringify(["REQ", "read", { ids: [e.id] }]))
+          } else if (f[0] === "EVENT" && f[1] === "read") {
+            resolve({ url, ok, read: f[2].id })
+            ws.close()
+          } else if (f[0] === "EOSE") resolve({ url, ok, read: undefined })
+        }
+      }),
+    event
+  )
+
+const text = (page: Page, id: string) => page.$eval(`#${id}`, (el) => el.textContent ?? "")
+
+describe("status page in headless Chromium", () => {
+  let browser: Browser
+  const relays: Array<TestRelay> = []
+  beforeAll(async () => {
+    // The browser unpacks into $TMPDIR/chromium: a folder of its own.
+    const dir = join(tmpdir(), "parrhesia-chromium")
+    mkdirSync(dir, { recursive: true })
+    const saved = process.env["TMPDIR"]
+    process.env["TMPDIR"] = dir
+    const executablePath = await chromium.executablePath()
+    if (saved === undefined) delete process.env["TMPDIR"]
+    else process.env["TMPDIR"] = saved
+    browser = await puppeteer.launch({
+      executablePath,
+      headless: true,
+      // As root Chromium needs --no-sandbox; the test CA's certificate is not in its store.
+      args: ["--no-sandbox", "--disable-gpu", "--ignore-certificate-errors", "--disable-background-networking", "--disable-component-update"]
+    })
+  }, 120_000)
+  afterAll(async () => {
+    await browser?.close()
+    for (const r of relays) await r.close()
+  })
+
+  it("renders the relay's facts and updates its figures without a reload", async () => {
+    const relay = await startRelay({ name: "Status <Test> Relay", description: "A relay for the browser test.", maxLimit: 777 })
+    relays.push(relay)
+    const page = await browser.newPage()
+    const response = await page.goto(relay.httpUrl, { waitUntil: "load" })
+    expect(response?.headers()["content-type"]).toMatch(/^text\/html/)
+    expect(await page.title()).toBe("Status <Test> Relay")
+    expect(await text(page, "name")).toBe("Status <Test> Relay")
+    expect(await page.$$eval("ul.nips li", (lis) => lis.map((l) => l.textContent))).toEqual(expect.arrayContaining(["NIP-01", "NIP-11", "NIP-77"]))
+    expect(await page.$eval("table", (t) => t.textContent)).toMatch(/max limit\s*777/)
+    expect(await text(page, "relay-url")).toBe(relay.url)
+
+    await page.waitForFunction(() => Number(document.body.dataset["updates"] ?? 0) >= 1)
+    expect(await text(page, "stored-events")).toBe("0")
+    const c = await connect(relay.url)
+    const key = newKey()
+    for (let i = 0; i < 3; i++) await publishOk(c, makeEvent({ created_at: now() - i }, key))
+    // The page's own poll brings the new figures: no reload.
+    await page.waitForFunction(() => document.getElementById("stored-events")!.textContent === "3", { timeout: 15_000 })
+    await page.waitForFunction(() => Number(document.getElementById("connections")!.textContent) >= 1)
+    await c.close()
+
+    const e = makeEvent({ created_at: now(), content: "from the browser" }, key)
+    expect(await publishAndRead(page, e)).toEqual({ url: relay.url, ok: true, read: e.id })
+    await page.close()
+  }, 60_000)
+
+  it("works over https and wss with the relay's own certificate", async () => {
+    const ca = makeTestCa()
+    const cert = ca.issue("browser")
+    const certFile = join(ca.dir, "live.crt")
+    copyFileSync(cert.certFile, certFile)
+    const relay = await startRelay({ tlsCert: certFile, tlsKey: cert.keyFile })
+    relays.push(relay)
+    expect(relay.url).toMatch(/^wss:/)
+    const page = await browser.newPage()
+    await page.goto(relay.httpUrl.replace(/^ws/, "http"), { waitUntil: "load" })
+    expect(await text(page, "relay-url")).toBe(relay.url)
+    await page.waitForFunction(() => Number(document.body.dataset["updates"] ?? 0) >= 1)
+    const e = makeEvent({ created_at: now(), content: "over wss from the browser" })
+    expect(await publishAndRead(page, e)).toEqual({ url: relay.url, ok: true, read: e.id })
+    await page.close()
+  }, 60_000)
+})
