@@ -11,6 +11,7 @@ import { RelayIdentity } from "./auth/RelayIdentity.ts"
 import { selfDescriptionLayer } from "./discovery/SelfDescription.ts"
 import { mirrorLayer } from "./client/mirror.ts"
 import { ManagementApi } from "./http/nip86.ts"
+import { tracingLayerFromEnv } from "./observability/tracing.ts"
 import { Ingest } from "./ingest/Ingest.ts"
 import { Membership } from "./membership/Membership.ts"
 import { NegentropySessions } from "./negentropy/NegentropySessions.ts"
@@ -43,7 +44,7 @@ export const relayLayer = <E1, E2>(adapters: {
     Layer.provideMerge(ManagementApi.layer),
     Layer.provideMerge(coreLayer),
     Layer.provideMerge(Layer.mergeAll(adapters.store, adapters.verifier)),
-    Layer.provide(loggingFromConfig)
+    Layer.provide(Layer.mergeAll(loggingFromConfig, tracingLayerFromEnv(process.env)))
   )
 
 const LEVELS = {

@@ -28,6 +28,7 @@ import { JOIN_KIND, LEAVE_KIND, Membership } from "../membership/Membership.ts"
 import { Policy, type RequestContext } from "../policy/Policy.ts"
 import { EventStore } from "../storage/EventStore.ts"
 import { Fanout } from "../subscriptions/Fanout.ts"
+import { span } from "../observability/tracing.ts"
 import { DELETION_KIND, deletionRequestOf, VANISH_KIND, vanishNamesUs } from "./requests.ts"
 import { SignatureVerifier } from "./SignatureVerifier.ts"
 
@@ -118,19 +119,19 @@ export class Ingest extends Context.Service<Ingest, IngestShape>()("parrhesia/in
 
       const accept = (e: NostrEvent, ctx: RequestContext): Effect.Effect<OkAnswer, Rejection> => {
         if (isEphemeral(e.kind)) {
-          return Effect.as(fanout.publish(e), acceptedAnswer(e))
+          return Effect.as(span("fanout")(fanout.publish(e)), acceptedAnswer(e))
         }
         const until = vanishedUntil.get(e.pubkey)
         if (until !== undefined && e.created_at <= until && e.kind !== VANISH_KIND) {
           return Effect.fail(new Blocked({ message: "this pubkey asked to vanish (NIP-62); its events up to then are not accepted" }))
         }
-        const put = store.put(e).pipe(
+        const put = span("store")(store.put(e)).pipe(
           Effect.mapError(storeFailure("store the event")),
           Effect.flatMap((outcome): Effect.Effect<OkAnswer, Rejection> => {
             switch (outcome) {
               case "stored":
                 remember(e)
-                return Effect.as(fanout.publish(e), acceptedAnswer(e))
+                return Effect.as(span("fanout")(fanout.publish(e)), acceptedAnswer(e))
               case "duplicate":
                 remember(e)
                 return Effect.succeed({
@@ -159,13 +160,13 @@ export class Ingest extends Context.Service<Ingest, IngestShape>()("parrhesia/in
         }
         const e = parsed.event
         return Effect.gen(function* () {
-          yield* policy.checkLimits(ctx, e)
+          yield* span("policy.limits")(policy.checkLimits(ctx, e))
           if (!hasValidId(e)) return yield* new Invalid({ message: "event id does not match the hash of its content" })
           if (recent.has(e.id)) {
             return { id: e.id, accepted: true, message: "duplicate: already have this event", result: "duplicate" }
           }
-          if (!(yield* verifier.verify(e))) return yield* new Invalid({ message: "signature verification failed" })
-          yield* policy.checkWrite(ctx, e)
+          if (!(yield* span("verify")(verifier.verify(e)))) return yield* new Invalid({ message: "signature verification failed" })
+          yield* span("policy.write")(policy.checkWrite(ctx, e))
           // NIP-43 requests are answered, never stored or broadcast (a join request carries a secret claim).
           if (membership.enabled && (e.kind === JOIN_KIND || e.kind === LEAVE_KIND)) {
             const message = yield* membership.handleRequest(e)

@@ -25,6 +25,7 @@ import { Membership } from "../membership/Membership.ts"
 import { NegentropySessions } from "../negentropy/NegentropySessions.ts"
 import { decodeClientMessage, encodeAuth, encodeNegErr, encodeNotice, encodeOk, type ClientMessage } from "../nostr/index.ts"
 import * as M from "../observability/metrics.ts"
+import { messageSpan, nowNanos, tracingEnabled } from "../observability/tracing.ts"
 import { Policy, type RequestContext } from "../policy/Policy.ts"
 import { RateLimiter } from "../policy/RateLimiter.ts"
 import { Query } from "../query/Query.ts"
@@ -161,20 +162,25 @@ export const runConnection = Effect.fnUntraced(function* (
     }
   }
 
+  /** With tracing on: the message's server span, from the frame's arrival, decode included. */
+  let timing: { readonly receivedAt: bigint; readonly decodedAt: bigint } | undefined
+  const traced = <A, E, R>(name: string, attributes: Record<string, unknown>, self: Effect.Effect<A, E, R>) =>
+    timing === undefined ? self : messageSpan(name, timing.receivedAt, timing.decodedAt, { "nostr.connection": info.id, ...attributes })(self)
+
   const route = (m: ClientMessage) => {
     switch (m.type) {
       case "EVENT":
-        runTask(track(onEvent(conn, m.event)))
+        runTask(track(traced("EVENT", {}, onEvent(conn, m.event))))
         return
       case "REQ":
-        runSub(m.subId, track(onReq(conn, m.subId, m.filters)))
+        runSub(m.subId, track(traced("REQ", { "nostr.filters": m.filters.length }, onReq(conn, m.subId, m.filters))))
         return
       case "CLOSE":
         index.remove(info.id, m.subId)
         runTask(FiberMap.remove(subs, m.subId))
         return
       case "COUNT":
-        runTask(track(onCount(conn, m.subId, m.filters)))
+        runTask(track(traced("COUNT", { "nostr.filters": m.filters.length }, onCount(conn, m.subId, m.filters))))
         return
       case "AUTH":
         runTask(track(onAuth(conn, m.event)))
@@ -196,8 +202,12 @@ export const runConnection = Effect.fnUntraced(function* (
   transport.onMessage((text) => {
     if (closing || draining) return
     lastActivity = Date.now()
+    const receivedAt = tracingEnabled() ? nowNanos() : undefined
     const decoded = decodeClientMessage(text)
-    if ("message" in decoded) return route(decoded.message)
+    if ("message" in decoded) {
+      timing = receivedAt === undefined ? undefined : { receivedAt, decodedAt: nowNanos() }
+      return route(decoded.message)
+    }
     const f = decoded.failure
     if (f.eventId !== undefined) runTask(send(encodeOk(f.eventId, false, `invalid: ${f.error}`)))
     else runTask(send(encodeNotice(`invalid: ${f.error}`)))

@@ -2,8 +2,9 @@
 import { Effect, Metric } from "effect"
 import { encodeCount, RateLimited } from "../../nostr/index.ts"
 import * as M from "../../observability/metrics.ts"
+import { annotate, span, tracingEnabled } from "../../observability/tracing.ts"
 import { closedFor, type Conn } from "./Conn.ts"
-import { checkSubId } from "./req.ts"
+import { checkSubId, filterShape } from "./req.ts"
 
 export const onCount = (conn: Conn, subId: string, rawFilters: ReadonlyArray<unknown>) =>
   Effect.gen(function* () {
@@ -14,7 +15,15 @@ export const onCount = (conn: Conn, subId: string, rawFilters: ReadonlyArray<unk
     const allowed = yield* limiter.tryRead({ connectionId: conn.id, ip: conn.ip, pubkeys: conn.ctx.authenticated })
     conn.rateOutcome(allowed)
     if (!allowed) return yield* closedFor(conn, subId, new RateLimited({ message: "too many requests, slow down" }))
-    const n = yield* Effect.result(Effect.flatMap(query.prepare(rawFilters, conn.ctx), (filters) => query.count(conn.ctx, filters)))
-    if (n._tag === "Failure") return yield* closedFor(conn, subId, n.failure)
+    const n = yield* Effect.result(
+      Effect.flatMap(span("prepare")(query.prepare(rawFilters, conn.ctx)), (filters) =>
+        Effect.andThen(tracingEnabled() ? annotate("nostr.filter_shape", filterShape(filters)) : Effect.void, span("count")(query.count(conn.ctx, filters)))
+      )
+    )
+    if (n._tag === "Failure") {
+      yield* annotate("nostr.result", n.failure.prefix)
+      return yield* closedFor(conn, subId, n.failure)
+    }
+    yield* annotate("nostr.rows", n.success.count)
     yield* conn.send(encodeCount(subId, n.success.count, false, n.success.hll))
   })

@@ -2,6 +2,7 @@
 import { Clock, Effect, Metric } from "effect"
 import { encodeNotice, encodeOk, RateLimited } from "../../nostr/index.ts"
 import * as M from "../../observability/metrics.ts"
+import { annotate, tracingEnabled } from "../../observability/tracing.ts"
 import { withChallenge, type Conn } from "./Conn.ts"
 
 const rateLimited = new RateLimited({ message: "too many events, slow down" })
@@ -26,6 +27,12 @@ export const onEvent = (conn: Conn, raw: unknown) =>
       return
     }
     const answer = yield* ingest.handle(raw, conn.ctx)
+    if (tracingEnabled()) {
+      const kind = typeof raw === "object" && raw !== null ? (raw as { kind?: unknown }).kind : undefined
+      yield* annotate("nostr.kind", typeof kind === "number" ? kind : -1)
+      yield* annotate("nostr.result", answer.result)
+      yield* annotate("nostr.event_id", answer.id)
+    }
     // NIP-01: OK needs the event id; an event without a readable one can only get a NOTICE.
     if (!answer.accepted && answer.id === "") yield* conn.send(encodeNotice(answer.message))
     else if (answer.rejection !== undefined) {

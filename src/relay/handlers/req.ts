@@ -19,7 +19,12 @@ import {
 } from "../../nostr/index.ts"
 import { INVITE_KIND } from "../../membership/Membership.ts"
 import * as M from "../../observability/metrics.ts"
+import { annotate, span, tracingEnabled } from "../../observability/tracing.ts"
 import { closedFor, type Conn } from "./Conn.ts"
+
+/** What a filter list looks like, for traces: its fields, not its values (e.g. "kinds,limit | #p,limit"). */
+export const filterShape = (filters: ReadonlyArray<Filter>): string =>
+  filters.map((f) => Object.keys(f).sort().join(",") || "{}").join(" | ")
 
 export const checkSubId = (conn: Conn, subId: string): Rejection | undefined => {
   const max = conn.services.config.maxSubidLength
@@ -40,9 +45,13 @@ export const onReq = (conn: Conn, subId: string, rawFilters: ReadonlyArray<unkno
     if (!replacing && index.countFor(conn.id) >= config.maxSubscriptions) {
       return yield* closedFor(conn, subId, new Blocked({ message: `too many open subscriptions (max ${config.maxSubscriptions})` }))
     }
-    const prepared = yield* Effect.result(query.prepare(rawFilters, conn.ctx))
-    if (prepared._tag === "Failure") return yield* closedFor(conn, subId, prepared.failure)
+    const prepared = yield* Effect.result(span("prepare")(query.prepare(rawFilters, conn.ctx)))
+    if (prepared._tag === "Failure") {
+      yield* annotate("nostr.result", prepared.failure.prefix)
+      return yield* closedFor(conn, subId, prepared.failure)
+    }
     const filters = prepared.success
+    if (tracingEnabled()) yield* annotate("nostr.filter_shape", filterShape(filters))
 
     const prefix = eventFramePrefix(subId)
     const ctx = conn.ctx
@@ -57,9 +66,12 @@ export const onReq = (conn: Conn, subId: string, rawFilters: ReadonlyArray<unkno
         conn.sendLive(prefix + eventJson(e) + "]")
       }
     })
-    const result = yield* Effect.result(query.run(ctx, filters))
+    const result = yield* Effect.result(
+      span("query")(Effect.tap(query.run(ctx, filters), (rows) => annotate("nostr.rows", rows.length)))
+    )
     if (result._tag === "Failure") {
       index.remove(conn.id, subId)
+      yield* annotate("nostr.result", result.failure.prefix)
       return yield* closedFor(conn, subId, result.failure)
     }
     const frames: Array<string> = []
@@ -75,7 +87,8 @@ export const onReq = (conn: Conn, subId: string, rawFilters: ReadonlyArray<unkno
     for (const e of result.success) if (!catchingUp.has(e.id)) frames.push(prefix + eventJson(e) + "]")
     frames.push(encodeEose(subId))
     catchingUp = undefined
-    if (!conn.isClosing()) yield* conn.sendAll(frames)
+    if (!conn.isClosing()) yield* span("send", { "nostr.frames": frames.length })(conn.sendAll(frames))
+    yield* annotate("nostr.result", "eose")
     const ended = yield* Clock.currentTimeMillis
     yield* Metric.update(M.reqToEoseSeconds, (ended - started) / 1000)
   })

@@ -27,7 +27,8 @@
  */
 import { Buffer } from "node:buffer"
 import { Cause, Clock, Context, Deferred, Effect, Fiber, Queue, Result } from "effect"
-import type { Scope } from "effect"
+import type { Scope, Tracer } from "effect"
+import { tracingEnabled } from "../../observability/tracing.ts"
 import * as PgTypes from "@effect/sql-pg/PgTypes"
 import type { PgClient } from "@effect/sql-pg/PgClient"
 import {
@@ -429,6 +430,8 @@ export const unstorableText = (e: NostrEvent): string | undefined => {
 interface PendingPut {
   readonly event: NostrEvent
   readonly done: Deferred.Deferred<PutOutcome, StoreError>
+  /** The caller's span (tracing on): linked with the span of the batch that commits it. */
+  readonly span?: Tracer.Span
 }
 
 export interface WriterStats {
@@ -536,7 +539,23 @@ export const makePostgresEventStore = Effect.fnUntraced(function* (
     // Sorted ids: concurrent batches take their row locks in the same order.
     const ids = [...byId.keys()].sort()
     const events = ids.map((id) => byId.get(id)![0]!.event)
-    return writeOnce(events).pipe(
+    // Traced: one span per committed batch, linked both ways with the spans of the events in it.
+    const linked = <A, E, R>(self: Effect.Effect<A, E, R>) =>
+      !tracingEnabled()
+        ? self
+        : Effect.withSpan(
+            Effect.tap(Effect.currentSpan, (batchSpan) =>
+              Effect.sync(() => {
+                for (const it of batch) it.span?.addLinks([{ span: batchSpan, attributes: { "link.kind": "committed-in-batch" } }])
+              })
+            ).pipe(Effect.orDie, Effect.andThen(self)),
+            "store.commit_batch",
+            {
+              attributes: { "db.system": "postgresql", "store.batch_events": events.length },
+              links: batch.flatMap((it) => (it.span === undefined ? [] : [{ span: it.span, attributes: { "link.kind": "event-in-batch" } }]))
+            }
+          )
+    return linked(writeOnce(events)).pipe(
       Effect.tap(() =>
         Effect.sync(() => {
           stats.batches++
@@ -612,8 +631,9 @@ export const makePostgresEventStore = Effect.fnUntraced(function* (
   const put = (event: NostrEvent): Effect.Effect<PutOutcome, StoreError> => {
     const unstorable = unstorableText(event)
     if (unstorable !== undefined) return Effect.fail(new StoreError({ message: `could not store event: ${unstorable}` }))
-    return Effect.flatMap(Deferred.make<PutOutcome, StoreError>(), (done) =>
-      Effect.flatMap(Queue.offer(queue, { event, done }), (accepted) =>
+    const callerSpan = tracingEnabled() ? Effect.orElseSucceed(Effect.currentSpan, () => undefined) : Effect.succeed(undefined)
+    return Effect.flatMap(Effect.zip(Deferred.make<PutOutcome, StoreError>(), callerSpan), ([done, span]) =>
+      Effect.flatMap(Queue.offer(queue, span === undefined ? { event, done } : { event, done, span }), (accepted) =>
         accepted ? Deferred.await(done) : Effect.fail(new StoreError({ message: "the event store is shutting down" }))
       )
     )
