@@ -5,6 +5,7 @@ import { NodeRuntime } from "@effect/platform-node"
 import { Cause, Effect, Exit, Layer } from "effect"
 import { relayLayer } from "./app.ts"
 import { runAdmin } from "./client/admin.ts"
+import { runDoctorCli } from "./client/doctor.ts"
 import { runSyncCli } from "./client/syncCli.ts"
 import { ConfigError, loadSettings, RelayConfig } from "./config/RelayConfig.ts"
 import { envName, SETTINGS } from "./config/settings.ts"
@@ -19,6 +20,7 @@ Usage:
   parrhesia [serve] [--host HOST] [--port PORT] [--config FILE]
   parrhesia admin <method> [params...] [--url URL]
   parrhesia sync <from-url> <to-url> [--filter JSON] [--both] [--auth-key HEX|nsec] [--method auto|negentropy|req] [--json]
+  parrhesia doctor <url> [--json] [--auth-key HEX|nsec] [--timeout MS] [--rounds N]
   parrhesia help | version
 
 admin: one NIP-86 management call (e.g. "banpubkey <hex> spam", "listbannedpubkeys",
@@ -31,6 +33,11 @@ the filter (default: everything). Uses NIP-77 when both relays speak it, else
 compares REQ results over time windows. AUTH key from --auth-key or
 PARRHESIA_AUTH_KEY. Exit 0 in sync, 1 some events refused or not fetched,
 2 usage, 3 a relay unreachable or broke the protocol.
+
+doctor: checks a relay from outside (DNS, TCP, TLS, NIP-11 and CORS, the
+WebSocket upgrade, a publish-and-read round trip, AUTH, latency, and what
+NIP-11 claims against what the relay does). Exit 0 all passed (warnings
+allowed), 1 a check failed, 2 usage, 3 unreachable.
 
 Every setting can be set in the JSON config file (--config) and overridden by
 an environment variable PARRHESIA_<SETTING> (e.g. PARRHESIA_PORT=7777,
@@ -111,6 +118,16 @@ const main = Effect.gen(function* () {
     process.stdout.write(outcome.out)
     process.stderr.write(outcome.err)
     process.exitCode = outcome.code
+    return
+  }
+  if (process.argv[2] === "doctor") {
+    process.exitCode = yield* Effect.promise(() =>
+      runDoctorCli(process.argv.slice(3), process.env, {
+        out: (s) => void process.stdout.write(s),
+        err: (s) => void process.stderr.write(s),
+        tty: process.stdout.isTTY === true
+      })
+    )
     return
   }
   if (process.argv[2] === "sync") {
