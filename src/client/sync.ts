@@ -10,7 +10,9 @@
  * split in half until both answers fit under the relays' limit.
  *
  * Copying: the missing events are fetched by id in chunks and published with
- * bounded concurrency; each OK is counted, refusals by their message.
+ * bounded concurrency; each OK is counted, refusals by their message. A
+ * destination that answers `rate-limited:` is waited out (all publishers
+ * pause, doubling up to 30 s) and the event sent again.
  *
  * A relay that cannot be reached, drops the connection, sends frames that are
  * not NIP-01, or claims NIP-77 and then fails it ends the sync with a
@@ -68,6 +70,8 @@ export interface DirectionReport {
   duplicates: number
   /** Refusals by the relay's message. */
   readonly refused: Record<string, number>
+  /** `rate-limited:` answers that were waited out and sent again. */
+  rateLimited: number
 }
 
 export interface SyncReport {
@@ -95,8 +99,12 @@ const direction = (from: RelayClient, to: RelayClient): DirectionReport => ({
   notFetched: 0,
   accepted: 0,
   duplicates: 0,
-  refused: {}
+  refused: {},
+  rateLimited: 0
 })
+
+/** How often one event is sent again after `rate-limited:` before the refusal counts. */
+const MAX_RATE_LIMIT_RETRIES = 12
 
 const chunks = <A>(xs: ReadonlyArray<A>, n: number): Array<ReadonlyArray<A>> => {
   const out: Array<ReadonlyArray<A>> = []
@@ -124,27 +132,39 @@ export const syncRelays = (options: SyncOptions): Effect.Effect<SyncReport, Sync
     const backward = direction(to, from)
     const directions = options.both ? [forward, backward] : [forward]
 
+    // A destination that answers `rate-limited:` is given time: every publisher waits until the
+    // pause ends (doubling while refusals continue, up to 30 s), then the event is sent again.
+    const pacing = { until: 0, strikes: 0 }
+    const publishOne = (dst: RelayClient, e: NostrEvent, report: DirectionReport, attempt: number): Effect.Effect<void, SyncError> =>
+      Effect.gen(function* () {
+        const wait = pacing.until - Date.now()
+        if (wait > 0) yield* Effect.sleep(wait)
+        const sentAt = Date.now()
+        const ok = yield* dst.publish(e).pipe(Effect.mapError(fatal))
+        if (!ok.accepted && ok.message.startsWith("rate-limited:") && attempt < MAX_RATE_LIMIT_RETRIES) {
+          // Refusals of events sent before the current pause began belong to the same wave: no longer pause for them.
+          if (sentAt >= pacing.until) {
+            pacing.strikes++
+            pacing.until = Date.now() + Math.min(30_000, 250 * 2 ** Math.min(pacing.strikes - 1, 7))
+          }
+          report.rateLimited++
+          return yield* publishOne(dst, e, report, attempt + 1)
+        }
+        if (ok.accepted) pacing.strikes = 0
+        progress.sent++
+        if (ok.accepted) {
+          progress.accepted++
+          report.accepted++
+          if (ok.message.startsWith("duplicate:")) report.duplicates++
+        } else {
+          progress.refused++
+          const why = ok.message.slice(0, 200) || "(no message)"
+          report.refused[why] = (report.refused[why] ?? 0) + 1
+        }
+      })
+
     const publishAll = (dst: RelayClient, events: ReadonlyArray<NostrEvent>, report: DirectionReport) =>
-      Effect.forEach(
-        events,
-        (e) =>
-          dst.publish(e).pipe(
-            Effect.mapError(fatal),
-            Effect.map((ok) => {
-              progress.sent++
-              if (ok.accepted) {
-                progress.accepted++
-                report.accepted++
-                if (ok.message.startsWith("duplicate:")) report.duplicates++
-              } else {
-                progress.refused++
-                const why = ok.message.slice(0, 200) || "(no message)"
-                report.refused[why] = (report.refused[why] ?? 0) + 1
-              }
-            })
-          ),
-        { concurrency, discard: true }
-      )
+      Effect.forEach(events, (e) => publishOne(dst, e, report, 0), { concurrency, discard: true })
 
     const copyByIds = (src: RelayClient, dst: RelayClient, ids: ReadonlyArray<string>, report: DirectionReport) =>
       Effect.forEach(

@@ -111,7 +111,7 @@ export const formatReport = (r: SyncReport): string => {
   for (const d of r.directions) {
     const refused = Object.values(d.refused).reduce((a, b) => a + b, 0)
     lines.push(
-      `${d.from} -> ${d.to}: ${n(d.missing)} missing, ${n(d.fetched)} fetched${d.notFetched ? ` (${n(d.notFetched)} not returned by the source)` : ""}, ${n(d.accepted)} accepted${d.duplicates ? ` (${n(d.duplicates)} as duplicates)` : ""}, ${n(refused)} refused`
+      `${d.from} -> ${d.to}: ${n(d.missing)} missing, ${n(d.fetched)} fetched${d.notFetched ? ` (${n(d.notFetched)} not returned by the source)` : ""}, ${n(d.accepted)} accepted${d.duplicates ? ` (${n(d.duplicates)} as duplicates)` : ""}, ${n(refused)} refused${d.rateLimited ? ` (${n(d.rateLimited)} rate-limited answers waited out)` : ""}`
     )
     for (const [why, count] of Object.entries(d.refused).sort((a, b) => b[1] - a[1])) lines.push(`  ${n(count)} x ${why}`)
   }

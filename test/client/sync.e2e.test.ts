@@ -127,6 +127,17 @@ describe("parrhesia sync", () => {
     expect(run.stdout).toMatch(/NOT in sync/)
   })
 
+  it("waits out a destination's rate limit instead of counting its refusals", async () => {
+    const slow = await start({ PARRHESIA_EVENTS_PER_SECOND_PER_CONNECTION: "40", PARRHESIA_RATE_LIMIT_BURST_SECONDS: "1" })
+    const run = await runCli(["sync", memory.url, slow.url, "--json"])
+    expect(run.code, run.stderr).toBe(0)
+    const r = JSON.parse(run.stdout) as { converged: boolean; directions: Array<{ missing: number; accepted: number; rateLimited: number }> }
+    expect(r.converged).toBe(true)
+    expect(r.directions[0]!.accepted).toBe(r.directions[0]!.missing)
+    expect(r.directions[0]!.rateLimited).toBeGreaterThan(0)
+    expect(await storedIds(slow.url)).toEqual(await storedIds(memory.url))
+  }, 60_000)
+
   it("exits 3 naming a relay it cannot reach, and 2 on bad usage", async () => {
     const run = await runCli(["sync", "ws://127.0.0.1:9", memory.url])
     expect(run.code).toBe(3)
