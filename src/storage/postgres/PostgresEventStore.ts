@@ -540,19 +540,21 @@ export const makePostgresEventStore = Effect.fnUntraced(function* (
     const ids = [...byId.keys()].sort()
     const events = ids.map((id) => byId.get(id)![0]!.event)
     // Traced: one span per committed batch, linked both ways with the spans of the events in it.
+    const traced = tracingEnabled() ? batch.filter((it) => it.span?.sampled === true) : []
     const linked = <A, E, R>(self: Effect.Effect<A, E, R>) =>
-      !tracingEnabled()
+      traced.length === 0
         ? self
         : Effect.withSpan(
             Effect.tap(Effect.currentSpan, (batchSpan) =>
               Effect.sync(() => {
-                for (const it of batch) it.span?.addLinks([{ span: batchSpan, attributes: { "link.kind": "committed-in-batch" } }])
+                for (const it of traced) it.span!.addLinks([{ span: batchSpan, attributes: { "link.kind": "committed-in-batch" } }])
               })
             ).pipe(Effect.orDie, Effect.andThen(self)),
             "store.commit_batch",
             {
+              captureStackTrace: false,
               attributes: { "db.system": "postgresql", "store.batch_events": events.length },
-              links: batch.flatMap((it) => (it.span === undefined ? [] : [{ span: it.span, attributes: { "link.kind": "event-in-batch" } }]))
+              links: traced.map((it) => ({ span: it.span!, attributes: { "link.kind": "event-in-batch" } }))
             }
           )
     return linked(writeOnce(events)).pipe(
