@@ -119,13 +119,24 @@ export class Outbound {
     })
   }
 
-  /** `offer` for many items: one synchronous pass while there is room, then waits for the rest, in order. */
-  offerAll(items: ReadonlyArray<Item>, from = 0): Effect.Effect<void> {
+  /**
+   * `offer` for many items: one synchronous pass while there is room, then waits for the rest, in order.
+   * It takes the array: each entry is released ("") once handed on, so the frames already written
+   * (flattened copies, by then) are not kept alive by the array while a client that stopped reading
+   * holds up the rest of a large result.
+   */
+  offerAll(items: Array<Item>, from = 0): Effect.Effect<void> {
     return Effect.suspend(() => {
       let i = from
-      while (i < items.length && !this.cleared && this.size() < this.answerCapacity) this.enqueue(items[i++]!)
+      while (i < items.length && !this.cleared && this.size() < this.answerCapacity) {
+        const item = items[i]!
+        items[i++] = ""
+        this.enqueue(item)
+      }
       if (i >= items.length || this.cleared) return Effect.void
-      return Effect.andThen(this.offer(items[i]!), this.offerAll(items, i + 1))
+      const item = items[i]!
+      items[i] = ""
+      return Effect.andThen(this.offer(item), this.offerAll(items, i + 1))
     })
   }
 

@@ -71,7 +71,10 @@ const make = Effect.gen(function* () {
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxMessageBytes, perMessageDeflate: false })
   // With a certificate the same port speaks TLS (wss://, https://); SIGHUP reloads it for new connections.
   const tls = config.tlsCert !== "" ? () => ({ cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) }) : undefined
-  const server = tls ? createTlsServer(tls()) : createServer()
+  // Slow or silent clients (slowloris) lose their socket once the headers have taken 10 s, checked
+  // every second; Node's defaults (60 s, checked every 30 s) would hold each for up to 90 s.
+  const timeouts = { headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 1000 }
+  const server = tls ? createTlsServer({ ...tls(), ...timeouts, handshakeTimeout: 10_000 }) : createServer(timeouts)
   if (tls) {
     const services = yield* Effect.context<never>()
     const log = (e: Effect.Effect<void>) => void Effect.runForkWith(services)(e)

@@ -120,7 +120,7 @@ describe("Outbound", () => {
     const out = makeOutbound(t.transport, { capacity: 4, highWater: 0, onOverflow: () => expect.unreachable() })
     out.offerLive("a") // buffered > 0 from here: everything else queues until a flush
     const frames = ["1", "2", "3", "4", "5", "6"]
-    const fiber = Effect.runFork(out.offerAll(frames))
+    const fiber = Effect.runFork(out.offerAll([...frames])) // offerAll takes its array
     await Effect.runPromise(Effect.yieldNow)
     expect(fiber.pollUnsafe()).toBeUndefined() // waiting for room: answers may use only part of the queue
     for (let i = 0; i < 10 && fiber.pollUnsafe() === undefined; i++) {

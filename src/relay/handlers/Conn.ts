@@ -38,8 +38,8 @@ export interface Conn {
   readonly services: RelayServices
   /** Sends an answer (waits for room in the outbound queue). */
   readonly send: (frame: string) => Effect.Effect<void>
-  /** Sends answers in one pass while there is room. */
-  readonly sendAll: (frames: ReadonlyArray<string>) => Effect.Effect<void>
+  /** Sends answers in one pass while there is room; takes the array (its entries are released as they go out). */
+  readonly sendAll: (frames: Array<string>) => Effect.Effect<void>
   /** Sends a live event frame; never waits (a client that does not read is disconnected). */
   readonly sendLive: (frame: string) => void
   readonly isClosing: () => boolean
@@ -54,7 +54,7 @@ export interface Conn {
  * Frames that answer a rejection: for `auth-required:` a fresh `["AUTH", challenge]`
  * first when the connection has none outstanding (NIP-42), then the answer itself.
  */
-export const withChallenge = (conn: Conn, r: Rejection, answer: string): ReadonlyArray<string> => {
+export const withChallenge = (conn: Conn, r: Rejection, answer: string): Array<string> => {
   if (r.prefix !== "auth-required") return [answer]
   const challenge = conn.services.auth.challengeIfNeeded(conn.session)
   return challenge === undefined ? [answer] : [encodeAuth(challenge), answer]
