@@ -15,7 +15,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { finalizeEvent, generateSecretKey, getPublicKey } from "nostr-tools/pure"
+import { Effect } from "effect"
 import WebSocket from "ws"
+import { RelayPool } from "../src/client/RelayPool.ts"
 import { spawnRelay } from "./relay-process.ts"
 
 const args = new Map<string, string>()
@@ -142,6 +144,26 @@ const ingest = async (url: string, events: Array<Ev>) => {
       `accepted ${accepted}, rejected ${rejected}` +
       (reasons.size ? ` (${[...reasons].map(([k, v]) => `${k}: ${v}`).join(", ")})` : "")
   )
+  await verifyStored(url, events)
+}
+
+/**
+ * After the timed part: a sample of what was acknowledged must be served back (through the
+ * project's own client, RelayPool; the timed loops above keep raw sockets so that parsing
+ * every frame in the load generator does not weigh on what is measured).
+ */
+const verifyStored = async (url: string, events: Array<Ev>) => {
+  const sample = Array.from({ length: Math.min(200, events.length) }, (_, i) => events[Math.floor((i * events.length) / Math.min(200, events.length))]!.id)
+  const got = await Effect.runPromise(
+    Effect.gen(function* () {
+      const client = (yield* RelayPool).relay(url, { reconnect: false })
+      yield* client.ready
+      return yield* client.query([{ ids: sample, limit: sample.length }])
+    }).pipe(Effect.provide(RelayPool.layer()), Effect.scoped)
+  )
+  const served = new Set(got.map((e) => e.id))
+  const missing = sample.filter((id) => !served.has(id)).length
+  console.log(`ingest check: ${sample.length - missing} of ${sample.length} sampled events served back${missing ? ` (${missing} MISSING)` : ""}`)
 }
 
 // ------------------------------------------------------------ query
