@@ -46,7 +46,7 @@ interface FuzzClient {
   readonly settled: (timeoutMs: number) => Promise<void>
 }
 
-/** A client that keeps no frames: it counts answers, checks their prefixes, and CLOSEs each subscription after its EOSE. */
+/** A client that keeps no frames: it counts answers, checks their prefixes, and closes each subscription and negentropy session once answered. */
 const fuzzClient = (url: string): Promise<FuzzClient> =>
   new Promise((resolve, reject) => {
     const ws = new WebSocket(url, { perMessageDeflate: false })
@@ -92,7 +92,10 @@ const fuzzClient = (url: string): Promise<FuzzClient> =>
       const message = type === "NOTICE" ? f[1] : type === "OK" ? f[3] : type === "CLOSED" || type === "NEG-ERR" ? f[2] : undefined
       if (type === "OK" && f[2] === true && !String(message).startsWith("duplicate: ")) violation(`accepted: ${text}`)
       if (message !== undefined && (typeof message !== "string" || !PREFIXED.test(message))) violation(`no NIP-01 prefix: ${text}`)
-      if (type === "EOSE") ws.send(JSON.stringify(["CLOSE", f[1]])) // a tidy client; CLOSE gets no answer
+      // A tidy client (CLOSE and NEG-CLOSE get no answer): its subscriptions and negentropy sessions
+      // do not pile up to the per-connection caps, so later valid ones still reach the query and the engine.
+      if (type === "EOSE") ws.send(JSON.stringify(["CLOSE", f[1]]))
+      if (type === "NEG-MSG") ws.send(JSON.stringify(["NEG-CLOSE", f[1]]))
       if (c.answers >= c.expected && wake) {
         wake()
         wake = undefined
