@@ -126,7 +126,9 @@ export class Ingest extends Context.Service<Ingest, IngestShape>()("parrhesia/in
           return Effect.fail(new Blocked({ message: "this pubkey asked to vanish (NIP-62); its events up to then are not accepted" }))
         }
         const put = span("store")(store.put(e)).pipe(
-          Effect.mapError(storeFailure("store the event")),
+          Effect.mapError((err): Rejection =>
+            err.unstorable === true ? new Invalid({ message: `this relay cannot store this event: ${err.message}` }) : storeFailure("store the event")(err)
+          ),
           Effect.flatMap((outcome): Effect.Effect<OkAnswer, Rejection> => {
             switch (outcome) {
               case "stored":

@@ -3,7 +3,7 @@
  * A parsed filter keeps its lists as arrays (for storage adapters) and, for
  * matching, lazily compiled sets.
  */
-import { isHex64, type NostrEvent } from "./event.ts"
+import { isHex64, MAX_TIMESTAMP, type NostrEvent } from "./event.ts"
 import { matchesWords, parseSearch } from "./search.ts"
 
 export interface Filter {
@@ -92,7 +92,8 @@ export const parseFilter = (u: unknown, limits: FilterLimits): FilterParse => {
       case "until":
       case "limit":
         if (!isTimestamp(value)) return { prefix: "invalid", error: `"${key}" must be a non-negative integer` }
-        out[key] = value
+        // No event is dated past MAX_TIMESTAMP: a larger bound means the same, and stays a safe integer.
+        out[key] = key === "limit" ? value : Math.min(value, MAX_TIMESTAMP)
         break
       case "search":
         if (!limits.allowSearch) return { prefix: "unsupported", error: `"search" (NIP-50) is not supported by this relay` }

@@ -23,6 +23,8 @@ import type { RetentionPolicy } from "./retention.ts"
 export class StoreError extends Data.TaggedError("StoreError")<{
   readonly message: string
   readonly cause?: unknown
+  /** The store cannot hold this event as it is (e.g. NUL in PostgreSQL text): the client's problem, not an outage. */
+  readonly unstorable?: boolean
 }> {}
 
 export type PutOutcome =

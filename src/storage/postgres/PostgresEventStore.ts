@@ -194,7 +194,9 @@ const filterSql = (f: Filter, p: Params, nowParam: string): FilterSql => {
   if (until !== undefined) c.push(`e.created_at <= ${until}`)
   const driving: Array<string> = []
   if (f.tags !== undefined) {
-    const entries = Object.entries(f.tags)
+    // A value PostgreSQL text cannot hold (NUL, a lone surrogate) is in no stored tag: it matches nothing.
+    const entries = Object.entries(f.tags).map(([name, values]) => [name, values.filter((v) => badText(v) === undefined)] as const)
+    if (entries.some(([, values]) => values.length === 0)) c.push("FALSE")
     // A search ranks on e.search_vector, which the LATERAL form does not carry: it is driven from events.
     const drive = f.ids === undefined && f.search === undefined ? entries.findIndex(([, values]) => values.length === 1) : -1
     entries.forEach(([name, values], k) => {
@@ -632,7 +634,7 @@ export const makePostgresEventStore = Effect.fnUntraced(function* (
 
   const put = (event: NostrEvent): Effect.Effect<PutOutcome, StoreError> => {
     const unstorable = unstorableText(event)
-    if (unstorable !== undefined) return Effect.fail(new StoreError({ message: `could not store event: ${unstorable}` }))
+    if (unstorable !== undefined) return Effect.fail(new StoreError({ message: `could not store event: ${unstorable}`, unstorable: true }))
     const callerSpan = tracingEnabled() ? Effect.orElseSucceed(Effect.currentSpan, () => undefined) : Effect.succeed(undefined)
     return Effect.flatMap(Effect.zip(Deferred.make<PutOutcome, StoreError>(), callerSpan), ([done, span]) =>
       Effect.flatMap(Queue.offer(queue, span === undefined ? { event, done } : { event, done, span }), (accepted) =>
