@@ -94,6 +94,28 @@ describe("mirroring (mirrorUpstreams)", () => {
     await watcher.close()
   }, 90_000)
 
+  it("backs off from an upstream that sends garbage, and recovers once it behaves", async () => {
+    const good = makeEvent({ created_at: now() - 3 })
+    // The first two connections get HTML instead of NIP-01 (a proxy in trouble); later ones a working relay.
+    const connectionNo = new WeakMap<object, number>()
+    let connections = 0
+    const upstream = await startFakeRelay((f, ws) => {
+      let no = connectionNo.get(ws)
+      if (no === undefined) connectionNo.set(ws, (no = ++connections))
+      if (no <= 2) return ws.send("<html>502 Bad Gateway</html>")
+      if (f[0] === "REQ") {
+        ws.send(JSON.stringify(["EVENT", f[1], good]))
+        ws.send(JSON.stringify(["EOSE", f[1]]))
+      } else if (f[0] !== "CLOSE") ws.send(JSON.stringify(["NOTICE", `unknown command ${f[0]}`]))
+    })
+    stops.push(() => upstream.close())
+    const mirror = await startRelay({ mirrorUpstreams: [upstream.url] })
+    stops.push(() => mirror.close())
+    await expect.poll(() => has(mirror.url, [good.id]), { timeout: 20_000 }).toEqual([good.id])
+    expect(connections).toBeGreaterThanOrEqual(3)
+    expect(metric(await metrics(mirror), "parrhesia_mirror_disconnects_total", `upstream="${upstream.url}"`)).toBeGreaterThanOrEqual(2)
+  }, 40_000)
+
   it("catches up by REQ from an upstream without NIP-77, and never stores an event that fails validation", async () => {
     const good = makeEvent({ created_at: now() - 10 })
     const forged = { ...makeEvent({ created_at: now() - 5 }), sig: "00".repeat(64) }
