@@ -105,6 +105,8 @@ const direction = (from: RelayClient, to: RelayClient): DirectionReport => ({
 
 /** How often one event is sent again after `rate-limited:` before the refusal counts. */
 const MAX_RATE_LIMIT_RETRIES = 12
+/** Differences found while reconciling are copied once this many wait. */
+const COPY_BATCH = 5000
 
 const chunks = <A>(xs: ReadonlyArray<A>, n: number): Array<ReadonlyArray<A>> => {
   const out: Array<ReadonlyArray<A>> = []
@@ -220,6 +222,23 @@ export const syncRelays = (options: SyncOptions): Effect.Effect<SyncReport, Sync
       }
       progress.phase = "compare"
       const closeSessions = Effect.sync(() => clients.forEach((c, side) => opened[side] && c.negClose(subId)))
+      // Differences are copied as they are found, a few thousand at a time, so memory does not grow
+      // with the size of the difference (an empty relay synced from a big one).
+      const found: [Array<string>, Array<string>] = [[], []]
+      const copyFound = (atLeast: number) =>
+        Effect.gen(function* () {
+          for (const side of [0, 1] as const) found[side].push(...bridge.take(side))
+          if (found[0].length >= atLeast && found[0].length > 0) {
+            const ids = found[0].splice(0)
+            forward.missing += ids.length
+            yield* copyByIds(from, to, ids, forward)
+          }
+          if (found[1].length >= atLeast && found[1].length > 0) {
+            const ids = found[1].splice(0)
+            backward.missing += ids.length
+            if (options.both) yield* copyByIds(to, from, ids, backward)
+          }
+        })
       yield* Effect.gen(function* () {
         while (!bridge.done) {
           progress.rounds++
@@ -239,13 +258,11 @@ export const syncRelays = (options: SyncOptions): Effect.Effect<SyncReport, Sync
             }
           }
           progress.compared = bridge.idsCompared
+          yield* copyFound(COPY_BATCH)
         }
       }).pipe(Effect.ensuring(closeSessions))
       progress.phase = "copy"
-      forward.missing = bridge.onlyIn[0].size
-      backward.missing = bridge.onlyIn[1].size
-      yield* copyByIds(from, to, [...bridge.onlyIn[0]], forward)
-      if (options.both) yield* copyByIds(to, from, [...bridge.onlyIn[1]], backward)
+      yield* copyFound(0)
       return { rounds: progress.rounds, compared: bridge.idsCompared }
     })
 

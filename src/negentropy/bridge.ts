@@ -37,10 +37,8 @@ type Work =
       readonly lower: Bound
       readonly upper: Bound
       readonly kind: "ids"
-      /** The other side's ids over the whole original range (fewer than 32). */
-      readonly theirs: ReadonlySet<string>
-      /** This side's ids seen so far in the original range (it may answer in parts). */
-      readonly gathered: Set<string>
+      /** The other side's ids over the whole original range (fewer than 32) not yet seen at this side. */
+      readonly unmatched: Set<string>
     }
 
 const other = (side: Side): Side => (side === 0 ? 1 : 0)
@@ -65,6 +63,13 @@ export class Bridge {
     if (budget < 4096) throw new NegentropyError("the message budget must be at least 4096 bytes")
     // A fingerprint no set has: side 0 answers with the split of all its records.
     this.waiting[0].push({ lower: MIN_BOUND, upper: MAX_BOUND, kind: "fingerprint", fingerprint: new Uint8Array(FINGERPRINT_SIZE) })
+  }
+
+  /** The ids found so far at `side` only, handed over (and forgotten here), so a caller can copy as it goes. */
+  take(side: Side): Array<string> {
+    const ids = [...this.onlyIn[side]]
+    this.onlyIn[side].clear()
+    return ids
   }
 
   get done(): boolean {
@@ -132,14 +137,15 @@ export class Bridge {
         this.idsCompared += ids.length
         if (item.kind === "fingerprint") {
           // Its records in a range we disagree on, all of them: the other side lists its own there.
-          forOther.push({ lower, upper: r.upper, kind: "ids", theirs: new Set(ids), gathered: new Set() })
+          forOther.push({ lower, upper: r.upper, kind: "ids", unmatched: new Set(ids) })
           answered.add(item)
         } else {
-          for (const id of ids) item.gathered.add(id)
+          // Each id is decided as it comes (a side lists an id once), so a one-sided range of
+          // millions of records is never held whole here.
+          for (const id of ids) if (!item.unmatched.delete(id)) this.onlyIn[side].add(id)
           if (compareBounds(r.upper, item.upper) === 0) {
             answered.add(item)
-            for (const id of item.gathered) if (!item.theirs.has(id)) this.onlyIn[side].add(id)
-            for (const id of item.theirs) if (!item.gathered.has(id)) this.onlyIn[other(side)].add(id)
+            for (const id of item.unmatched) this.onlyIn[other(side)].add(id)
           } else {
             // Cut short by its frame limit: the rest of this range is asked again.
             this.waiting[side].push({ ...item, lower: r.upper })

@@ -75,6 +75,28 @@ describe("negentropy bridge (two responders, no records of its own)", () => {
     expect(await bridge(ours([]), ours([]))).toMatchObject({ onlyA: [], onlyB: [] })
   })
 
+  it("hands over what it finds round by round, never holding a one-sided range whole", async () => {
+    const { setA } = sets(20_000, 0, 0, 1000)
+    const a = ours(setA, 8192)
+    const b = ours([], 8192)
+    const br = new Bridge(8192)
+    const taken: Array<string> = []
+    let largestRound = 0
+    while (!br.done) {
+      for (const [side, r] of [[0, a], [1, b]] as const) {
+        const msg = br.next(side)
+        if (msg !== undefined) br.receive(side, await r(msg))
+      }
+      const round = br.take(0)
+      largestRound = Math.max(largestRound, round.length)
+      taken.push(...round)
+      expect(br.onlyIn[0].size).toBe(0)
+    }
+    expect(taken.sort()).toEqual(ids(setA))
+    // 8 KB frames carry ~250 ids: no round hands over more than a frame's worth from each answer.
+    expect(largestRound).toBeLessThan(2000)
+  })
+
   it("takes a few rounds for 20,000 records with 1% apart", async () => {
     const { a, b, setA, setB } = sets(19_800, 100, 100, 100_000)
     const r = await bridge(ours(setA, 130_000), ours(setB, 130_000))
