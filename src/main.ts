@@ -5,6 +5,7 @@ import { NodeRuntime } from "@effect/platform-node"
 import { Cause, Effect, Exit, Layer } from "effect"
 import { relayLayer } from "./app.ts"
 import { runAdmin } from "./client/admin.ts"
+import { runBenchCli } from "./client/bench.ts"
 import { runDoctorCli } from "./client/doctor.ts"
 import { runSyncCli } from "./client/syncCli.ts"
 import { ConfigError, loadSettings, RelayConfig } from "./config/RelayConfig.ts"
@@ -21,6 +22,7 @@ Usage:
   parrhesia admin <method> [params...] [--url URL]
   parrhesia sync <from-url> <to-url> [--filter JSON] [--both] [--auth-key HEX|nsec] [--method auto|negentropy|req] [--json]
   parrhesia doctor <url> [--json] [--auth-key HEX|nsec] [--timeout MS] [--rounds N]
+  parrhesia bench <url> [<url>...] [--scenarios ingest,query,fanout,connections|all] [--events N] [--pid PID]
   parrhesia help | version
 
 admin: one NIP-86 management call (e.g. "banpubkey <hex> spam", "listbannedpubkeys",
@@ -118,6 +120,12 @@ const main = Effect.gen(function* () {
     process.stdout.write(outcome.out)
     process.stderr.write(outcome.err)
     process.exitCode = outcome.code
+    return
+  }
+  if (process.argv[2] === "bench") {
+    process.exitCode = yield* Effect.promise(() =>
+      runBenchCli(process.argv.slice(3), process.env, { out: (s) => void process.stdout.write(s), err: (s) => void process.stderr.write(s) })
+    )
     return
   }
   if (process.argv[2] === "doctor") {

@@ -1,0 +1,443 @@
+/**
+ * `parrhesia bench <url> [<url>...]`: the relay benchmarks of TARGETS.md as a
+ * command, against any relay (bounded in count and time):
+ *   ingest       N pre-signed kind-1 events over 8 connections x 50 in flight: events/s, OK p50/p99
+ *   query        4 REQ shapes (kinds limit 100, one author limit 50, #p limit 50, 20 ids): time to EOSE p50/p95, REQs/s
+ *   fanout       200 subscribers, R events/s for S seconds: deliveries, lost, duplicated, delivery p50/p99
+ *   connections  N idle connections, then REQs on fresh and idle ones: p50/p95 (and RSS per connection with --pid)
+ * Progress on stderr; one JSON line per relay on stdout, then a side-by-side
+ * table when several URLs are given. `--pid` samples a local relay's CPU and
+ * memory from /proc while it runs.
+ *
+ * The timed loops use raw sockets and recognise frames by their head: parsing
+ * every frame in the load generator would weigh on what is measured. The
+ * relays are reached and the stored sample checked through RelayPool.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { schnorr } from "@noble/curves/secp256k1.js"
+import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js"
+import { Effect } from "effect"
+import WebSocket from "ws"
+import { computeEventId, type NostrEvent } from "../nostr/index.ts"
+import { RelayPool } from "./RelayPool.ts"
+
+export const BENCH_USAGE =
+  "usage: parrhesia bench <url> [<url>...] [--scenarios ingest,query,fanout,connections|all] [--events N] [--rate R] [--seconds S] [--connections N] [--pid PID] [--cache DIR]"
+
+export interface BenchCliIo {
+  readonly out: (s: string) => void
+  readonly err: (s: string) => void
+}
+
+interface Options {
+  readonly urls: ReadonlyArray<string>
+  readonly scenarios: ReadonlySet<string>
+  readonly events: number
+  readonly rate: number
+  readonly seconds: number
+  readonly connections: number
+  readonly pid: number | undefined
+  readonly cache: string
+}
+
+class UsageError extends Error {}
+
+const SCENARIOS = ["ingest", "query", "fanout", "connections"]
+const AUTHORS = 10
+
+const parse = (argv: ReadonlyArray<string>, env: Readonly<Record<string, string | undefined>>): Options => {
+  const urls: Array<string> = []
+  const o = { scenarios: "ingest,query,fanout", events: 20_000, rate: 200, seconds: 10, connections: 5000, pid: undefined as number | undefined, cache: env["PARRHESIA_BENCH_CACHE"] || ".bench" }
+  const num = (name: string, v: string | undefined, min: number, max: number) => {
+    const n = Number(v)
+    if (v === undefined || !Number.isInteger(n) || n < min || n > max) throw new UsageError(`${name} is a whole number from ${min} to ${max}`)
+    return n
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!
+    switch (a) {
+      case "--scenarios":
+        o.scenarios = argv[++i] ?? ""
+        break
+      case "--events":
+        o.events = num(a, argv[++i], 10, 1_000_000)
+        break
+      case "--rate":
+        o.rate = num(a, argv[++i], 1, 100_000)
+        break
+      case "--seconds":
+        o.seconds = num(a, argv[++i], 1, 3600)
+        break
+      case "--connections":
+        o.connections = num(a, argv[++i], 1, 100_000)
+        break
+      case "--pid":
+        o.pid = num(a, argv[++i], 1, 2 ** 31)
+        break
+      case "--cache":
+        o.cache = argv[++i] ?? ""
+        break
+      default:
+        if (a.startsWith("-")) throw new UsageError(`unknown option ${a}`)
+        if (!/^wss?:\/\/\S+$/i.test(a)) throw new UsageError(`${a} is not a ws:// or wss:// URL`)
+        urls.push(a)
+    }
+  }
+  if (urls.length === 0) throw new UsageError(BENCH_USAGE)
+  const scenarios = new Set(o.scenarios === "all" ? SCENARIOS : o.scenarios.split(",").filter((s) => s !== ""))
+  for (const s of scenarios) if (!SCENARIOS.includes(s)) throw new UsageError(`unknown scenario ${s} (${SCENARIOS.join(", ")}, all)`)
+  return { urls, ...o, scenarios }
+}
+
+// ---------------------------------------------------------------- helpers
+
+const pct = (xs: ReadonlyArray<number>, p: number): number | null => {
+  if (xs.length === 0) return null
+  const s = [...xs].sort((a, b) => a - b)
+  return Math.round(s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]! * 100) / 100
+}
+
+const open = (url: string): Promise<WebSocket> =>
+  new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { perMessageDeflate: false })
+    ws.once("open", () => resolve(ws))
+    ws.once("error", reject)
+  })
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+interface Dataset {
+  readonly events: ReadonlyArray<NostrEvent>
+  readonly keys: ReadonlyArray<string>
+}
+
+const sign = (sk: Uint8Array, t: { kind: number; created_at: number; tags: Array<Array<string>>; content: string }): NostrEvent => {
+  const body = { pubkey: bytesToHex(schnorr.getPublicKey(sk)), ...t }
+  const id = computeEventId(body)
+  return { ...body, id, sig: bytesToHex(schnorr.sign(hexToBytes(id), sk)) }
+}
+
+/** N signed kind-1 events from 10 authors, `p`- and `t`-tagged; cached (signing in JS is slow). */
+const dataset = (n: number, cache: string, progress: (s: string) => void): Dataset => {
+  const file = cache === "" ? undefined : join(cache, `bench-events-${n}.json`)
+  if (file !== undefined && existsSync(file)) return JSON.parse(readFileSync(file, "utf8")) as Dataset
+  progress(`signing ${n} events${file ? ` (cached in ${file})` : ""}...`)
+  const sks = Array.from({ length: AUTHORS }, () => schnorr.utils.randomSecretKey())
+  const pubs = sks.map((sk) => bytesToHex(schnorr.getPublicKey(sk)))
+  const base = Math.floor(Date.now() / 1000) - n
+  const events = Array.from({ length: n }, (_, i) =>
+    sign(sks[i % AUTHORS]!, { kind: 1, created_at: base + i, tags: [["p", pubs[(i * 7) % AUTHORS]!], ["t", `topic${i % 50}`]], content: `bench event ${i} ${"x".repeat(i % 200)}` })
+  )
+  const out = { events, keys: sks.map(bytesToHex) }
+  if (file !== undefined) {
+    mkdirSync(cache, { recursive: true })
+    writeFileSync(file, JSON.stringify(out))
+  }
+  return out
+}
+
+/** CPU seconds and RSS of a local process, from /proc. */
+const sampleProcess = (pid: number): { cpuSeconds: number; rssKb: number } | undefined => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    const ticks = Number(fields[11]) + Number(fields[12]) // utime + stime
+    const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))
+    return { cpuSeconds: ticks / 100, rssKb: rss ? Number(rss[1]) : NaN }
+  } catch {
+    return undefined
+  }
+}
+
+// ---------------------------------------------------------------- scenarios
+
+const ingest = async (url: string, events: ReadonlyArray<NostrEvent>) => {
+  const CONNS = 8
+  const IN_FLIGHT = 50
+  const sockets = await Promise.all(Array.from({ length: CONNS }, () => open(url)))
+  const latencies: Array<number> = []
+  let accepted = 0
+  const refused = new Map<string, number>()
+  const started = performance.now()
+  await Promise.all(
+    sockets.map(
+      (ws, c) =>
+        new Promise<void>((resolve) => {
+          const mine = events.filter((_, i) => i % CONNS === c)
+          if (mine.length === 0) return resolve()
+          const sentAt = new Map<string, number>()
+          let next = 0
+          let done = 0
+          const sendOne = () => {
+            const e = mine[next++]!
+            sentAt.set(e.id, performance.now())
+            ws.send(JSON.stringify(["EVENT", e]))
+          }
+          ws.on("message", (data) => {
+            const m = JSON.parse(data.toString())
+            if (m[0] !== "OK") return
+            latencies.push(performance.now() - sentAt.get(m[1])!)
+            if (m[2]) accepted++
+            else {
+              const r = String(m[3]).split(":")[0]!
+              refused.set(r, (refused.get(r) ?? 0) + 1)
+            }
+            if (++done === mine.length) resolve()
+            else if (next < mine.length) sendOne()
+          })
+          for (let i = 0; i < IN_FLIGHT && next < mine.length; i++) sendOne()
+        })
+    )
+  )
+  const seconds = (performance.now() - started) / 1000
+  sockets.forEach((s) => s.close())
+  return {
+    events: events.length,
+    seconds: Math.round(seconds * 100) / 100,
+    eventsPerSecond: Math.round(events.length / seconds),
+    okP50Ms: pct(latencies, 50),
+    okP99Ms: pct(latencies, 99),
+    accepted,
+    refused: Object.fromEntries(refused)
+  }
+}
+
+/** One REQ on `ws`, until EOSE or CLOSED: its time and event count. */
+const timedReq = (ws: WebSocket, id: string, filter: object) =>
+  new Promise<{ ms: number; events: number; closed: boolean }>((resolve) => {
+    const t0 = performance.now()
+    let n = 0
+    const eventHead = `["EVENT","${id}",`
+    const eose = `["EOSE","${id}"]`
+    const closed = `["CLOSED","${id}",`
+    const on = (data: WebSocket.RawData) => {
+      const text = data.toString()
+      if (text.startsWith(eventHead)) n++
+      else if (text.startsWith(eose) || text.startsWith(closed)) {
+        ws.off("message", on)
+        ws.send(JSON.stringify(["CLOSE", id]))
+        resolve({ ms: performance.now() - t0, events: n, closed: text.startsWith(closed) })
+      }
+    }
+    ws.on("message", on)
+    ws.send(JSON.stringify(["REQ", id, filter]))
+  })
+
+const query = async (url: string, data: Dataset) => {
+  const pubs = data.keys.map((k) => bytesToHex(schnorr.getPublicKey(hexToBytes(k))))
+  const pick = <A>(xs: ReadonlyArray<A>) => xs[Math.floor(Math.random() * xs.length)]!
+  const shapes: Array<[string, () => object]> = [
+    ["kinds limit 100", () => ({ kinds: [1], limit: 100 })],
+    ["one author limit 50", () => ({ authors: [pick(pubs)], limit: 50 })],
+    ["#p limit 50", () => ({ "#p": [pick(pubs)], limit: 50 })],
+    ["20 ids", () => ({ ids: Array.from({ length: 20 }, () => pick(data.events).id) })]
+  ]
+  const ws = await open(url)
+  const WARMUP = 50
+  const MEASURED = 200
+  let seq = 0
+  const out: Record<string, { p50Ms: number | null; p95Ms: number | null; events: number; refused: number }> = {}
+  let total = 0
+  let totalMs = 0
+  for (const [name, make] of shapes) {
+    const times: Array<number> = []
+    let events = 0
+    let refused = 0
+    for (let i = -WARMUP; i < MEASURED; i++) {
+      const r = await timedReq(ws, `q${seq++}`, make())
+      if (i < 0) continue
+      times.push(r.ms)
+      events += r.events
+      if (r.closed) refused++
+    }
+    total += times.length
+    totalMs += times.reduce((a, b) => a + b, 0)
+    out[name] = { p50Ms: pct(times, 50), p95Ms: pct(times, 95), events: Math.round(events / MEASURED), refused }
+  }
+  ws.close()
+  return { shapes: out, reqsPerSecond: Math.round((total * 1000) / totalMs) }
+}
+
+const fanout = async (url: string, data: Dataset, rate: number, seconds: number) => {
+  const SUBS = 200
+  const sks = data.keys.map(hexToBytes)
+  const pubs = sks.map((sk) => bytesToHex(schnorr.getPublicKey(sk)))
+  const subs = await Promise.all(Array.from({ length: SUBS }, () => open(url)))
+  const sentAt = new Map<string, number>()
+  const latencies: Array<number> = []
+  let received = 0
+  let duplicates = 0
+  const now = Math.floor(Date.now() / 1000)
+  await Promise.all(
+    subs.map(
+      (ws, i) =>
+        new Promise<void>((resolve) => {
+          const filter = i % 2 === 0 ? { kinds: [1], since: now } : { authors: [pubs[i % AUTHORS], pubs[(i + 1) % AUTHORS]], since: now }
+          const seen = new Set<string>()
+          ws.on("message", (raw) => {
+            const text = raw.toString()
+            if (text.startsWith('["EOSE"')) resolve()
+            if (!text.startsWith('["EVENT"')) return
+            const at = text.indexOf('"id":"')
+            const id = text.slice(at + 6, at + 70)
+            if (seen.has(id)) duplicates++
+            seen.add(id)
+            received++
+            const t = sentAt.get(id)
+            if (t !== undefined) latencies.push(performance.now() - t)
+          })
+          ws.send(JSON.stringify(["REQ", "f", filter]))
+        })
+    )
+  )
+  const total = rate * seconds
+  const evs = Array.from({ length: total }, (_, i) => sign(sks[i % AUTHORS]!, { kind: 1, created_at: now, tags: [], content: `fanout ${i} ${Math.random()}` }))
+  let expected = 0
+  for (const e of evs) {
+    const a = pubs.indexOf(e.pubkey)
+    expected += SUBS / 2
+    for (let i = 1; i < SUBS; i += 2) if (i % AUTHORS === a || (i + 1) % AUTHORS === a) expected++
+  }
+  const pub = await open(url)
+  const started = performance.now()
+  for (let i = 0; i < total; i++) {
+    const wait = started + (i * 1000) / rate - performance.now()
+    if (wait > 0) await sleep(wait)
+    sentAt.set(evs[i]!.id, performance.now())
+    pub.send(JSON.stringify(["EVENT", evs[i]]))
+  }
+  const deadline = performance.now() + 10_000
+  while (received < expected && performance.now() < deadline) await sleep(50)
+  const elapsed = (performance.now() - started) / 1000
+  subs.forEach((s) => s.close())
+  pub.close()
+  return {
+    subscribers: SUBS,
+    rate,
+    seconds,
+    expected,
+    delivered: received,
+    lost: Math.max(0, expected - received + duplicates),
+    duplicates,
+    deliveriesPerSecond: Math.round(received / elapsed),
+    deliveryP50Ms: pct(latencies, 50),
+    deliveryP99Ms: pct(latencies, 99)
+  }
+}
+
+const connections = async (url: string, count: number, pid: number | undefined) => {
+  const before = pid === undefined ? undefined : sampleProcess(pid)
+  const sockets: Array<WebSocket> = []
+  for (let i = 0; i < count; i += 250) sockets.push(...(await Promise.all(Array.from({ length: Math.min(250, count - i) }, () => open(url)))))
+  await sleep(1500) // let the relay settle; RSS is sampled, not forced down
+  const after = pid === undefined ? undefined : sampleProcess(pid)
+  // The first REQ on 20 of the idle connections, then REQs on a fresh one.
+  const idle: Array<number> = []
+  for (let i = 0; i < 20; i++) idle.push((await timedReq(sockets[Math.floor((i * sockets.length) / 20)]!, `idle${i}`, { kinds: [1], limit: 10 })).ms)
+  const ws = await open(url)
+  const fresh: Array<number> = []
+  for (let i = 0; i < 50; i++) fresh.push((await timedReq(ws, `c${i}`, { kinds: [1], limit: 10 })).ms)
+  ws.close()
+  for (const s of sockets) s.terminate()
+  return {
+    connections: count,
+    idleReqP50Ms: pct(idle, 50),
+    idleReqP95Ms: pct(idle, 95),
+    reqP50Ms: pct(fresh, 50),
+    reqP95Ms: pct(fresh, 95),
+    ...(before && after ? { rssPerConnectionKb: Math.round(((after.rssKb - before.rssKb) / count) * 10) / 10 } : {})
+  }
+}
+
+/** After the timed ingest: a sample of what was acknowledged must be served back. */
+const storedSample = (url: string, events: ReadonlyArray<NostrEvent>) =>
+  Effect.runPromise(
+    Effect.gen(function* () {
+      const sample = Array.from({ length: Math.min(200, events.length) }, (_, i) => events[Math.floor((i * events.length) / Math.min(200, events.length))]!.id)
+      const client = (yield* RelayPool).relay(url, { reconnect: false })
+      yield* client.ready
+      const got = new Set((yield* client.query([{ ids: sample, limit: sample.length }])).map((e) => e.id))
+      return { sampled: sample.length, servedBack: sample.filter((id) => got.has(id)).length }
+    }).pipe(Effect.provide(RelayPool.layer()), Effect.scoped)
+  )
+
+// ---------------------------------------------------------------- the command
+
+const TABLE_ROWS: ReadonlyArray<[string, (r: Record<string, any>) => unknown]> = [
+  ["ingest events/s", (r) => r["ingest"]?.eventsPerSecond],
+  ["ingest OK p99 ms", (r) => r["ingest"]?.okP99Ms],
+  ["REQ kinds p50/p95 ms", (r) => r["query"] && `${r["query"].shapes["kinds limit 100"].p50Ms} / ${r["query"].shapes["kinds limit 100"].p95Ms}`],
+  ["REQ author p50/p95 ms", (r) => r["query"] && `${r["query"].shapes["one author limit 50"].p50Ms} / ${r["query"].shapes["one author limit 50"].p95Ms}`],
+  ["REQ #p p50/p95 ms", (r) => r["query"] && `${r["query"].shapes["#p limit 50"].p50Ms} / ${r["query"].shapes["#p limit 50"].p95Ms}`],
+  ["REQ ids p50/p95 ms", (r) => r["query"] && `${r["query"].shapes["20 ids"].p50Ms} / ${r["query"].shapes["20 ids"].p95Ms}`],
+  ["REQs/s", (r) => r["query"]?.reqsPerSecond],
+  ["fanout delivered/expected", (r) => r["fanout"] && `${r["fanout"].delivered} / ${r["fanout"].expected}`],
+  ["fanout p99 ms", (r) => r["fanout"]?.deliveryP99Ms],
+  ["idle-connection REQ p50 ms", (r) => r["connections"]?.idleReqP50Ms],
+  ["RSS per connection KB", (r) => r["connections"]?.rssPerConnectionKb],
+  ["relay CPU s", (r) => r["process"]?.cpuSeconds],
+  ["relay RSS max MB", (r) => r["process"]?.rssMaxMb]
+]
+
+export const formatTable = (results: ReadonlyArray<Record<string, any>>): string => {
+  const rows = TABLE_ROWS.map(([name, get]) => [name, ...results.map((r) => get(r))] as const).filter(([, ...vs]) => vs.some((v) => v !== undefined))
+  const header = ["", ...results.map((r) => String(r["url"]))]
+  const cells = [header, ...rows.map(([name, ...vs]) => [name, ...vs.map((v) => (v === undefined || v === null ? "–" : String(v)))])]
+  const widths = header.map((_, c) => Math.max(...cells.map((row) => row[c]!.length)))
+  return cells.map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n") + "\n"
+}
+
+export const runBenchCli = async (argv: ReadonlyArray<string>, env: Readonly<Record<string, string | undefined>>, io: BenchCliIo): Promise<number> => {
+  let o: Options
+  try {
+    o = parse(argv, env)
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.err(`parrhesia bench: ${e.message}\n`)
+      return 2
+    }
+    throw e
+  }
+  const progress = (s: string) => io.err(`bench: ${s}\n`)
+  const data = dataset(o.events, o.cache, progress)
+  const results: Array<Record<string, unknown>> = []
+  for (const url of o.urls) {
+    const result: Record<string, unknown> = { url }
+    const cpuBefore = o.pid === undefined ? undefined : sampleProcess(o.pid)
+    let rssMaxKb = cpuBefore?.rssKb ?? 0
+    const sampler = o.pid === undefined ? undefined : setInterval(() => (rssMaxKb = Math.max(rssMaxKb, sampleProcess(o.pid!)?.rssKb ?? 0)), 250)
+    try {
+      await open(url).then((ws) => ws.close())
+      if (o.scenarios.has("ingest")) {
+        progress(`${url}: ingest of ${o.events} events`)
+        result["ingest"] = { ...(await ingest(url, data.events)), ...(await storedSample(url, data.events)) }
+      }
+      if (o.scenarios.has("query")) {
+        progress(`${url}: queries`)
+        result["query"] = await query(url, data)
+      }
+      if (o.scenarios.has("fanout")) {
+        progress(`${url}: fanout, ${o.rate} events/s for ${o.seconds} s`)
+        result["fanout"] = await fanout(url, data, o.rate, o.seconds)
+      }
+      if (o.scenarios.has("connections")) {
+        progress(`${url}: ${o.connections} connections`)
+        result["connections"] = await connections(url, o.connections, o.pid)
+      }
+    } catch (e) {
+      if (sampler) clearInterval(sampler)
+      io.err(`parrhesia bench: ${url}: ${e instanceof Error ? e.message : String(e)}\n`)
+      return 3
+    }
+    if (sampler) clearInterval(sampler)
+    const cpuAfter = o.pid === undefined ? undefined : sampleProcess(o.pid)
+    if (cpuBefore && cpuAfter) {
+      result["process"] = { pid: o.pid, cpuSeconds: Math.round((cpuAfter.cpuSeconds - cpuBefore.cpuSeconds) * 100) / 100, rssMaxMb: Math.round(Math.max(rssMaxKb, cpuAfter.rssKb) / 1024) }
+    }
+    io.out(JSON.stringify(result) + "\n")
+    results.push(result)
+  }
+  if (results.length > 1) io.out(formatTable(results))
+  return 0
+}
