@@ -10,6 +10,7 @@ import { AuthSessions } from "./auth/AuthSessions.ts"
 import { RelayIdentity } from "./auth/RelayIdentity.ts"
 import { selfDescriptionLayer } from "./discovery/SelfDescription.ts"
 import { mirrorLayer } from "./client/mirror.ts"
+import { ClusterBus } from "./cluster/ClusterBus.ts"
 import { ManagementApi } from "./http/nip86.ts"
 import { tracingLayerFromEnv } from "./observability/tracing.ts"
 import { Ingest } from "./ingest/Ingest.ts"
@@ -31,6 +32,7 @@ import { SubscriptionIndex } from "./subscriptions/SubscriptionIndex.ts"
 export const coreLayer = Layer.mergeAll(Ingest.layer, Query.layer).pipe(
   Layer.provideMerge(Membership.layer),
   Layer.provideMerge(Fanout.layer),
+  Layer.provideMerge(ClusterBus.layer),
   Layer.provideMerge(Layer.mergeAll(SubscriptionIndex.layer, Policy.layer, AuthSessions.layer, RateLimiter.layer, NegentropySessions.layer)),
   Layer.provideMerge(Layer.mergeAll(Moderation.layer, RelayIdentity.layer))
 )

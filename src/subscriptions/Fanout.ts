@@ -1,11 +1,12 @@
 /**
- * Fanout: hands an accepted event to every matching live subscription. Today
- * that is the local SubscriptionIndex; a cluster transport would publish to
- * other nodes here as well.
+ * Fanout: hands an accepted event to every matching live subscription: the
+ * local SubscriptionIndex, and through the ClusterBus the other processes
+ * sharing the store (which hand what they receive to their own index).
  */
 import { Context, Effect, Layer, Metric } from "effect"
 import type { NostrEvent } from "../nostr/index.ts"
 import { fanoutDeliveries } from "../observability/metrics.ts"
+import { ClusterBus } from "../cluster/ClusterBus.ts"
 import { SubscriptionIndex } from "./SubscriptionIndex.ts"
 
 export class Fanout extends Context.Service<
@@ -16,9 +17,15 @@ export class Fanout extends Context.Service<
     Fanout,
     Effect.gen(function* () {
       const index = yield* SubscriptionIndex
+      const bus = yield* ClusterBus
+      bus.onRemote((event) => {
+        const n = index.publish(event)
+        if (n > 0) Effect.runFork(Metric.update(fanoutDeliveries, n))
+      })
       return Fanout.of({
         publish: (event) =>
           Effect.suspend(() => {
+            bus.publish(event)
             const n = index.publish(event)
             return n === 0 ? Effect.succeed(0) : Effect.as(Metric.update(fanoutDeliveries, n), n)
           })

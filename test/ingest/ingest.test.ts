@@ -3,6 +3,7 @@
  * the store and the fanout for each kind of EVENT, and how failures become
  * OK answers.
  */
+import { ClusterBus } from "../../src/cluster/ClusterBus.ts"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { RelayConfig } from "../../src/config/RelayConfig.ts"
@@ -47,6 +48,7 @@ const setup = () => {
     Layer.provideMerge(Membership.layer),
     Layer.provideMerge(RelayIdentity.layer),
     Layer.provideMerge(Fanout.layer),
+    Layer.provide(Layer.succeed(ClusterBus, ClusterBus.local)),
     Layer.provideMerge(Layer.mergeAll(SubscriptionIndex.layer, Policy.layer)),
     Layer.provideMerge(Moderation.layer),
     Layer.provideMerge(layerMemoryModeration),

@@ -1,4 +1,5 @@
 /** NIP-43 invites under TestClock: a code is claimed once and only before it expires. */
+import { ClusterBus } from "../../src/cluster/ClusterBus.ts"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { TestClock } from "effect/testing"
@@ -13,7 +14,7 @@ import { makeEvent, newKey, T0 } from "../support/nostr.ts"
 
 const layer = () =>
   Membership.layer.pipe(
-    Layer.provideMerge(Layer.mergeAll(Moderation.layer, RelayIdentity.layer, Fanout.layer.pipe(Layer.provideMerge(SubscriptionIndex.layer)))),
+    Layer.provideMerge(Layer.mergeAll(Moderation.layer, RelayIdentity.layer, Fanout.layer.pipe(Layer.provideMerge(SubscriptionIndex.layer), Layer.provide(Layer.succeed(ClusterBus, ClusterBus.local))))),
     Layer.provideMerge(layerMemoryStores),
     Layer.provideMerge(RelayConfig.layerWith({ nip43: true, inviteTtlSeconds: 3600, store: "memory" }))
   )

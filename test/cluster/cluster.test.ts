@@ -1,0 +1,60 @@
+/**
+ * Several relay processes on one PostgreSQL database form one relay: a
+ * subscriber on either process gets every event published on the other,
+ * exactly once, stored or ephemeral, small or over PostgreSQL's 8,000-byte
+ * notification limit (sent by reference); a subscriber on the publishing
+ * process is not served twice.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { makeEvent, newKey } from "../support/nostr.ts"
+import { usePostgresDatabase } from "../support/postgres.ts"
+import { startRelayProcess, type RelayProcess } from "../support/processes.ts"
+import { connect, logged, nextEvent, now, publishOk, req, type RawClient } from "../support/ws.ts"
+
+const db = usePostgresDatabase()
+
+describe("processes sharing one PostgreSQL database (ClusterBus over LISTEN/NOTIFY)", () => {
+  let a: RelayProcess
+  let b: RelayProcess
+  beforeAll(async () => {
+    const env = { PARRHESIA_STORE: "postgres", PARRHESIA_DATABASE_URL: db.url() }
+    // One after the other: the first applies the migrations.
+    a = await startRelayProcess(env)
+    b = await startRelayProcess(env)
+  })
+  afterAll(async () => {
+    await Promise.all([a?.stop(), b?.stop()])
+  })
+
+  it("delivers what is published on one process to subscribers on both, once each", async () => {
+    const key = newKey()
+    const subs: Array<RawClient> = []
+    for (const r of [a, b, a, b]) {
+      const c = await connect(r.url)
+      await req(c, "live", { authors: [key.pk], since: now() - 60 })
+      subs.push(c)
+    }
+    const pubA = await connect(a.url)
+    const pubB = await connect(b.url)
+    const stored = Array.from({ length: 10 }, (_, i) => makeEvent({ created_at: now(), content: `n${i}` }, key))
+    const ephemeral = makeEvent({ kind: 20001, created_at: now(), content: "ephemeral" }, key)
+    const big = makeEvent({ created_at: now(), content: "x".repeat(20_000) }, key)
+    for (const [i, e] of stored.entries()) await publishOk(i % 2 === 0 ? pubA : pubB, e)
+    await publishOk(pubB, ephemeral)
+    await publishOk(pubA, big)
+    const all = [...stored, ephemeral, big].map((e) => e.id).sort()
+    for (const s of subs) {
+      const got: Array<string> = []
+      for (let i = 0; i < all.length; i++) got.push((await nextEvent(s, "live", 10_000)).id)
+      expect(got.sort()).toEqual(all)
+    }
+    // Nothing twice: a marker published last arrives next, with no extra copy before it.
+    const marker = makeEvent({ created_at: now(), content: "marker" }, key)
+    await publishOk(pubB, marker)
+    for (const s of subs) {
+      expect((await nextEvent(s, "live", 10_000)).id).toBe(marker.id)
+      expect(logged(s, "EVENT", "live")).toHaveLength(all.length + 1)
+    }
+    for (const c of [...subs, pubA, pubB]) await c.close()
+  })
+})
