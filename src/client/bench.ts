@@ -4,6 +4,7 @@
  *   ingest       N pre-signed kind-1 events over 8 connections x 50 in flight: events/s, OK p50/p99
  *   query        4 REQ shapes (kinds limit 100, one author limit 50, #p limit 50, 20 ids): time to EOSE p50/p95, REQs/s
  *   fanout       200 subscribers, R events/s for S seconds: deliveries, lost, duplicated, delivery p50/p99
+ *                (--publish-to: published on another process of the same relay)
  *   connections  N idle connections, then REQs on fresh and idle ones: p50/p95 (and RSS per connection with --pid)
  * Progress on stderr; one JSON line per relay on stdout, then a side-by-side
  * table when several URLs are given. `--pid` samples a local relay's CPU and
@@ -23,7 +24,7 @@ import { computeEventId, type NostrEvent } from "../nostr/index.ts"
 import { RelayPool } from "./RelayPool.ts"
 
 export const BENCH_USAGE =
-  "usage: parrhesia bench <url> [<url>...] [--scenarios ingest,query,fanout,connections|all] [--events N] [--rate R] [--seconds S] [--connections N] [--pid PID] [--cache DIR]"
+  "usage: parrhesia bench <url> [<url>...] [--scenarios ingest,query,fanout,connections|all] [--events N] [--rate R] [--seconds S] [--connections N] [--pid PID] [--cache DIR] [--publish-to URL]"
 
 export interface BenchCliIo {
   readonly out: (s: string) => void
@@ -39,6 +40,8 @@ interface Options {
   readonly connections: number
   readonly pid: number | undefined
   readonly cache: string
+  /** Fanout: publish here instead of to the relay the subscribers are on (another process of the same relay). */
+  readonly publishTo: string | undefined
 }
 
 class UsageError extends Error {}
@@ -48,7 +51,7 @@ const AUTHORS = 10
 
 const parse = (argv: ReadonlyArray<string>, env: Readonly<Record<string, string | undefined>>): Options => {
   const urls: Array<string> = []
-  const o = { scenarios: "ingest,query,fanout", events: 20_000, rate: 200, seconds: 10, connections: 5000, pid: undefined as number | undefined, cache: env["PARRHESIA_BENCH_CACHE"] || ".bench" }
+  const o = { scenarios: "ingest,query,fanout", events: 20_000, rate: 200, seconds: 10, connections: 5000, pid: undefined as number | undefined, cache: env["PARRHESIA_BENCH_CACHE"] || ".bench", publishTo: undefined as string | undefined }
   const num = (name: string, v: string | undefined, min: number, max: number) => {
     const n = Number(v)
     if (v === undefined || !Number.isInteger(n) || n < min || n > max) throw new UsageError(`${name} is a whole number from ${min} to ${max}`)
@@ -78,6 +81,12 @@ const parse = (argv: ReadonlyArray<string>, env: Readonly<Record<string, string 
       case "--cache":
         o.cache = argv[++i] ?? ""
         break
+      case "--publish-to": {
+        const u = argv[++i] ?? ""
+        if (!/^wss?:\/\/\S+$/i.test(u)) throw new UsageError("--publish-to is a ws:// or wss:// URL")
+        o.publishTo = u
+        break
+      }
       default:
         if (a.startsWith("-")) throw new UsageError(`unknown option ${a}`)
         if (!/^wss?:\/\/\S+$/i.test(a)) throw new UsageError(`${a} is not a ws:// or wss:// URL`)
@@ -265,7 +274,7 @@ const query = async (url: string, data: Dataset) => {
   return { shapes: out, reqsPerSecond: Math.round((total * 1000) / totalMs) }
 }
 
-const fanout = async (url: string, data: Dataset, rate: number, seconds: number) => {
+const fanout = async (url: string, data: Dataset, rate: number, seconds: number, publishTo = url) => {
   const SUBS = 200
   const sks = data.keys.map(hexToBytes)
   const pubs = sks.map((sk) => bytesToHex(schnorr.getPublicKey(sk)))
@@ -279,7 +288,8 @@ const fanout = async (url: string, data: Dataset, rate: number, seconds: number)
     subs.map(
       (ws, i) =>
         new Promise<void>((resolve) => {
-          const filter = i % 2 === 0 ? { kinds: [1], since: now } : { authors: [pubs[i % AUTHORS], pubs[(i + 1) % AUTHORS]], since: now }
+          // limit 0: live events only, none of what is stored already.
+          const filter = i % 2 === 0 ? { kinds: [1], limit: 0 } : { authors: [pubs[i % AUTHORS], pubs[(i + 1) % AUTHORS]], limit: 0 }
           const seen = new Set<string>()
           ws.on("message", (raw) => {
             const text = raw.toString()
@@ -305,7 +315,7 @@ const fanout = async (url: string, data: Dataset, rate: number, seconds: number)
     expected += SUBS / 2
     for (let i = 1; i < SUBS; i += 2) if (i % AUTHORS === a || (i + 1) % AUTHORS === a) expected++
   }
-  const pub = await open(url)
+  const pub = await open(publishTo)
   const started = performance.now()
   for (let i = 0; i < total; i++) {
     const wait = started + (i * 1000) / rate - performance.now()
@@ -425,7 +435,7 @@ export const runBenchCli = async (argv: ReadonlyArray<string>, env: Readonly<Rec
       }
       if (o.scenarios.has("fanout")) {
         progress(`${url}: fanout, ${o.rate} events/s for ${o.seconds} s`)
-        result["fanout"] = await fanout(url, data, o.rate, o.seconds)
+        result["fanout"] = { ...(await fanout(url, data, o.rate, o.seconds, o.publishTo)), ...(o.publishTo ? { publishedTo: o.publishTo } : {}) }
       }
       if (o.scenarios.has("connections")) {
         progress(`${url}: ${o.connections} connections`)

@@ -6,6 +6,7 @@
  * process is not served twice.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { runBenchCli } from "../../src/client/bench.ts"
 import { makeEvent, newKey } from "../support/nostr.ts"
 import { usePostgresDatabase } from "../support/postgres.ts"
 import { startRelayProcess, type RelayProcess } from "../support/processes.ts"
@@ -57,4 +58,16 @@ describe("processes sharing one PostgreSQL database (ClusterBus over LISTEN/NOTI
     }
     for (const c of [...subs, pubA, pubB]) await c.close()
   })
+
+  it("carries a fanout load across processes: 200 subscribers on one, the publisher on the other", async () => {
+    let out = ""
+    const code = await runBenchCli([a.url, "--scenarios", "fanout", "--rate", "50", "--seconds", "2", "--events", "10", "--cache", "", "--publish-to", b.url], {}, {
+      out: (x) => void (out += x),
+      err: () => {}
+    })
+    expect(code).toBe(0)
+    const r = JSON.parse(out.split("\n")[0]!)
+    expect(r.fanout).toMatchObject({ publishedTo: b.url, subscribers: 200, duplicates: 0, lost: 0 })
+    expect(r.fanout.delivered).toBe(r.fanout.expected)
+  }, 60_000)
 })
