@@ -13,7 +13,7 @@ import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js"
 import { Context, Data, Effect, Layer } from "effect"
 import { RelayConfig } from "../config/RelayConfig.ts"
 import type { Settings } from "../config/settings.ts"
-import { computeEventId, type NostrEvent } from "../nostr/index.ts"
+import { signEvent, type NostrEvent } from "../nostr/index.ts"
 
 export class RelayKeyError extends Data.TaggedError("RelayKeyError")<{ readonly message: string }> {}
 
@@ -27,11 +27,7 @@ const identityOf = (sk: Uint8Array): Identity => {
   const pubkey = bytesToHex(schnorr.getPublicKey(sk))
   return {
     pubkey,
-    sign: (t) => {
-      const body = { pubkey, created_at: t.created_at, kind: t.kind, tags: t.tags.map((x) => [...x]), content: t.content }
-      const id = computeEventId(body)
-      return { ...body, id, sig: bytesToHex(schnorr.sign(hexToBytes(id), sk)) }
-    }
+    sign: (t) => signEvent(sk, t, pubkey)
   }
 }
 

@@ -14,11 +14,10 @@
  * The core is callback-driven (a WebSocket is); every operation is also an
  * Effect failing with the tagged RelayClientError.
  */
-import { schnorr } from "@noble/curves/secp256k1.js"
 import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js"
 import { Data, Effect } from "effect"
 import WebSocket from "ws"
-import { computeEventId, isHex64, type Filter, type NostrEvent } from "../nostr/index.ts"
+import { signEvent, isHex64, type Filter, type NostrEvent } from "../nostr/index.ts"
 
 export type ClientErrorReason = "unreachable" | "disconnected" | "timeout" | "protocol" | "refused" | "unsupported" | "queue-full" | "closed"
 
@@ -137,12 +136,6 @@ interface LiveSub {
 }
 
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e))
-
-const signWith = (sk: Uint8Array, t: { kind: number; created_at: number; tags: Array<Array<string>>; content: string }): NostrEvent => {
-  const unsigned = { pubkey: bytesToHex(schnorr.getPublicKey(sk)), ...t }
-  const id = computeEventId(unsigned)
-  return { ...unsigned, id, sig: bytesToHex(schnorr.sign(hexToBytes(id), sk)) }
-}
 
 let nextSubId = 0
 const newSubId = (prefix: string) => `${prefix}${(++nextSubId).toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`
@@ -463,7 +456,7 @@ export class RelayClient {
   private sendAuth() {
     if (!this.canAuth || this.challenge === undefined) return
     const template = { kind: 22242, created_at: Math.floor(Date.now() / 1000), tags: [["relay", this.url], ["challenge", this.challenge]], content: "" }
-    const event = this.opts.authSigner ? this.opts.authSigner(template) : signWith(this.opts.authKey!, template)
+    const event = this.opts.authSigner ? this.opts.authSigner(template) : signEvent(this.opts.authKey!, template)
     this.authEventId = event.id
     this.write(JSON.stringify(["AUTH", event]))
   }

@@ -5,9 +5,8 @@
  * the answer), 2 usage, 3 relay unreachable.
  */
 import { createHash, randomBytes } from "node:crypto"
-import { schnorr } from "@noble/curves/secp256k1.js"
-import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js"
-import { computeEventId, type NostrEvent } from "../nostr/index.ts"
+import { hexToBytes } from "@noble/hashes/utils.js"
+import { signEvent, type NostrEvent } from "../nostr/index.ts"
 
 export class AdminUsageError extends Error {}
 
@@ -62,17 +61,13 @@ export const parseSecretKey = (text: string | undefined): Uint8Array => {
 
 /** A signed NIP-98 event for a POST of `body` to `url`. */
 export const signHttpAuth = (sk: Uint8Array, url: string, body: string, now: number): NostrEvent => {
-  const pubkey = bytesToHex(schnorr.getPublicKey(sk))
-  const unsigned = {
-    pubkey,
+  return signEvent(sk, {
     created_at: now,
     kind: 27235,
     // The random tag makes two identical calls within one second two events: the relay accepts each event once.
     tags: [["u", url], ["method", "POST"], ["payload", createHash("sha256").update(body).digest("hex")], ["nonce", randomBytes(8).toString("hex")]],
     content: ""
-  }
-  const id = computeEventId(unsigned)
-  return { ...unsigned, id, sig: bytesToHex(schnorr.sign(hexToBytes(id), sk)) }
+  })
 }
 
 /** Params as typed on the command line: integers for kind methods, strings otherwise. */

@@ -20,7 +20,7 @@ import { schnorr } from "@noble/curves/secp256k1.js"
 import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js"
 import { Effect } from "effect"
 import WebSocket from "ws"
-import { computeEventId, type NostrEvent } from "../nostr/index.ts"
+import { signEvent, type NostrEvent } from "../nostr/index.ts"
 import { RelayPool } from "./RelayPool.ts"
 
 export const BENCH_USAGE =
@@ -121,12 +121,6 @@ interface Dataset {
   readonly keys: ReadonlyArray<string>
 }
 
-const sign = (sk: Uint8Array, t: { kind: number; created_at: number; tags: Array<Array<string>>; content: string }): NostrEvent => {
-  const body = { pubkey: bytesToHex(schnorr.getPublicKey(sk)), ...t }
-  const id = computeEventId(body)
-  return { ...body, id, sig: bytesToHex(schnorr.sign(hexToBytes(id), sk)) }
-}
-
 /** N signed kind-1 events from 10 authors, `p`- and `t`-tagged; cached (signing in JS is slow). */
 const dataset = (n: number, cache: string, progress: (s: string) => void): Dataset => {
   const file = cache === "" ? undefined : join(cache, `bench-events-${n}.json`)
@@ -136,7 +130,7 @@ const dataset = (n: number, cache: string, progress: (s: string) => void): Datas
   const pubs = sks.map((sk) => bytesToHex(schnorr.getPublicKey(sk)))
   const base = Math.floor(Date.now() / 1000) - n
   const events = Array.from({ length: n }, (_, i) =>
-    sign(sks[i % AUTHORS]!, { kind: 1, created_at: base + i, tags: [["p", pubs[(i * 7) % AUTHORS]!], ["t", `topic${i % 50}`]], content: `bench event ${i} ${"x".repeat(i % 200)}` })
+    signEvent(sks[i % AUTHORS]!, { kind: 1, created_at: base + i, tags: [["p", pubs[(i * 7) % AUTHORS]!], ["t", `topic${i % 50}`]], content: `bench event ${i} ${"x".repeat(i % 200)}` })
   )
   const out = { events, keys: sks.map(bytesToHex) }
   if (file !== undefined) {
@@ -308,7 +302,7 @@ const fanout = async (url: string, data: Dataset, rate: number, seconds: number,
     )
   )
   const total = rate * seconds
-  const evs = Array.from({ length: total }, (_, i) => sign(sks[i % AUTHORS]!, { kind: 1, created_at: now, tags: [], content: `fanout ${i} ${Math.random()}` }))
+  const evs = Array.from({ length: total }, (_, i) => signEvent(sks[i % AUTHORS]!, { kind: 1, created_at: now, tags: [], content: `fanout ${i} ${Math.random()}` }))
   let expected = 0
   for (const e of evs) {
     const a = pubs.indexOf(e.pubkey)

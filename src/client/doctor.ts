@@ -21,7 +21,7 @@ import { schnorr } from "@noble/curves/secp256k1.js"
 import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js"
 import WebSocket from "ws"
 import { Negentropy, Storage } from "../negentropy/engine.ts"
-import { computeEventId, type Filter, type NostrEvent } from "../nostr/index.ts"
+import { signEvent, type Filter, type NostrEvent } from "../nostr/index.ts"
 import { AdminUsageError, parseSecretKey } from "./admin.ts"
 
 export type CheckStatus = "pass" | "warn" | "fail" | "skip"
@@ -92,12 +92,6 @@ const randomHex = (bytes: number) => randomBytes(bytes).toString("hex")
 const quote = (s: string, max = 160) => JSON.stringify(s.length > max ? `${s.slice(0, max)}…` : s)
 const fmtMs = (ms: number) => (ms < 10 ? ms.toFixed(1) : String(Math.round(ms)))
 const elapsed = (t0: number) => performance.now() - t0
-
-const sign = (sk: Uint8Array, t: { kind: number; created_at: number; tags: Array<Array<string>>; content: string }): NostrEvent => {
-  const unsigned = { pubkey: bytesToHex(schnorr.getPublicKey(sk)), ...t }
-  const id = computeEventId(unsigned)
-  return { ...unsigned, id, sig: bytesToHex(schnorr.sign(hexToBytes(id), sk)) }
-}
 
 interface Target {
   /** As given (http(s):// turned into ws(s)://): the URL NIP-42 AUTH names. */
@@ -461,7 +455,7 @@ class Session {
   async authenticate(key: Uint8Array, trigger: string): Promise<AuthOutcome> {
     if (this.auth) return this.auth
     const challenge = this.challenge ?? (await this.next((f) => f[0] === "AUTH" && typeof f[1] === "string", "a NIP-42 AUTH challenge (expected after auth-required:)"))[1]
-    const event = sign(key, { kind: 22242, created_at: now(), tags: [["relay", this.url], ["challenge", challenge]], content: "" })
+    const event = signEvent(key, { kind: 22242, created_at: now(), tags: [["relay", this.url], ["challenge", challenge]], content: "" })
     this.send(["AUTH", event])
     const ok = await this.next((f) => f[0] === "OK" && f[1] === event.id, "our AUTH")
     this.auth = { accepted: ok[2] === true, message: typeof ok[3] === "string" ? ok[3] : "", pubkey: event.pubkey, trigger }
@@ -727,7 +721,7 @@ export const runDoctor = async (options: DoctorOptions): Promise<DoctorReport> =
     session = await Session.open(t, ms, ca)
     const s = session
     const created = now()
-    const event = sign(probeKey, {
+    const event = signEvent(probeKey, {
       kind: 1,
       created_at: created,
       tags: [["expiration", String(created + 600)]],
@@ -856,7 +850,7 @@ export const runDoctor = async (options: DoctorOptions): Promise<DoctorReport> =
     else
       await claimed(40, "nip40-expiration", "an expired EVENT", async () => {
         const created = now()
-        const expired = sign(probeKey, {
+        const expired = signEvent(probeKey, {
           kind: 1,
           created_at: created - 120,
           tags: [["expiration", String(created - 60)]],

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from "vitest"
 import { backoffDelay, RelayClient, type ConnectionState } from "../../src/client/RelayClient.ts"
 import { startFakeRelay, type FakeRelay } from "../support/fakeRelay.ts"
 import { makeEvent, newKey } from "../support/nostr.ts"
-import { startRelay, type TestRelay } from "../support/relay.ts"
+import { startRelay } from "../support/relay.ts"
 import { connect, publishOk } from "../support/ws.ts"
 
 const run = <A, E>(e: Effect.Effect<A, E>) => Effect.runPromise(Effect.result(e))
