@@ -5,6 +5,7 @@ import { NodeRuntime } from "@effect/platform-node"
 import { Cause, Effect, Exit, Layer } from "effect"
 import { relayLayer } from "./app.ts"
 import { runAdmin } from "./client/admin.ts"
+import { scanArgs } from "./client/args.ts"
 import { runBenchCli } from "./client/bench.ts"
 import { runDoctorCli } from "./client/doctor.ts"
 import { runSyncCli } from "./client/syncCli.ts"
@@ -57,14 +58,7 @@ interface Cli {
 export const parseArgs = (argv: ReadonlyArray<string>): Cli => {
   let command: Cli["command"] | undefined
   const flags: { file?: string; host?: string; port?: string } = {}
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!
-    const [name, inline] = arg.startsWith("--") && arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined]
-    const value = () => {
-      const v = inline ?? argv[++i]
-      if (v === undefined) throw new ConfigError({ message: `${name} needs a value` })
-      return v
-    }
+  scanArgs(argv, (name, value) => {
     switch (name) {
       case "--host":
         flags.host = value()
@@ -91,7 +85,7 @@ export const parseArgs = (argv: ReadonlyArray<string>): Cli => {
         }
         command = name
     }
-  }
+  }, (name) => new ConfigError({ message: `${name} needs a value` }))
   return { command: command ?? "serve", ...flags }
 }
 
@@ -122,30 +116,17 @@ const main = Effect.gen(function* () {
     process.exitCode = outcome.code
     return
   }
-  if (process.argv[2] === "bench") {
-    process.exitCode = yield* Effect.promise(() =>
-      runBenchCli(process.argv.slice(3), process.env, { out: (s) => void process.stdout.write(s), err: (s) => void process.stderr.write(s) })
-    )
-    return
+  // The client tools have their own arguments and exit codes.
+  const io = { out: (t: string) => void process.stdout.write(t), err: (t: string) => void process.stderr.write(t) }
+  const tools: Readonly<Record<string, (argv: ReadonlyArray<string>) => Promise<number>>> = {
+    bench: (argv) => runBenchCli(argv, process.env, io),
+    // doctor colours its report on stdout; sync redraws its progress line on stderr.
+    doctor: (argv) => runDoctorCli(argv, process.env, { ...io, tty: process.stdout.isTTY === true }),
+    sync: (argv) => runSyncCli(argv, process.env, { ...io, tty: process.stderr.isTTY === true })
   }
-  if (process.argv[2] === "doctor") {
-    process.exitCode = yield* Effect.promise(() =>
-      runDoctorCli(process.argv.slice(3), process.env, {
-        out: (s) => void process.stdout.write(s),
-        err: (s) => void process.stderr.write(s),
-        tty: process.stdout.isTTY === true
-      })
-    )
-    return
-  }
-  if (process.argv[2] === "sync") {
-    process.exitCode = yield* Effect.promise(() =>
-      runSyncCli(process.argv.slice(3), process.env, {
-        out: (s) => void process.stdout.write(s),
-        err: (s) => void process.stderr.write(s),
-        tty: process.stderr.isTTY === true
-      })
-    )
+  const tool = Object.hasOwn(tools, process.argv[2] ?? "") ? tools[process.argv[2]!] : undefined
+  if (tool !== undefined) {
+    process.exitCode = yield* Effect.promise(() => tool(process.argv.slice(3)))
     return
   }
   const cli = yield* Effect.try({

@@ -23,6 +23,7 @@ import WebSocket from "ws"
 import { Negentropy, Storage } from "../negentropy/engine.ts"
 import { signEvent, type Filter, type NostrEvent } from "../nostr/index.ts"
 import { AdminUsageError, parseSecretKey } from "./admin.ts"
+import { scanArgs, wholeNumber } from "./args.ts"
 
 export type CheckStatus = "pass" | "warn" | "fail" | "skip"
 
@@ -908,20 +909,16 @@ interface Parsed {
   readonly rounds: number
 }
 
+const usage = (message: string) => new AdminUsageError(message)
+
 const parse = (argv: ReadonlyArray<string>, env: Readonly<Record<string, string | undefined>>): Parsed | "help" => {
   const positional: Array<string> = []
   let json = false
   let key = env["PARRHESIA_AUTH_KEY"]
   let timeoutMs = 10_000
   let rounds = 20
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!
-    const [name, inline] = arg.startsWith("--") && arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined]
-    const value = () => {
-      const v = inline ?? argv[++i]
-      if (v === undefined) throw new AdminUsageError(`${name} needs a value`)
-      return v
-    }
+  let help = false
+  scanArgs(argv, (name, value) => {
     switch (name) {
       case "--json":
         json = true
@@ -929,26 +926,22 @@ const parse = (argv: ReadonlyArray<string>, env: Readonly<Record<string, string 
       case "--auth-key":
         key = value()
         break
-      case "--timeout": {
-        const n = Number(value())
-        if (!Number.isInteger(n) || n < 100 || n > 600_000) throw new AdminUsageError("--timeout is a whole number of milliseconds from 100 to 600000")
-        timeoutMs = n
+      case "--timeout":
+        timeoutMs = wholeNumber(name, value(), 100, 600_000, usage, "a whole number of milliseconds")
         break
-      }
-      case "--rounds": {
-        const n = Number(value())
-        if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new AdminUsageError("--rounds is a whole number from 1 to 10000")
-        rounds = n
+      case "--rounds":
+        rounds = wholeNumber(name, value(), 1, 10_000, usage)
         break
-      }
       case "-h":
       case "--help":
-        return "help"
+        help = true
+        return "stop"
       default:
         if (name.startsWith("-")) throw new AdminUsageError(`unknown option ${name}`)
         positional.push(name)
     }
-  }
+  }, (name) => usage(`${name} needs a value`))
+  if (help) return "help"
   if (positional.length !== 1) throw new AdminUsageError(DOCTOR_USAGE)
   parseTarget(positional[0]!)
   return { url: positional[0]!, json, authKey: key === undefined || key === "" ? undefined : parseSecretKey(key), timeoutMs, rounds }

@@ -10,6 +10,7 @@
 import { Effect, Layer } from "effect"
 import { parseFilter, type Filter } from "../nostr/index.ts"
 import { AdminUsageError, parseSecretKey } from "./admin.ts"
+import { scanArgs, wholeNumber } from "./args.ts"
 import { RelayPool } from "./RelayPool.ts"
 import { newProgress, syncRelays, type SyncOptions, type SyncReport } from "./sync.ts"
 
@@ -33,6 +34,8 @@ interface Parsed {
 
 export const SYNC_USAGE = "usage: parrhesia sync <from-url> <to-url> [--filter JSON] [--both] [--auth-key HEX|nsec] [--method auto|negentropy|req] [--concurrency N] [--json]"
 
+const usage = (message: string) => new AdminUsageError(message)
+
 const parse = (argv: ReadonlyArray<string>, env: Readonly<Record<string, string | undefined>>): Parsed => {
   const positional: Array<string> = []
   let filter: Filter = {}
@@ -41,14 +44,7 @@ const parse = (argv: ReadonlyArray<string>, env: Readonly<Record<string, string 
   let method: Parsed["method"] = "auto"
   let concurrency = 32
   let json = false
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!
-    const [name, inline] = arg.startsWith("--") && arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined]
-    const value = () => {
-      const v = inline ?? argv[++i]
-      if (v === undefined) throw new AdminUsageError(`${name} needs a value`)
-      return v
-    }
+  scanArgs(argv, (name, value) => {
     switch (name) {
       case "--filter": {
         let raw: unknown
@@ -74,12 +70,9 @@ const parse = (argv: ReadonlyArray<string>, env: Readonly<Record<string, string 
         method = m
         break
       }
-      case "--concurrency": {
-        const n = Number(value())
-        if (!Number.isInteger(n) || n < 1 || n > 1000) throw new AdminUsageError("--concurrency is a whole number from 1 to 1000")
-        concurrency = n
+      case "--concurrency":
+        concurrency = wholeNumber(name, value(), 1, 1000, usage)
         break
-      }
       case "--json":
         json = true
         break
@@ -87,7 +80,7 @@ const parse = (argv: ReadonlyArray<string>, env: Readonly<Record<string, string 
         if (name.startsWith("-")) throw new AdminUsageError(`unknown option ${name}`)
         positional.push(name)
     }
-  }
+  }, (name) => usage(`${name} needs a value`))
   if (positional.length !== 2) throw new AdminUsageError(SYNC_USAGE)
   for (const u of positional) if (!/^wss?:\/\/[^\s]+$/i.test(u)) throw new AdminUsageError(`${u} is not a ws:// or wss:// URL`)
   return {
