@@ -2,7 +2,7 @@
  * Several relay processes on one PostgreSQL database form one relay: a
  * subscriber on either process gets every event published on the other,
  * exactly once, stored or ephemeral, small or over PostgreSQL's 8,000-byte
- * notification limit (sent by reference); a subscriber on the publishing
+ * notification limit in bytes (sent by reference); a subscriber on the publishing
  * process is not served twice.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -40,10 +40,13 @@ describe("processes sharing one PostgreSQL database (ClusterBus over LISTEN/NOTI
     const stored = Array.from({ length: 10 }, (_, i) => makeEvent({ created_at: now(), content: `n${i}` }, key))
     const ephemeral = makeEvent({ kind: 20001, created_at: now(), content: "ephemeral" }, key)
     const big = makeEvent({ created_at: now(), content: "x".repeat(20_000) }, key)
+    // Under the limit in characters, over it in bytes (3 bytes each in UTF-8).
+    const wide = makeEvent({ created_at: now(), content: "€".repeat(4000) }, key)
     for (const [i, e] of stored.entries()) await publishOk(i % 2 === 0 ? pubA : pubB, e)
     await publishOk(pubB, ephemeral)
     await publishOk(pubA, big)
-    const all = [...stored, ephemeral, big].map((e) => e.id).sort()
+    await publishOk(pubB, wide)
+    const all = [...stored, ephemeral, big, wide].map((e) => e.id).sort()
     for (const s of subs) {
       const got: Array<string> = []
       for (let i = 0; i < all.length; i++) got.push((await nextEvent(s, "live", 10_000)).id)

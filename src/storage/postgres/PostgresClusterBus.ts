@@ -37,22 +37,28 @@ export const makePostgresClusterBus = (client: PgClient, store: EventStoreShape)
     const flush = () => {
       const events = pending
       pending = []
+      // Each event serialized once; messages packed up to the limit, counted in bytes as PostgreSQL does.
+      const head = `{"o":"${origin}","e":[`
+      const tail = "]}"
       const messages: Array<string> = []
-      let batch: Array<NostrEvent> = []
-      const close = () => {
-        if (batch.length > 0) messages.push(JSON.stringify({ o: origin, e: batch } satisfies Message))
-        batch = []
-      }
       const ids: Array<string> = []
+      let parts: Array<string> = []
+      let size = 0
+      const close = () => {
+        if (parts.length > 0) messages.push(head + parts.join(",") + tail)
+        parts = []
+        size = 0
+      }
       for (const e of events) {
-        const alone = JSON.stringify({ o: origin, e: [e] } satisfies Message)
-        if (alone.length > MAX_PAYLOAD) {
+        const json = JSON.stringify(e)
+        const bytes = Buffer.byteLength(json)
+        if (head.length + bytes + tail.length > MAX_PAYLOAD) {
           ids.push(e.id)
           continue
         }
-        const next = JSON.stringify({ o: origin, e: [...batch, e] } satisfies Message)
-        if (next.length > MAX_PAYLOAD) close()
-        batch.push(e)
+        if (head.length + size + (parts.length > 0 ? 1 : 0) + bytes + tail.length > MAX_PAYLOAD) close()
+        size += (parts.length > 0 ? 1 : 0) + bytes
+        parts.push(json)
       }
       close()
       for (let i = 0; i < ids.length; i += 100) messages.push(JSON.stringify({ o: origin, ids: ids.slice(i, i + 100) } satisfies Message))
