@@ -34,11 +34,14 @@ export const nowNanos = (): bigint => BigInt(Math.round((performance.timeOrigin 
 const NO_STACK = { captureStackTrace: false } as const
 
 /** `self` in a child span named `name` (unchanged when tracing is off). */
-export const span =
-  (name: string, attributes?: Record<string, unknown>) =>
-  <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-    // No stack trace per span: capturing one costs more than the span itself on the hot path.
-    enabled ? Effect.withSpan(self, name, attributes === undefined ? NO_STACK : { attributes, captureStackTrace: false }) : self
+export const span = (name: string, attributes?: Record<string, unknown>): (<A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>) =>
+  // Off: one shared identity, no closure per call on the hot path.
+  !enabled
+    ? untraced
+    : // No stack trace per span: capturing one costs more than the span itself on the hot path.
+      (self) => Effect.withSpan(self, name, attributes === undefined ? NO_STACK : { attributes, captureStackTrace: false })
+
+const untraced = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => self
 
 /** Sets an attribute on the current span (nothing when tracing is off). */
 export const annotate = (key: string, value: unknown): Effect.Effect<void> => (enabled ? Effect.annotateCurrentSpan(key, value) : Effect.void)
