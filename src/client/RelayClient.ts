@@ -542,6 +542,29 @@ export class RelayClient {
     })
   }
 
+  /**
+   * The events with these ids, asked `perReq` at a time (`concurrency` REQs at once): `onChunk`
+   * gets each answer (only the ids asked for, each once) with how many of its ids were not returned.
+   */
+  fetchByIds<E, R>(
+    ids: ReadonlyArray<string>,
+    onChunk: (events: ReadonlyArray<NostrEvent>, notReturned: number) => Effect.Effect<void, E, R>,
+    options: { readonly perReq?: number; readonly concurrency?: number } = {}
+  ): Effect.Effect<void, RelayClientError | E, R> {
+    const perReq = options.perReq ?? 250
+    const slices = Array.from({ length: Math.ceil(ids.length / perReq) }, (_, i) => ids.slice(i * perReq, (i + 1) * perReq))
+    return Effect.forEach(
+      slices,
+      (slice) =>
+        Effect.flatMap(this.query([{ ids: slice, limit: slice.length }]), (events) => {
+          const wanted = new Set(slice)
+          const got = events.filter((e) => wanted.delete(e.id))
+          return onChunk(got, wanted.size)
+        }),
+      { concurrency: options.concurrency ?? 1, discard: true }
+    )
+  }
+
   /** NEG-OPEN; succeeds with the relay's first NEG-MSG. `timeoutMs` for a relay that may ignore it. */
   negOpen(subId: string, filter: Filter, message: Uint8Array, timeoutMs?: number): Effect.Effect<Uint8Array, RelayClientError> {
     return Effect.callback((resume) => {

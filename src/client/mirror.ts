@@ -25,7 +25,6 @@ import { RelayClient, type ConnectionState, type RelayClientError } from "./Rela
 /** Events from before a disconnect may arrive late at the upstream: the catch-up starts this much earlier. */
 const CATCHUP_MARGIN_SECONDS = 60
 const QUEUE_CAPACITY = 10_000
-const FETCH_CHUNK = 250
 
 interface Upstream {
   readonly url: string
@@ -98,14 +97,7 @@ export const mirrorLayer = Layer.effectDiscard(
           })
 
         const fetchAndStore = (ids: ReadonlyArray<string>) =>
-          Effect.forEach(
-            Array.from({ length: Math.ceil(ids.length / FETCH_CHUNK) }, (_, i) => ids.slice(i * FETCH_CHUNK, (i + 1) * FETCH_CHUNK)),
-            (chunk) =>
-              Effect.flatMap(up.client.query([{ ids: chunk, limit: chunk.length }]), (events) =>
-                Effect.forEach(events.filter((e) => chunk.includes(e.id)), (e) => store1(e, "catchup"), { discard: true })
-              ),
-            { discard: true }
-          )
+          up.client.fetchByIds(ids, (events) => Effect.forEach(events, (e) => store1(e, "catchup"), { discard: true }))
 
         // NIP-77: our records since `since` against the upstream's; fetches what we lack. Fails when the upstream cannot.
         const viaNegentropy = (since: number) =>

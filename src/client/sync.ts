@@ -108,12 +108,6 @@ const MAX_RATE_LIMIT_RETRIES = 12
 /** Differences found while reconciling are copied once this many wait. */
 const COPY_BATCH = 5000
 
-const chunks = <A>(xs: ReadonlyArray<A>, n: number): Array<ReadonlyArray<A>> => {
-  const out: Array<ReadonlyArray<A>> = []
-  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n))
-  return out
-}
-
 /** Why negentropy could not be used, when that is a reason to compare by REQ instead. */
 class NoNegentropy extends Data.TaggedError("NoNegentropy")<{ readonly message: string }> {}
 
@@ -169,19 +163,18 @@ export const syncRelays = (options: SyncOptions): Effect.Effect<SyncReport, Sync
       Effect.forEach(events, (e) => publishOne(dst, e, report, 0), { concurrency, discard: true })
 
     const copyByIds = (src: RelayClient, dst: RelayClient, ids: ReadonlyArray<string>, report: DirectionReport) =>
-      Effect.forEach(
-        chunks(ids, options.fetchChunk ?? 250),
-        (chunk) =>
-          Effect.gen(function* () {
-            const wanted = new Set(chunk)
-            const got = (yield* src.query([{ ids: [...chunk], limit: chunk.length }]).pipe(Effect.mapError(fatal))).filter((e) => wanted.delete(e.id))
+      src
+        .fetchByIds(
+          ids,
+          (got, notReturned) => {
             report.fetched += got.length
-            report.notFetched += wanted.size
+            report.notFetched += notReturned
             progress.fetched += got.length
-            yield* publishAll(dst, got, report)
-          }),
-        { concurrency: 2, discard: true }
-      )
+            return publishAll(dst, got, report)
+          },
+          { perReq: options.fetchChunk ?? 250, concurrency: 2 }
+        )
+        .pipe(Effect.mapError((e) => (e instanceof RelayClientError ? fatal(e) : e)))
 
     // ---------------------------------------------------------------- NIP-77
     const viaNegentropy = Effect.gen(function* () {
