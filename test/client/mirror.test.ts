@@ -22,6 +22,13 @@ const has = async (url: string, ids: ReadonlyArray<string>) => {
   await c.close()
   return r.events.map((e) => e.id).sort()
 }
+/** A relay without NIP-77: every REQ gets `events`, anything else but CLOSE a NOTICE. */
+const plainRelay = (events: ReadonlyArray<unknown>) => (f: any, ws: { send: (s: string) => void }) => {
+  if (f[0] === "REQ") {
+    for (const e of events) ws.send(JSON.stringify(["EVENT", f[1], e]))
+    ws.send(JSON.stringify(["EOSE", f[1]]))
+  } else if (f[0] !== "CLOSE") ws.send(JSON.stringify(["NOTICE", `unknown command ${f[0]}`]))
+}
 const metrics = async (relay: TestRelay) => (await fetch(`${relay.httpUrl}/metrics`)).text()
 const metric = (text: string, name: string, labels: string) => {
   const line = text.split("\n").find((l) => l.startsWith(`${name}{`) && labels.split(",").every((p) => l.includes(p)))
@@ -103,10 +110,7 @@ describe("mirroring (mirrorUpstreams)", () => {
       let no = connectionNo.get(ws)
       if (no === undefined) connectionNo.set(ws, (no = ++connections))
       if (no <= 2) return ws.send("<html>502 Bad Gateway</html>")
-      if (f[0] === "REQ") {
-        ws.send(JSON.stringify(["EVENT", f[1], good]))
-        ws.send(JSON.stringify(["EOSE", f[1]]))
-      } else if (f[0] !== "CLOSE") ws.send(JSON.stringify(["NOTICE", `unknown command ${f[0]}`]))
+      plainRelay([good])(f, ws)
     })
     stops.push(() => upstream.close())
     const mirror = await startRelay({ mirrorUpstreams: [upstream.url] })
@@ -119,12 +123,7 @@ describe("mirroring (mirrorUpstreams)", () => {
   it("catches up by REQ from an upstream without NIP-77, and never stores an event that fails validation", async () => {
     const good = makeEvent({ created_at: now() - 10 })
     const forged = { ...makeEvent({ created_at: now() - 5 }), sig: "00".repeat(64) }
-    const upstream = await startFakeRelay((f, ws) => {
-      if (f[0] === "REQ") {
-        for (const e of [good, forged]) ws.send(JSON.stringify(["EVENT", f[1], e]))
-        ws.send(JSON.stringify(["EOSE", f[1]]))
-      } else if (f[0] !== "CLOSE") ws.send(JSON.stringify(["NOTICE", `unknown command ${f[0]}`]))
-    })
+    const upstream = await startFakeRelay(plainRelay([good, forged]))
     stops.push(() => upstream.close())
     const mirror = await startRelay({ mirrorUpstreams: [upstream.url] })
     stops.push(() => mirror.close())
