@@ -9,12 +9,15 @@ import { scanArgs } from "./client/args.ts"
 import { runBenchCli } from "./client/bench.ts"
 import { runDoctorCli } from "./client/doctor.ts"
 import { runSyncCli } from "./client/syncCli.ts"
-import { ConfigError, loadSettings, RelayConfig } from "./config/RelayConfig.ts"
-import { envName, SETTINGS } from "./config/settings.ts"
+import { isWorker, reportListening, superviseWorkers, workerSlot } from "./cluster/workers.ts"
+import { ConfigError, loadSettings, RelayConfig, workerCount } from "./config/RelayConfig.ts"
+import { envName, SETTINGS, type Settings } from "./config/settings.ts"
 import { VERSION } from "./http/nip11.ts"
 import { layerFromConfig as verifierFromConfig } from "./ingest/SignatureVerifier.ts"
 import { RelayServer } from "./relay/server.ts"
 import { storeFromConfig } from "./storage/layer.ts"
+import { embeddedPostgres } from "./storage/postgres/EmbeddedPostgres.ts"
+import { connectionsPerProcess } from "./storage/postgres/layer.ts"
 
 const USAGE = `parrhesia ${VERSION}: a Nostr relay
 
@@ -96,16 +99,46 @@ const serve = (cli: Cli) =>
       env: process.env,
       overrides: { host: cli.host, port: cli.port }
     })
+    const workers = workerCount(settings)
+    if (workers > 1 && !isWorker()) return yield* servePrimary(settings, workers)
+    // Jobs that run once per relay, not once per worker: mirroring and the NIP-66 self-description.
+    const own = workerSlot() === 0 ? settings : { ...settings, mirrorUpstreams: [], publishSelfDescription: false }
     const app = relayLayer({ store: storeFromConfig, verifier: verifierFromConfig }).pipe(
-      Layer.provide(Layer.succeed(RelayConfig, RelayConfig.of(settings)))
+      Layer.provide(Layer.succeed(RelayConfig, RelayConfig.of(own)))
     )
     yield* Effect.gen(function* () {
       const server = yield* RelayServer
-      // This line is the contract scripts and tests wait for.
-      console.log(`parrhesia ${VERSION} listening on ${server.url} (store: ${settings.store})`)
+      // This line is the contract scripts and tests wait for; with workers the primary prints it.
+      if (isWorker()) reportListening(server.url)
+      else console.log(`parrhesia ${VERSION} listening on ${server.url} (store: ${settings.store})`)
       return yield* Effect.never
     }).pipe(Effect.provide(app))
   })
+
+/** `workers` > 1: this process only supervises; the embedded PostgreSQL, when it is the store, lives here. */
+const servePrimary = (settings: Settings, count: number) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const env: Record<string, string> = {}
+      if (settings.databaseUrl === "") {
+        const pg = yield* embeddedPostgres({
+          dataDir: settings.dataDir,
+          port: settings.embeddedPgPort,
+          warn: (m) => console.warn(`parrhesia: ${m}`),
+          maxConnections: count * connectionsPerProcess(settings)
+        })
+        env[envName("databaseUrl")] = pg.url
+      }
+      const { url } = yield* superviseWorkers({
+        count,
+        env,
+        stopTimeoutMs: settings.shutdownGraceMs + 10_000,
+        log: (m) => console.error(`parrhesia: ${m}`)
+      })
+      console.log(`parrhesia ${VERSION} listening on ${url} (store: ${settings.store}, workers: ${count})`)
+      return yield* Effect.never
+    })
+  )
 
 const main = Effect.gen(function* () {
   // The admin client has its own arguments: handled before the relay's flags are parsed.
@@ -151,6 +184,12 @@ NodeRuntime.runMain(
       Effect.sync(() => {
         console.error(`parrhesia: ${e.message}`)
         process.exitCode = 2
+      })
+    ),
+    Effect.catchTag("WorkersError", (e) =>
+      Effect.sync(() => {
+        console.error(`parrhesia: workers: ${e.message}`)
+        process.exitCode = 1
       })
     ),
     // Start-up failures of the store (database unreachable, embedded PostgreSQL

@@ -6,7 +6,7 @@
  * survives a restart either). Made on first use, so relays that sign nothing
  * write no file.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { schnorr } from "@noble/curves/secp256k1.js"
 import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js"
@@ -35,16 +35,28 @@ const loadKey = (s: Settings): Uint8Array => {
   if (s.relaySecretKey !== "") return hexToBytes(s.relaySecretKey)
   if (s.store === "memory") return schnorr.utils.randomSecretKey()
   const file = join(s.dataDir, "relay.key")
-  if (existsSync(file)) {
+  const read = () => {
     const hex = readFileSync(file, "utf8").trim()
     if (!/^[0-9a-f]{64}$/.test(hex)) throw new RelayKeyError({ message: `${file} does not hold a 64-hex secret key` })
     return hexToBytes(hex)
   }
+  if (existsSync(file)) return read()
   const sk = schnorr.utils.randomSecretKey()
   mkdirSync(s.dataDir, { recursive: true })
-  writeFileSync(file, bytesToHex(sk) + "\n", { mode: 0o600 })
-  chmodSync(file, 0o600)
-  return sk
+  // Written whole under a temporary name, then linked into place only if no other process (a
+  // sibling worker starting at the same moment) got there first: every process ends up with one key.
+  const tmp = `${file}.${process.pid}.tmp`
+  writeFileSync(tmp, bytesToHex(sk) + "\n", { mode: 0o600 })
+  chmodSync(tmp, 0o600)
+  try {
+    linkSync(tmp, file)
+    return sk
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e
+    return read()
+  } finally {
+    rmSync(tmp, { force: true })
+  }
 }
 
 export class RelayIdentity extends Context.Service<RelayIdentity, { readonly get: Effect.Effect<Identity, RelayKeyError> }>()(

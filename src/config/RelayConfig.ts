@@ -4,6 +4,7 @@
  * stops start-up with a message naming the setting.
  */
 import { readFileSync } from "node:fs"
+import { availableParallelism } from "node:os"
 import { Context, Data, Effect, Layer } from "effect"
 import { parseIpRange } from "../net/ip.ts"
 import { parseFilter } from "../nostr/filter.ts"
@@ -67,6 +68,8 @@ const coerce = (key: string, s: Setting, raw: unknown, source: string): number |
         return n
       })
     case "string":
+      // `workers` is a number or "auto": a JSON number in the config file is taken as its text.
+      if (key === "workers" && typeof raw === "number") return String(raw)
       if (typeof raw !== "string") throw new ConfigError({ message: `${where} must be a string, got ${JSON.stringify(raw)}` })
       return raw
   }
@@ -79,7 +82,18 @@ export interface ConfigSources {
   readonly overrides?: Readonly<Partial<Record<SettingKey, unknown>>>
 }
 
+/** How many relay processes `workers` asks for: `auto` is one per core. */
+export const workerCount = (s: Settings): number => (s.workers === "auto" ? availableParallelism() : Number(s.workers))
+
 const crossChecks = (s: Settings) => {
+  if (!/^(auto|[1-9]\d{0,2})$/.test(s.workers)) {
+    throw new ConfigError({ message: `setting "workers" must be a number from 1 to 999 or "auto", got ${JSON.stringify(s.workers)}` })
+  }
+  if (workerCount(s) > 1 && s.store === "memory") {
+    throw new ConfigError({
+      message: `setting "workers" (${workerCount(s)} processes) needs the postgres store: with "store": "memory" each process would hold different events. Use store postgres, or workers 1.`
+    })
+  }
   if (s.defaultLimit > s.maxLimit) {
     throw new ConfigError({ message: `setting "defaultLimit" (${s.defaultLimit}) must not exceed "maxLimit" (${s.maxLimit})` })
   }

@@ -44,6 +44,7 @@ export const SETTINGS = {
   port: int(7777, 0, 65535, "TCP port for WebSocket and HTTP (0 picks a free port)."),
   tlsCert: str("", "PEM certificate chain file: with tlsKey, the port serves wss:// and https:// (no proxy needed); SIGHUP reloads both files without dropping connections."),
   tlsKey: str("", "PEM private key file for tlsCert."),
+  workers: str("1", "Relay processes sharing the port (a number, or `auto`: one per core). More than one needs the postgres store; the first process starts the embedded PostgreSQL and restarts workers that die. Per process: rate-limit buckets, connection counts, /metrics."),
   relayUrl: str("", "Public ws(s):// URL of this relay: the NIP-42 AUTH `relay` tag and the NIP-98 `u` tag must name it. Empty: the Host the client connected to (ws:// or wss://, http(s):// for NIP-98)."),
   // ------------------------------------------------------------ NIP-11 identity
   name: str("parrhesia", "NIP-11 name."),

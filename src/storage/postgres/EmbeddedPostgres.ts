@@ -37,6 +37,8 @@ export interface EmbeddedOptions {
   readonly database?: string
   /** Called with warnings worth showing the operator. */
   readonly warn?: (message: string) => void
+  /** Connections the relay processes will open together (PostgreSQL's max_connections is at least 100). */
+  readonly maxConnections?: number
 }
 
 export interface EmbeddedServer {
@@ -221,7 +223,10 @@ export const startEmbedded = async (options: EmbeddedOptions): Promise<EmbeddedS
       persistent: true,
       createPostgresUser: root,
       initdbFlags: ["--encoding=UTF8"],
-      postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="],
+      postgresFlags: [
+        "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
+        "-c", `max_connections=${Math.max(100, options.maxConnections ?? 0)}`
+      ],
       onLog: remember,
       onError: remember
     })

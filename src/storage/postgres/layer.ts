@@ -14,6 +14,10 @@ import { embeddedPostgres } from "./EmbeddedPostgres.ts"
 import { runMigrations } from "./Migrator.ts"
 import { describeError, makePostgresEventStore, onLiveClock, PostgresStore } from "./PostgresEventStore.ts"
 
+/** PostgreSQL connections one relay process may open: its three pools, the cluster bus listener, and slack for tools. */
+export const connectionsPerProcess = (settings: Settings) =>
+  settings.ingestPoolSize + settings.readPoolSize + settings.adminPoolSize + 1 + 5
+
 /** Where to connect: an external URL, or the embedded server started for this scope. */
 const serverUrl = (settings: Settings) =>
   settings.databaseUrl !== ""
@@ -22,7 +26,8 @@ const serverUrl = (settings: Settings) =>
         embeddedPostgres({
           dataDir: settings.dataDir,
           port: settings.embeddedPgPort,
-          warn: (m) => console.warn(`parrhesia: ${m}`)
+          warn: (m) => console.warn(`parrhesia: ${m}`),
+          maxConnections: connectionsPerProcess(settings)
         }),
         (s) => s.url
       )
