@@ -19,7 +19,7 @@ import { Negentropy, Storage } from "../negentropy/engine.ts"
 import type { Filter, NostrEvent } from "../nostr/index.ts"
 import * as M from "../observability/metrics.ts"
 import type { RequestContext } from "../policy/types.ts"
-import { EventStore } from "../storage/EventStore.ts"
+import { EventStore, FreshReads } from "../storage/EventStore.ts"
 import { RelayClient, type ConnectionState, type RelayClientError } from "./RelayClient.ts"
 
 /** Events from before a disconnect may arrive late at the upstream: the catch-up starts this much earlier. */
@@ -103,7 +103,10 @@ export const mirrorLayer = Layer.effectDiscard(
         const viaNegentropy = (since: number) =>
           Effect.gen(function* () {
             const window = { ...filter, since }
-            const local = yield* store.negentropyRecords([window], config.negentropyMaxRecords + 1).pipe(Effect.orDie)
+            // From the primary (FreshReads): what this relay just stored must count, or a replica's lag would fetch it again.
+            const local = yield* store
+              .negentropyRecords([window], config.negentropyMaxRecords + 1)
+              .pipe(Effect.provideService(FreshReads, true), Effect.orDie)
             if (local.length > config.negentropyMaxRecords) return yield* Effect.fail("too many local records" as const)
             const engine = new Negentropy(Storage.fromRecords(local), 60_000)
             const subId = `mirror-${index}-${Date.now().toString(36)}`

@@ -109,6 +109,17 @@ const crossChecks = (s: Settings) => {
   if (s.databaseUrl !== "" && !/^postgres(ql)?:\/\//.test(s.databaseUrl)) {
     throw new ConfigError({ message: `setting "databaseUrl" must be a postgres:// URL` })
   }
+  if (s.readDatabaseUrl !== "") {
+    if (!/^postgres(ql)?:\/\//.test(s.readDatabaseUrl)) throw new ConfigError({ message: `setting "readDatabaseUrl" must be a postgres:// URL` })
+    if (s.store === "memory") {
+      throw new ConfigError({ message: `setting "readDatabaseUrl" (a read replica) needs the postgres store: with "store": "memory" there is no database to read from. Unset it, or use store postgres with databaseUrl.` })
+    }
+    if (s.databaseUrl === "") {
+      throw new ConfigError({
+        message: `setting "readDatabaseUrl" (a read replica) needs "databaseUrl" (PARRHESIA_DATABASE_URL or DATABASE_URL): the embedded PostgreSQL has no replicas. Set databaseUrl to the replica's primary, or unset readDatabaseUrl.`
+      })
+    }
+  }
   for (const key of ["adminPubkeys", "bannedPubkeys", "allowedPubkeys", "bannedEvents"] as const) {
     const bad = s[key].find((v) => !/^[0-9a-f]{64}$/.test(v))
     if (bad !== undefined) throw new ConfigError({ message: `setting "${key}" must hold 64 lowercase hex characters per entry, got ${JSON.stringify(bad)}` })

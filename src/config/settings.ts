@@ -55,6 +55,7 @@ export const SETTINGS = {
   // ------------------------------------------------------------ storage
   store: oneOf("postgres", ["postgres", "memory"], "Event store: postgres (embedded unless databaseUrl is set) or memory (nothing survives a restart)."),
   databaseUrl: str("", "External PostgreSQL (15+) URL; empty starts the embedded PostgreSQL.", "DATABASE_URL"),
+  readDatabaseUrl: str("", "A streaming replica of databaseUrl for REQ, COUNT and NIP-77 reads (the read pool); writes, deletions, management and LISTEN/NOTIFY stay on databaseUrl. Needs databaseUrl. Replica lag: a REQ right after an OK may miss the event (see parrhesia_replica_lag_seconds)."),
   dataDir: str("./data", "Folder of the embedded PostgreSQL data."),
   embeddedPgPort: int(0, 0, 65535, "Port of the embedded PostgreSQL (0 picks a free port)."),
   ingestPoolSize: int(4, 1, 200, "Postgres connections for event writes."),

@@ -20,7 +20,7 @@ import { Membership, type MembershipShape } from "../membership/Membership.ts"
 import { Moderation, STATIC_REASON, type ModerationShape } from "../moderation/Moderation.ts"
 import { parseIpRange } from "../net/ip.ts"
 import { isHex64, nowSeconds } from "../nostr/index.ts"
-import { EventStore, type EventStoreShape } from "../storage/EventStore.ts"
+import { EventStore, FreshReads, type EventStoreShape } from "../storage/EventStore.ts"
 
 export const RPC_CONTENT_TYPE = "application/nostr+json+rpc"
 export const MAX_RPC_BODY_BYTES = 64 * 1024
@@ -81,9 +81,12 @@ const unless = (removed: boolean, isStatic: boolean, what: string): Effect.Effec
 const isStatic = (m: ModerationShape, list: Parameters<ModerationShape["list"]>[0], value: string) =>
   m.list(list).some((e) => e.value === value && e.reason === STATIC_REASON)
 
-/** NIP-56 reports (kind 1984) name events with `e` tags; those not yet banned or approved wait for moderation. */
+/**
+ * NIP-56 reports (kind 1984) name events with `e` tags; those not yet banned or approved wait for moderation.
+ * Read from the primary (FreshReads): a moderator acts on what was just reported, not a replica's view.
+ */
 const eventsNeedingModeration = (m: ModerationShape, store: EventStoreShape) =>
-  Effect.map(store.query([{ kinds: [1984], limit: 5000 }]), (reports) => {
+  Effect.map(Effect.provideService(store.query([{ kinds: [1984], limit: 5000 }]), FreshReads, true), (reports) => {
     const approved = new Set(m.list("allowedEvents").map((e) => e.value))
     const out = new Map<string, string>()
     for (const r of reports) {

@@ -24,6 +24,9 @@ export const reqsReceived = Metric.counter("parrhesia_reqs_total", { description
 export const countsReceived = Metric.counter("parrhesia_counts_total", { description: "COUNT messages received" })
 export const openConnections = Metric.gauge("parrhesia_connections", { description: "Open WebSocket connections" })
 export const openSubscriptions = Metric.gauge("parrhesia_subscriptions", { description: "Open live subscriptions" })
+export const replicaLagSeconds = Metric.gauge("parrhesia_replica_lag_seconds", {
+  description: "How far the read replica (readDatabaseUrl) is behind its primary, in seconds (0 when it has replayed all it received); sampled every 5 s"
+})
 export const fanoutDeliveries = Metric.counter("parrhesia_fanout_deliveries_total", {
   description: "Live events handed to subscribers"
 })

@@ -20,6 +20,14 @@ import { Context, Data, type Effect } from "effect"
 import type { Filter, NostrEvent } from "../nostr/index.ts"
 import type { RetentionPolicy } from "./retention.ts"
 
+/**
+ * Reads run inside `Effect.provideService(FreshReads, true)` need the latest
+ * committed state (reading back what was just written): a store with a read
+ * replica (`readDatabaseUrl`) sends them to the primary instead. Default
+ * false: REQ and COUNT may be answered by the replica, a little behind.
+ */
+export const FreshReads = Context.Reference<boolean>("parrhesia/storage/FreshReads", { defaultValue: () => false })
+
 export class StoreError extends Data.TaggedError("StoreError")<{
   readonly message: string
   readonly cause?: unknown

@@ -43,7 +43,7 @@ import {
   type Filter,
   type NostrEvent
 } from "../../nostr/index.ts"
-import { StoreError, type DeletionRequest, type EventStoreShape, type PutOutcome } from "../EventStore.ts"
+import { FreshReads, StoreError, type DeletionRequest, type EventStoreShape, type PutOutcome } from "../EventStore.ts"
 import { longestFiniteAge, shortestFiniteAge, type RetentionPolicy, type RetentionRule } from "../retention.ts"
 
 // ------------------------------------------------------------------ helpers
@@ -452,6 +452,8 @@ export interface WriterStats {
 export interface PostgresStoreOptions {
   readonly ingest: PgClient
   readonly read: PgClient
+  /** With a read replica as `read`: a pool on the primary for reads under FreshReads. Absent: `read` serves them too. */
+  readonly primaryRead?: PgClient
   readonly admin: PgClient
   readonly writeBatchSize: number
   readonly writeBatchWaitMs: number
@@ -500,6 +502,7 @@ export const makePostgresEventStore = Effect.fnUntraced(function* (
   options: PostgresStoreOptions
 ): Effect.fn.Return<{ readonly store: EventStoreShape; readonly internals: PostgresStoreInternals }, never, Scope.Scope> {
   const { ingest, read, admin } = options
+  const primaryRead = options.primaryRead
   const batchSize = Math.max(1, options.writeBatchSize)
   const waitMs = Math.max(0, options.writeBatchWaitMs)
   const writeTimeoutMs = options.writeTimeoutMs ?? 30_000
@@ -646,7 +649,10 @@ export const makePostgresEventStore = Effect.fnUntraced(function* (
   // ---------------------------------------------------------------- reads
 
   const readRaw = <A extends object>(text: string, params: ReadonlyArray<unknown> = []) =>
-    Effect.suspend(() => read.unsafe<A>(text, params)).pipe(
+    (primaryRead === undefined
+      ? Effect.suspend(() => read.unsafe<A>(text, params))
+      : Effect.flatMap(Effect.service(FreshReads), (fresh) => (fresh ? primaryRead : read).unsafe<A>(text, params))
+    ).pipe(
       // A pooled connection that died (server restarted) is replaced by the pool; reads are safe to retry once.
       Effect.retry({ times: 1, while: isConnectionError }),
       withDeadline(readDeadlineMs, "query"),

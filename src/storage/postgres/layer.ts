@@ -4,11 +4,12 @@
  * Closing the layer drains and stops the writer, closes the pools and stops
  * the embedded server.
  */
-import { Context, Effect, Layer, Redacted, Schedule } from "effect"
+import { Context, Effect, Layer, Metric, Redacted, Schedule } from "effect"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Reactivity from "effect/reactivity/Reactivity"
 import type { Settings } from "../../config/settings.ts"
 import { RelayConfig } from "../../config/RelayConfig.ts"
+import { replicaLagSeconds } from "../../observability/metrics.ts"
 import { EventStore, StoreError } from "../EventStore.ts"
 import { embeddedPostgres } from "./EmbeddedPostgres.ts"
 import { runMigrations } from "./Migrator.ts"
@@ -73,10 +74,18 @@ export const makeFromSettings = (settings: Settings) =>
     yield* runMigrations(admin)
     yield* ensurePartitions(admin, settings.partitionMonths)
     const ingest = yield* pool(url, "ingest", settings.ingestPoolSize, WRITE_TIMEOUT_MS)
-    const read = yield* pool(url, "read", settings.readPoolSize, settings.queryTimeoutMs)
+    // readDatabaseUrl: REQ/COUNT read from the replica; reads under FreshReads (see EventStore.ts) from a small primary pool.
+    const replicaUrl = settings.readDatabaseUrl
+    const read = yield* pool(replicaUrl !== "" ? replicaUrl : url, "read", settings.readPoolSize, settings.queryTimeoutMs)
+    const primaryRead = replicaUrl !== "" ? yield* pool(url, "read-primary", Math.min(4, settings.readPoolSize), settings.queryTimeoutMs) : undefined
+    if (replicaUrl !== "") {
+      yield* checkReplica(read, replicaUrl)
+      yield* Effect.forkScoped(onLiveClock(sampleReplicaLag(read).pipe(Effect.repeat(Schedule.spaced("5 seconds")))))
+    }
     const made = yield* makePostgresEventStore({
       ingest,
       read,
+      ...(primaryRead !== undefined ? { primaryRead } : {}),
       admin,
       writeBatchSize: settings.writeBatchSize,
       writeBatchWaitMs: settings.writeBatchWaitMs,
@@ -96,6 +105,35 @@ export const makeFromSettings = (settings: Settings) =>
     )
     return made
   })
+
+/** The replica answers (clear StoreError naming it otherwise); one that is not in recovery is used, with a warning. */
+const checkReplica = (read: PgClient.PgClient, replicaUrl: string) =>
+  read.unsafe<{ standby: boolean }>(`SELECT pg_is_in_recovery() AS standby`).pipe(
+    Effect.mapError(
+      (e) =>
+        new StoreError({
+          message: `cannot connect to the read replica (setting readDatabaseUrl) at ${redactUrl(replicaUrl)}: ${describeError(e)}`,
+          cause: e
+        })
+    ),
+    Effect.map((rows) => {
+      if (rows[0]?.standby !== true) {
+        console.warn(`parrhesia: readDatabaseUrl ${redactUrl(replicaUrl)} is not a standby (pg_is_in_recovery() is false); REQ and COUNT read from it anyway`)
+      }
+    })
+  )
+
+/** Replica lag in seconds: 0 once it has replayed all WAL it received, else the age of the last replayed commit. */
+const sampleReplicaLag = (read: PgClient.PgClient) =>
+  read
+    .unsafe<{ lag: number | null }>(
+      `SELECT (CASE WHEN NOT pg_is_in_recovery() OR pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+               ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0) END)::float8 AS lag`
+    )
+    .pipe(
+      Effect.flatMap((rows) => Metric.update(replicaLagSeconds, Math.max(0, Number(rows[0]?.lag ?? 0)))),
+      Effect.ignore
+    )
 
 const redactUrl = (url: string) => url.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:***@")
 
