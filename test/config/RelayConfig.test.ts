@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { availableParallelism, tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
-import { ConfigError, defaults, loadSettings, RelayConfig, type ConfigSources } from "../../src/config/RelayConfig.ts"
+import { ConfigError, defaults, loadSettings, RelayConfig, workerCount, type ConfigSources } from "../../src/config/RelayConfig.ts"
 import { envName, SETTINGS, type Setting, type Settings } from "../../src/config/settings.ts"
 
 const dir = mkdtempSync(join(tmpdir(), "parrhesia-config-"))
@@ -155,9 +155,20 @@ describe("validation errors name their setting", () => {
   it("every string setting: non-strings in the file", () => {
     for (const [key, s] of entries) {
       if (s.type !== "string") continue
-      expect(fail({ file: file({ [key]: 5 }) }), key).toContain(`"${key}"`)
+      // `workers` is a count or "auto": a number is its one non-string form.
+      if (key !== "workers") expect(fail({ file: file({ [key]: 5 }) }), key).toContain(`"${key}"`)
       expect(fail({ file: file({ [key]: null }) }), key).toContain(`"${key}"`)
     }
+  })
+
+  it("workers: a count (number or text) or auto; more than one needs the postgres store", () => {
+    expect(load({ file: file({ workers: 3 }) }).workers).toBe("3")
+    expect(load({ env: { PARRHESIA_WORKERS: "auto" } }).workers).toBe("auto")
+    expect(workerCount(load({ env: { PARRHESIA_WORKERS: "auto" } }))).toBe(availableParallelism())
+    for (const v of ["0", "-1", "two", "1.5", "1000"]) expect(fail({ env: { PARRHESIA_WORKERS: v } }), v).toContain('"workers"')
+    expect(fail({ file: file({ workers: true }) })).toContain('"workers"')
+    expect(fail({ env: { PARRHESIA_WORKERS: "2", PARRHESIA_STORE: "memory" } })).toContain("needs the postgres store")
+    expect(load({ env: { PARRHESIA_WORKERS: "1", PARRHESIA_STORE: "memory" } }).store).toBe("memory")
   })
 
   it("defaultLimit may not exceed maxLimit", () => {

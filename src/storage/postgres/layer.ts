@@ -49,7 +49,13 @@ const pool = (url: string, name: string, maxConnections: number, statementTimeou
 /** Creates the partitions for the coming periods (idempotent). The layer runs it at start and every 6 hours. */
 export const ensurePartitions = (admin: PgClient.PgClient, partitionMonths: number) =>
   admin
-    .unsafe<{ n: number }>(`SELECT parrhesia_ensure_partitions($1::integer, 3, 1) AS n`, [partitionMonths])
+    .withTransaction(
+      Effect.gen(function* () {
+        // Processes starting together (workers, hosts) would race to create the same partition.
+        yield* admin.unsafe(`SELECT pg_advisory_xact_lock(7335002)`)
+        return yield* admin.unsafe<{ n: number }>(`SELECT parrhesia_ensure_partitions($1::integer, 3, 1) AS n`, [partitionMonths])
+      })
+    )
     .pipe(
       Effect.map((rows) => rows[0]?.n ?? 0),
       Effect.mapError((e) => new StoreError({ message: `partition maintenance failed: ${describeError(e)}`, cause: e }))
