@@ -103,6 +103,94 @@ export const eventJson = (e: NostrEvent): string => {
   return json
 }
 
+/**
+ * A stored event as a REQ answer sends it: its JSON text (what `eventJson` gives) to put in the
+ * frame as it is, and the fields the read rules and the merge of results look at. The whole
+ * event is built only when asked for (`event()`: the rare rules that need its tags).
+ */
+export interface ServedEvent {
+  readonly id: string
+  readonly pubkey: string
+  readonly created_at: number
+  readonly kind: number
+  readonly json: string
+  readonly event: () => NostrEvent
+}
+
+class ServedFromEvent implements ServedEvent {
+  readonly #event: NostrEvent
+  constructor(event: NostrEvent) {
+    this.#event = event
+  }
+  get id() {
+    return this.#event.id
+  }
+  get pubkey() {
+    return this.#event.pubkey
+  }
+  get created_at() {
+    return this.#event.created_at
+  }
+  get kind() {
+    return this.#event.kind
+  }
+  get json() {
+    return eventJson(this.#event)
+  }
+  event() {
+    return this.#event
+  }
+}
+
+/** An event object as a ServedEvent (its text made once per object, by eventJson). */
+export const servedEvent = (e: NostrEvent): ServedEvent => new ServedFromEvent(e)
+
+/** `{"id":"` — the text eventJson makes starts with it, then the 64 hex digits of the id. */
+const ID_AT = 7
+/** `","pubkey":"` follows the id, then the 64 hex digits of the pubkey. */
+const PUBKEY_AT = ID_AT + 64 + 12
+
+class ServedFromJson implements ServedEvent {
+  readonly json: string
+  readonly kind: number
+  readonly created_at: number
+  #event: NostrEvent | undefined
+  constructor(json: string, kind: number, createdAt: number) {
+    this.json = json
+    this.kind = kind
+    this.created_at = createdAt
+  }
+  get id() {
+    return this.json.slice(ID_AT, ID_AT + 64)
+  }
+  get pubkey() {
+    return this.json.slice(PUBKEY_AT, PUBKEY_AT + 64)
+  }
+  event() {
+    if (this.#event === undefined) {
+      const e = JSON.parse(this.json) as NostrEvent
+      jsonCache.set(e, this.json)
+      this.#event = e
+    }
+    return this.#event
+  }
+}
+
+/** Whether `json` has the layout eventJson makes (id and pubkey at their fixed places). */
+export const isEventJsonLayout = (json: string): boolean =>
+  json.startsWith('{"id":"') && json.startsWith('","pubkey":"', ID_AT + 64) && json.startsWith('","created_at":', PUBKEY_AT + 64)
+
+/**
+ * A ServedEvent over text made by eventJson (a store keeps it): id and pubkey are read at their
+ * fixed places, nothing is parsed unless `event()` is called. Text of another layout is parsed.
+ */
+export const servedFromJson = (json: string, kind: number, createdAt: number): ServedEvent => {
+  if (isEventJsonLayout(json)) return new ServedFromJson(json, kind, createdAt)
+  const e = JSON.parse(json) as NostrEvent
+  jsonCache.set(e, json)
+  return servedEvent(e)
+}
+
 /** The first value of the first tag with this name, if any. */
 export const firstTagValue = (e: NostrEvent, name: string): string | undefined => {
   for (const tag of e.tags) if (tag[0] === name) return tag[1]
@@ -110,5 +198,5 @@ export const firstTagValue = (e: NostrEvent, name: string): string | undefined =
 }
 
 /** Newest first; ties broken by the lowest id (NIP-01 ordering of initial results). */
-export const compareNewestFirst = (a: NostrEvent, b: NostrEvent): number =>
+export const compareNewestFirst = (a: Pick<NostrEvent, "created_at" | "id">, b: Pick<NostrEvent, "created_at" | "id">): number =>
   b.created_at - a.created_at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)

@@ -13,7 +13,7 @@ import { Context, Effect, Layer } from "effect"
 import { RelayConfig } from "../config/RelayConfig.ts"
 import type { Settings } from "../config/settings.ts"
 import { Moderation, type ModerationShape } from "../moderation/Moderation.ts"
-import { nowSeconds, type Filter, type NostrEvent, type Rejection } from "../nostr/index.ts"
+import { nowSeconds, type Filter, type NostrEvent, type Rejection, type ServedEvent } from "../nostr/index.ts"
 import * as Access from "./access.ts"
 import { limitChecks } from "./limits.ts"
 import type { ReadCheck, RequestContext, WriteCheck } from "./types.ts"
@@ -49,6 +49,8 @@ export interface PolicyShape {
   readonly checkRead: (ctx: RequestContext, filters: ReadonlyArray<Filter>) => Effect.Effect<void, Rejection>
   /** Whether this event may be sent to this connection (live or stored). Synchronous: runs per delivery. */
   readonly canServe: (ctx: RequestContext, event: NostrEvent) => boolean
+  /** `canServe` for a stored event served as its text: the event is parsed only when a private kind needs its tags. */
+  readonly canServeStored: (ctx: RequestContext, event: ServedEvent) => boolean
   /** Whether the operator's bans hide an event (by id or author) from every reader; for NIP-77, which sees no whole events. */
   readonly isBanned: (id: string, pubkey: string) => boolean
   /** The filters to give the store for one client filter, so it returns only what `canServe` allows. */
@@ -112,11 +114,16 @@ export class Policy extends Context.Service<Policy, PolicyShape>()("parrhesia/po
       if (m !== undefined && m.hasServeRestrictions() && (m.isEventBanned(e.id) || m.isPubkeyBanned(e.pubkey))) return false
       return !privateKinds.has(e.kind) || Access.mayReadPrivate(ctx, e)
     }
+    const canServeStored = (ctx: RequestContext, e: ServedEvent): boolean => {
+      if (m !== undefined && m.hasServeRestrictions() && (m.isEventBanned(e.id) || m.isPubkeyBanned(e.pubkey))) return false
+      return !privateKinds.has(e.kind) || Access.mayReadPrivate(ctx, e.event())
+    }
     return {
       checkLimits: (ctx, e) => Effect.flatMap(nowSeconds, (now) => limits(ctx, e, now)),
       checkWrite: (ctx, e) => (lists.write.length === 0 ? pass : Effect.flatMap(nowSeconds, (now) => write(ctx, e, now))),
       checkRead: (ctx, f) => read(ctx, f),
       canServe,
+      canServeStored,
       isBanned: (id, pubkey) => m !== undefined && m.hasServeRestrictions() && (m.isEventBanned(id) || m.isPubkeyBanned(pubkey)),
       scopeFilter: (ctx, f) => Access.scopePrivate(privateKinds, ctx, f)
     }

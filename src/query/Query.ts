@@ -4,9 +4,9 @@
  */
 import { Context, Effect, Layer } from "effect"
 import { RelayConfig } from "../config/RelayConfig.ts"
-import { Blocked, compareNewestFirst, hllHex, hllOffset, Invalid, parseFilter, parseSearch, ServerError, Unsupported, type Filter, type NostrEvent, type Rejection } from "../nostr/index.ts"
+import { Blocked, compareNewestFirst, hllHex, hllOffset, Invalid, parseFilter, parseSearch, ServerError, Unsupported, type Filter, type Rejection, type ServedEvent } from "../nostr/index.ts"
 import { Policy, type RequestContext } from "../policy/Policy.ts"
-import { EventStore, type NegentropyRecord } from "../storage/EventStore.ts"
+import { EventStore, queryServed, type NegentropyRecord } from "../storage/EventStore.ts"
 
 export interface CountAnswer {
   readonly count: number
@@ -17,7 +17,7 @@ export interface QueryShape {
   /** Parses the raw filters of a REQ/COUNT; each gets an effective limit (default, clamped to the maximum). */
   readonly prepare: (raw: ReadonlyArray<unknown>, ctx: RequestContext) => Effect.Effect<ReadonlyArray<Filter>, Rejection>
   /** The stored events this connection may see, newest first (each filter's limit honoured). */
-  readonly run: (ctx: RequestContext, filters: ReadonlyArray<Filter>) => Effect.Effect<ReadonlyArray<NostrEvent>, Rejection>
+  readonly run: (ctx: RequestContext, filters: ReadonlyArray<Filter>) => Effect.Effect<ReadonlyArray<ServedEvent>, Rejection>
   /**
    * How many stored events this connection may see; with a NIP-45 `hll` (hex) when the COUNT has
    * one filter with a tag attribute (the only case the NIP defines).
@@ -91,26 +91,26 @@ export class Query extends Context.Service<Query, QueryShape>()("parrhesia/query
             if (scoped.length === 1) plain.push(scoped[0]!)
             else if (scoped.length > 1) split.push(scoped)
           }
-          const visible = (events: ReadonlyArray<NostrEvent>) => {
-            let out: ReadonlyArray<NostrEvent> = events
+          const visible = (events: ReadonlyArray<ServedEvent>) => {
+            let out: ReadonlyArray<ServedEvent> = events
             for (const e of events) {
-              if (!policy.canServe(ctx, e)) {
-                out = events.filter((x) => policy.canServe(ctx, x))
+              if (!policy.canServeStored(ctx, e)) {
+                out = events.filter((x) => policy.canServeStored(ctx, x))
                 break
               }
             }
             return out
           }
-          if (split.length === 0) return Effect.map(Effect.mapError(store.query(plain), storeFailure), visible)
+          if (split.length === 0) return Effect.map(Effect.mapError(queryServed(store, plain), storeFailure), visible)
           const parts = [
-            ...(plain.length > 0 ? [store.query(plain)] : []),
-            ...split.map((group) => Effect.map(store.query(group), (events) => events.slice(0, group[0]!.limit)))
+            ...(plain.length > 0 ? [queryServed(store, plain)] : []),
+            ...split.map((group) => Effect.map(queryServed(store, group), (events) => events.slice(0, group[0]!.limit)))
           ]
           return Effect.forEach(parts, (p) => p, { concurrency: "unbounded" }).pipe(
             Effect.mapError(storeFailure),
             Effect.map((lists) => {
               const seen = new Set<string>()
-              const merged: Array<NostrEvent> = []
+              const merged: Array<ServedEvent> = []
               for (const list of lists) for (const e of list) if (!seen.has(e.id)) (seen.add(e.id), merged.push(e))
               return visible(merged.sort(compareNewestFirst))
             })

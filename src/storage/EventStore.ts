@@ -16,8 +16,8 @@
  *   its limit applied after ranking. Expired events (NIP-40) and
  *   deleted events are never returned.
  */
-import { Context, Data, type Effect } from "effect"
-import type { Filter, NostrEvent } from "../nostr/index.ts"
+import { Context, Data, Effect } from "effect"
+import { servedEvent, type Filter, type NostrEvent, type ServedEvent } from "../nostr/index.ts"
 import type { RetentionPolicy } from "./retention.ts"
 
 /**
@@ -74,6 +74,12 @@ export interface Vanished {
 export interface EventStoreShape {
   readonly put: (event: NostrEvent) => Effect.Effect<PutOutcome, StoreError>
   readonly query: (filters: ReadonlyArray<Filter>) => Effect.Effect<ReadonlyArray<NostrEvent>, StoreError>
+  /**
+   * What `query` answers, as ServedEvents: each event's JSON text as the store keeps it, sent as it
+   * is, with the event parsed only on demand. Optional: an adapter without it is served through
+   * `query` (see `queryServed` below); REQ answers use this.
+   */
+  readonly queryServed?: (filters: ReadonlyArray<Filter>) => Effect.Effect<ReadonlyArray<ServedEvent>, StoreError>
   readonly count: (filters: ReadonlyArray<Filter>) => Effect.Effect<number, StoreError>
   /**
    * NIP-45: the count and the 256 HyperLogLog registers over the counted events' pubkeys at
@@ -108,3 +114,7 @@ export interface EventStoreShape {
 }
 
 export class EventStore extends Context.Service<EventStore, EventStoreShape>()("parrhesia/storage/EventStore") {}
+
+/** The store's answer to a REQ as ServedEvents: its own `queryServed`, else `query`'s events wrapped. */
+export const queryServed = (store: EventStoreShape, filters: ReadonlyArray<Filter>): Effect.Effect<ReadonlyArray<ServedEvent>, StoreError> =>
+  store.queryServed !== undefined ? store.queryServed(filters) : Effect.map(store.query(filters), (events) => events.map(servedEvent))

@@ -19,8 +19,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, type Layer } from "effect"
 import { TestClock } from "effect/testing"
-import { computeEventId, type Filter, type NostrEvent } from "../../src/nostr/index.ts"
-import { EventStore, type DeletionRequest, type EventStoreShape } from "../../src/storage/EventStore.ts"
+import { computeEventId, eventJson, type Filter, type NostrEvent } from "../../src/nostr/index.ts"
+import { EventStore, queryServed, type DeletionRequest, type EventStoreShape } from "../../src/storage/EventStore.ts"
 import { parseRetention } from "../../src/storage/retention.ts"
 import { idsOf, makeEvent, newKey, nip01Order, sameSecond, T0, type Key } from "../support/nostr.ts"
 
@@ -554,6 +554,60 @@ export const eventStoreContract = (name: string, makeLayer: () => Layer.Layer<Ev
           )
           const got = yield* store.query([{ kinds: [0], authors: [k.pk] }])
           expect(got.map((e) => e.created_at)).toEqual([T0 + 2])
+        }))
+    })
+
+    // ------------------------------------------------------------------ queryServed
+
+    describe("queryServed (REQ answers: each event's JSON text as stored)", () => {
+      test("answers what query answers, in the same order, each text the event's eventJson", (store) =>
+        Effect.gen(function* () {
+          const k = newKey()
+          const events = [
+            ...sameSecond({ kind: 1, created_at: T0 + 5, tags: [["p", k.pk], ["t", "x"]] }, k, 3),
+            makeEvent({ kind: 1, created_at: T0 + 1, tags: [["p", k.pk]] }, k),
+            makeEvent({ kind: 7, created_at: T0 + 2 }, k),
+            makeEvent({ kind: 30023, created_at: T0 + 3, tags: [["d", "a"]] }, k)
+          ]
+          yield* putAll(store, events)
+          const filterSets: ReadonlyArray<ReadonlyArray<Filter>> = [
+            [{ kinds: [1], limit: 100 }],
+            [{ authors: [k.pk], limit: 2 }],
+            [{ tags: { p: [k.pk] }, limit: 50 }],
+            [{ ids: events.map((e) => e.id).reverse() }],
+            [{ kinds: [7] }, { kinds: [30023], authors: [k.pk] }, { ids: [events[0]!.id] }]
+          ]
+          for (const filters of filterSets) {
+            const plain = yield* store.query(filters)
+            const served = yield* queryServed(store, filters)
+            expect(served.map((s) => s.id)).toEqual(idsOf(plain))
+            served.forEach((s, i) => {
+              const e = plain[i]!
+              expect(s.json).toBe(eventJson(e))
+              expect([s.pubkey, s.kind, s.created_at]).toEqual([e.pubkey, e.kind, e.created_at])
+              expect(s.event()).toEqual(e)
+            })
+          }
+        }))
+
+      test("unicode and escapes come back byte for byte as JSON.stringify makes them, and the id still verifies", (store) =>
+        Effect.gen(function* () {
+          const tricky = 'q"uote \\ back\\slash \n\r\t\b\f ctl\u0001\u001f\u007f é ß 中文 😀 \u2028\u2029 </script> \\u0041'
+          const e = makeEvent({
+            created_at: T0 + 7,
+            content: tricky,
+            tags: [["t", tricky], ["p", "😀\u0002"], ["e", ""], ["x", "a", "b\"c", "\\"]]
+          })
+          expect(computeEventId(e)).toBe(e.id)
+          yield* putAll(store, [e])
+          const [s] = yield* queryServed(store, [{ ids: [e.id] }])
+          const expected = JSON.stringify({ id: e.id, pubkey: e.pubkey, created_at: e.created_at, kind: e.kind, tags: e.tags, content: e.content, sig: e.sig })
+          expect(s!.json).toBe(expected)
+          const parsed = JSON.parse(s!.json) as NostrEvent
+          expect(parsed).toEqual(e)
+          expect(computeEventId(parsed)).toBe(e.id)
+          expect(s!.id).toBe(e.id)
+          expect(s!.pubkey).toBe(e.pubkey)
         }))
     })
 

@@ -73,4 +73,4 @@ export const sameSecond = (t: Template, key: Key, n = 2): Array<NostrEvent> => {
 export const nip01Order = (events: ReadonlyArray<NostrEvent>): Array<NostrEvent> =>
   [...events].sort((a, b) => (a.created_at !== b.created_at ? b.created_at - a.created_at : byIdAsc(a, b)))
 
-export const idsOf = (events: ReadonlyArray<NostrEvent>): Array<string> => events.map((e) => e.id)
+export const idsOf = (events: ReadonlyArray<Pick<NostrEvent, "id">>): Array<string> => events.map((e) => e.id)

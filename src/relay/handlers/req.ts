@@ -84,7 +84,9 @@ export const onReq = (conn: Conn, subId: string, rawFilters: ReadonlyArray<unkno
       }
       frames.push(prefix + eventJson(invite.success) + "]")
     }
-    for (const e of result.success) if (!catchingUp.has(e.id)) frames.push(prefix + eventJson(e) + "]")
+    // Stored events go out as the store keeps their text; ids are only looked at when live events came meanwhile.
+    if (catchingUp.size === 0) for (const e of result.success) frames.push(prefix + e.json + "]")
+    else for (const e of result.success) if (!catchingUp.has(e.id)) frames.push(prefix + e.json + "]")
     frames.push(encodeEose(subId))
     catchingUp = undefined
     if (!conn.isClosing()) yield* span("send", { "nostr.frames": frames.length })(conn.sendAll(frames))

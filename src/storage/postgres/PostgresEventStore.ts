@@ -40,8 +40,11 @@ import {
   nip05AtDomain,
   nowSeconds,
   parseSearch,
+  servedEvent,
+  servedFromJson,
   type Filter,
-  type NostrEvent
+  type NostrEvent,
+  type ServedEvent
 } from "../../nostr/index.ts"
 import { FreshReads, StoreError, type DeletionRequest, type EventStoreShape, type PutOutcome } from "../EventStore.ts"
 import { longestFiniteAge, shortestFiniteAge, type RetentionPolicy, type RetentionRule } from "../retention.ts"
@@ -160,6 +163,33 @@ export const SEARCH_CANDIDATES = 1000
 
 const EVENT_COLUMNS = "e.id, e.pubkey, e.created_at, e.kind, e.tags, e.content, e.sig"
 const RANKED_COLUMNS = "r.id, r.pubkey, r.created_at, r.kind, r.tags, r.content, r.sig"
+/** What the inner selects of the LATERAL and ranked forms carry: every column either output list reads. */
+const INNER_COLUMNS = `${EVENT_COLUMNS}, e.event_json`
+
+/**
+ * What a REQ answer reads (queryServed): the event's JSON text as stored, kind and created_at; the
+ * other columns only for rows stored without the text (before migration 0006), NULL otherwise.
+ */
+const servedColumns = (a: string) =>
+  `${a}.event_json, ${a}.kind, ${a}.created_at, ` +
+  ["id", "pubkey", "tags", "content", "sig"].map((c) => `CASE WHEN ${a}.event_json IS NULL THEN ${a}.${c} END AS ${c}`).join(", ")
+const SERVED_COLUMNS = servedColumns("e")
+const SERVED_RANKED_COLUMNS = servedColumns("r")
+
+interface ServedRow {
+  readonly event_json: string | null
+  readonly kind: number
+  readonly created_at: bigint | number
+  /** These five: only when event_json is NULL. */
+  readonly id: Uint8Array
+  readonly pubkey: Uint8Array
+  readonly tags: ReadonlyArray<ReadonlyArray<string>>
+  readonly content: string
+  readonly sig: Uint8Array
+}
+
+const rowToServed = (r: ServedRow): ServedEvent =>
+  r.event_json !== null ? servedFromJson(r.event_json, r.kind, Number(r.created_at)) : servedEvent(rowToEvent(r))
 
 /**
  * FROM/WHERE of one filter (the caller checked it is not empty); `nowParam` is "now".
@@ -233,7 +263,7 @@ const filterSql = (f: Filter, p: Params, nowParam: string): FilterSql => {
   const t = driving[0]!.slice(0, driving[0]!.indexOf("."))
   return {
     body:
-      `FROM event_tags ${t} CROSS JOIN LATERAL (SELECT ${EVENT_COLUMNS} FROM events e` +
+      `FROM event_tags ${t} CROSS JOIN LATERAL (SELECT ${INNER_COLUMNS} FROM events e` +
       ` WHERE e.id = ${t}.event_id AND e.created_at = ${t}.created_at AND ${c.join(" AND ")} LIMIT 1) e` +
       ` WHERE ${driving[0]}`,
     order: `${t}.created_at DESC, ${t}.event_id ASC`
@@ -249,8 +279,12 @@ export interface CompiledQuery {
   readonly sorted?: boolean
 }
 
-/** REQ: one SELECT per non-empty filter, each with its own order and limit, joined by UNION ALL. */
-export const compileQuery = (filters: ReadonlyArray<Filter>, now: number): CompiledQuery => {
+/**
+ * REQ: one SELECT per non-empty filter, each with its own order and limit, joined by UNION ALL.
+ * `served`: the columns of queryServed (the stored text) instead of the event's columns.
+ */
+export const compileQuery = (filters: ReadonlyArray<Filter>, now: number, served = false): CompiledQuery => {
+  const columns = served ? SERVED_COLUMNS : EVENT_COLUMNS
   const p = new Params()
   const nowParam = p.add(int8(now))
   const selects: Array<string> = []
@@ -263,7 +297,7 @@ export const compileQuery = (filters: ReadonlyArray<Filter>, now: number): Compi
       // primary key per id instead of walking a created_at index until the limit is met
       // (which scans everything when fewer than `limit` ids exist). Sorted by the caller.
       unordered = true
-      selects.push(`SELECT ${EVENT_COLUMNS} ${body}`)
+      selects.push(`SELECT ${columns} ${body}`)
       continue
     }
     const limit = f.limit !== undefined ? ` LIMIT ${p.add(f.limit)}` : ""
@@ -271,12 +305,12 @@ export const compileQuery = (filters: ReadonlyArray<Filter>, now: number): Compi
       // NIP-50: relevance first, the limit after ranking, among the newest candidates.
       const candidates = p.add(Math.max(SEARCH_CANDIDATES, f.limit ?? 0))
       selects.push(
-        `SELECT ${RANKED_COLUMNS} FROM (SELECT ${EVENT_COLUMNS}, e.search_vector ${body} ORDER BY ${order} LIMIT ${candidates}) r` +
+        `SELECT ${served ? SERVED_RANKED_COLUMNS : RANKED_COLUMNS} FROM (SELECT ${INNER_COLUMNS}, e.search_vector ${body} ORDER BY ${order} LIMIT ${candidates}) r` +
           ` ORDER BY ts_rank(r.search_vector, ${tsq}) DESC, r.created_at DESC, r.id ASC${limit}`
       )
       continue
     }
-    selects.push(`SELECT ${EVENT_COLUMNS} ${body} ORDER BY ${order}${limit}`)
+    selects.push(`SELECT ${columns} ${body} ORDER BY ${order}${limit}`)
   }
   const text = selects.length === 1 ? selects[0]! : selects.map((s) => `(${s})`).join(" UNION ALL ")
   return { text, params: p.values, parts: selects.length, sorted: selects.length === 1 && !unordered }
@@ -673,6 +707,21 @@ export const makePostgresEventStore = Effect.fnUntraced(function* (
       })
     })
 
+  const queryServed = (filters: ReadonlyArray<Filter>): Effect.Effect<ReadonlyArray<ServedEvent>, StoreError> =>
+    Effect.flatMap(nowSeconds, (now) => {
+      const q = compileQuery(filters, now, true)
+      if (q.parts === 0) return Effect.succeed([])
+      return Effect.map(readRaw<ServedRow>(q.text, q.params), (rows) => {
+        const events = new Array<ServedEvent>(rows.length)
+        for (let i = 0; i < rows.length; i++) events[i] = rowToServed(rows[i]!)
+        if (q.sorted) return events
+        const seen = new Set<string>()
+        const out: Array<ServedEvent> = []
+        for (const e of events) if (!seen.has(e.id)) (seen.add(e.id), out.push(e))
+        return out.sort(compareNewestFirst)
+      })
+    })
+
   const count = (filters: ReadonlyArray<Filter>): Effect.Effect<number, StoreError> =>
     Effect.flatMap(nowSeconds, (now) => {
       const q = compileCount(filters, now)
@@ -923,7 +972,7 @@ export const makePostgresEventStore = Effect.fnUntraced(function* (
     )
   )
 
-  const store: EventStoreShape = { put, query, count, countHll, negentropyRecords, authorsAtDomain, deleteByRequest, vanish, vanished, purgeExpired, purgeByRetention }
+  const store: EventStoreShape = { put, query, queryServed, count, countHll, negentropyRecords, authorsAtDomain, deleteByRequest, vanish, vanished, purgeExpired, purgeByRetention }
   const internals: PostgresStoreInternals = {
     stats,
     readRaw: (text, params) => readRaw<object>(text, params ?? []),
