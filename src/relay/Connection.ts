@@ -1,43 +1,41 @@
 /**
- * One WebSocket connection: a scoped fiber that owns the connection's
- * subscriptions, its in-flight tasks and its bounded outbound queue.
+ * One WebSocket connection: an object (no fiber, no scope of its own) that
+ * owns the connection's subscriptions, its in-flight tasks and its bounded
+ * outbound queue. An idle connection costs this object, its auth session and
+ * the socket: the task set, the REQ map, the outbound queue and the NIP-77
+ * sessions are made on first use.
  *
  * - Inbound: each text frame is decoded and routed to its handler module
- *   (handlers/: event, req, count, auth, neg). EVENT/COUNT/AUTH run as
- *   tasks in the connection's FiberSet (so a client's in-flight EVENTs are
- *   batched together by the store); each REQ runs in a FiberMap keyed by its
- *   subscription id, so a new REQ with the same id interrupts the old one.
- *   Past `maxPendingMessages` in-flight tasks the socket stops being read.
+ *   (handlers/: event, req, count, auth, neg). EVENT/COUNT/AUTH run as task
+ *   fibers (so a client's in-flight EVENTs are batched together by the
+ *   store); each REQ runs in a fiber keyed by its subscription id, so a new
+ *   REQ with the same id interrupts the old one. Past `maxPendingMessages`
+ *   in-flight tasks the socket stops being read.
  * - Outbound (Outbound.ts): frames go straight to the socket while it keeps
  *   up, else into a bounded queue. Query results wait for room; live events
  *   cannot wait, so a client whose queue is full gets a NOTICE and is
  *   disconnected (slow consumer).
  * - On open the client gets a NIP-42 challenge (`["AUTH", challenge]`).
- * - When the scope closes, finalizers remove its subscriptions and interrupt
- *   its tasks; its auth session goes with it; a defect here ends this
- *   connection only.
+ * - Supervision: when the socket closes, its subscriptions are removed, its
+ *   fibers interrupted (and awaited), its NIP-77 sessions closed, then the
+ *   server is told (`ConnectionHost.ended`). A defect in one of its fibers, or
+ *   an exception while routing a message, is logged and ends this connection only.
  */
-import { Effect, FiberMap, FiberSet, Metric, type Scope } from "effect"
-import { AuthSessions } from "../auth/AuthSessions.ts"
-import { RelayConfig } from "../config/RelayConfig.ts"
-import { Ingest } from "../ingest/Ingest.ts"
-import { Membership } from "../membership/Membership.ts"
-import { NegentropySessions } from "../negentropy/NegentropySessions.ts"
+import { Cause, Effect, Exit, Fiber, Metric } from "effect"
+import type { AuthSession } from "../auth/AuthSessions.ts"
+import type { ConnectionSessions } from "../negentropy/NegentropySessions.ts"
 import { decodeClientMessage, encodeAuth, encodeNegErr, encodeNotice, encodeOk, type ClientMessage } from "../nostr/index.ts"
 import * as M from "../observability/metrics.ts"
 import { messageSpan, nowNanos, tracingEnabled } from "../observability/tracing.ts"
-import { Policy, type RequestContext } from "../policy/Policy.ts"
-import { RateLimiter } from "../policy/RateLimiter.ts"
-import { Query } from "../query/Query.ts"
-import { SubscriptionIndex } from "../subscriptions/SubscriptionIndex.ts"
+import type { RequestContext } from "../policy/Policy.ts"
 import { onAuth } from "./handlers/auth.ts"
 import type { Conn, RelayServices } from "./handlers/Conn.ts"
 import { onCount } from "./handlers/count.ts"
 import { onEvent } from "./handlers/event.ts"
 import { onNegMsg, onNegOpen } from "./handlers/neg.ts"
 import { onReq } from "./handlers/req.ts"
-import { makeOutbound } from "./Outbound.ts"
-import type { Transport } from "./Transport.ts"
+import { Outbound } from "./Outbound.ts"
+import type { Transport, TransportListener } from "./Transport.ts"
 
 /** Bytes buffered in the socket above which frames wait in the bounded queue. */
 const SOCKET_HIGH_WATER = 1024 * 1024
@@ -49,241 +47,357 @@ export interface ConnectionInfo {
   readonly host?: string | undefined
 }
 
-/** What the server keeps of a connection: periodic upkeep and graceful shutdown. */
-export interface ConnectionControl {
-  /** Idle timeout and ping keepalive; `now` in ms, `pingDue` when a ping round is due. Synchronous. */
-  readonly housekeeping: (now: number, pingDue: boolean) => void
-  /** Stops reading new messages and waits for in-flight ones (EVENTs being stored) to finish. */
-  readonly drain: Effect.Effect<void>
-  /** Sends a NOTICE and closes the socket with the given close code. */
-  readonly goAway: (code: number, notice: string) => Effect.Effect<void>
+/** What every connection shares with the server (one object for the whole server). */
+export interface ConnectionHost {
+  readonly services: RelayServices
+  /** Runs an effect as a fiber of its own with the server's services (logger, tracer, metrics). */
+  readonly runFork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>
+  /** The connection is over: its socket closed and its fibers ended. Called once. */
+  readonly ended: (connection: Connection) => void
 }
 
-export const runConnection = Effect.fnUntraced(function* (
-  transport: Transport,
-  info: ConnectionInfo,
-  register: (control: ConnectionControl) => Effect.Effect<void, never, Scope.Scope>
-) {
-  const services: RelayServices = {
-    config: yield* RelayConfig,
-    index: yield* SubscriptionIndex,
-    ingest: yield* Ingest,
-    query: yield* Query,
-    policy: yield* Policy,
-    auth: yield* AuthSessions,
-    limiter: yield* RateLimiter,
-    membership: yield* Membership,
-    negentropySessions: yield* NegentropySessions
+/** What the server keeps of a connection: periodic upkeep and graceful shutdown. */
+export interface ConnectionControl {
+  readonly ip: string
+  /** Idle timeout and ping keepalive; `now` in ms, `pingDue` when a ping round is due. Synchronous. */
+  housekeeping(now: number, pingDue: boolean): void
+  /** Stops reading new messages and waits for in-flight ones (EVENTs being stored) to finish. */
+  drain(): Effect.Effect<void>
+  /** Sends a NOTICE and closes the socket with the given close code. */
+  goAway(code: number, notice: string): Effect.Effect<void>
+  /** Drops the socket at once and ends the connection (its fibers interrupted) without waiting for the close event. */
+  abort(): void
+}
+
+type AnyFiber = Fiber.Fiber<unknown, unknown>
+
+export class Connection implements Conn, ConnectionControl, TransportListener {
+  readonly id: number
+  readonly ip: string
+  readonly ctx: RequestContext
+  readonly session: AuthSession
+  readonly services: RelayServices
+  private readonly host: ConnectionHost
+  private readonly transport: Transport
+  private negentropySessions: ConnectionSessions | undefined = undefined
+  private outboundQueue: Outbound | undefined = undefined
+  /** In-flight EVENT/COUNT/AUTH/NEG tasks. */
+  private tasks: Set<AnyFiber> | undefined = undefined
+  /** In-flight REQs by subscription id. */
+  private subs: Map<string, AnyFiber> | undefined = undefined
+  /** With tracing on: the message's server span, from the frame's arrival, decode included. */
+  private timing: { readonly receivedAt: bigint; readonly decodedAt: bigint } | undefined = undefined
+  readonly openedAt: number
+  private lastActivity: number
+  private pending = 0
+  private missedPongs = 0
+  private refusedInARow = 0
+  private closing = false
+  private paused = false
+  private draining = false
+  /** The socket closed (or the connection was aborted): no new fibers; finalization started. */
+  private ended = false
+
+  constructor(transport: Transport, info: ConnectionInfo, host: ConnectionHost) {
+    this.id = info.id
+    this.ip = info.ip
+    this.host = host
+    this.services = host.services
+    this.transport = transport
+    this.session = host.services.auth.open(info.host)
+    this.ctx = { connectionId: info.id, ip: info.ip, authenticated: this.session.pubkeys, relayUrls: this.session.relayUrls }
+    this.openedAt = this.lastActivity = Date.now()
   }
-  const { config, index } = services
-  const session = services.auth.open(info.host)
-  const negentropy = services.negentropySessions.forConnection()
-  const ctx: RequestContext = { connectionId: info.id, ip: info.ip, authenticated: session.pubkeys, relayUrls: session.relayUrls }
-  const tasks = yield* FiberSet.make<unknown, never>()
-  const runTask = yield* FiberSet.runtime(tasks)<never>()
-  const subs = yield* FiberMap.make<string, unknown, never>()
-  const runSub = yield* FiberMap.runtime(subs)<never>()
 
-  let closing = false
-  let pending = 0
-  let paused = false
-  let draining = false
-  let lastActivity = Date.now()
+  /** Starts reading and sends the NIP-42 challenge. */
+  start(): void {
+    this.transport.listen(this)
+    this.transport.send(encodeAuth(this.services.auth.challengeOf(this.session)))
+  }
 
-  // ------------------------------------------------------------ outbound
-  const outbound = makeOutbound(transport, {
-    capacity: config.outboundQueueSize,
-    highWater: SOCKET_HIGH_WATER,
-    onOverflow: () => {
-      Effect.runFork(Metric.update(M.slowConsumerDisconnects, 1))
-      closeNow(1008, "error: disconnected, the client is not reading its messages fast enough")
-    }
-  })
-  const closeNow = (code: number, notice: string) => {
-    if (closing) return
-    closing = true
-    outbound.clear()
-    transport.send(encodeNotice(notice))
-    transport.close(code, notice.slice(0, 120))
+  /** This connection's NIP-77 sessions (made on first use). */
+  get negentropy(): ConnectionSessions {
+    return (this.negentropySessions ??= this.services.negentropySessions.forConnection())
+  }
+
+  private get outbound(): Outbound {
+    return (this.outboundQueue ??= new Outbound(this.transport, {
+      capacity: this.services.config.outboundQueueSize,
+      highWater: SOCKET_HIGH_WATER,
+      onOverflow: () => {
+        Effect.runFork(Metric.update(M.slowConsumerDisconnects, 1))
+        this.closeNow(1008, "error: disconnected, the client is not reading its messages fast enough")
+      }
+    }))
+  }
+
+  // ------------------------------------------------------------ outbound (Conn)
+  private closeNow(code: number, notice: string): void {
+    if (this.closing) return
+    this.closing = true
+    this.outboundQueue?.clear()
+    this.transport.send(encodeNotice(notice))
+    this.transport.close(code, notice.slice(0, 120))
     // Reading may be paused (backpressure); the close handshake needs the client's close frame.
-    if (paused) transport.resume()
+    if (this.paused) this.transport.resume()
   }
 
   /** For live events: never waits; a full queue means the client is not reading. */
-  const sendLive = (frame: string) => {
-    if (!closing) outbound.offerLive(frame)
+  sendLive(frame: string): void {
+    if (!this.closing) this.outbound.offerLive(frame)
   }
+
   /** For answers: waits for room in the queue. */
-  const send = (frame: string) => (closing ? Effect.void : outbound.offer(frame))
+  send(frame: string): Effect.Effect<void> {
+    return this.closing ? Effect.void : this.outbound.offer(frame)
+  }
+
+  sendAll(frames: Array<string>): Effect.Effect<void> {
+    return this.closing ? Effect.void : this.outbound.offerAll(frames)
+  }
+
+  isClosing(): boolean {
+    return this.closing
+  }
+
+  rateOutcome(allowed: boolean): void {
+    if (allowed) {
+      this.refusedInARow = 0
+      return
+    }
+    this.refusedInARow++
+    const after = this.services.config.rateLimitDisconnectAfter
+    if (after > 0 && this.refusedInARow >= after) {
+      Effect.runFork(Metric.update(M.rateLimitDisconnects, 1))
+      this.closeNow(1008, `rate-limited: ${this.refusedInARow} messages refused in a row; disconnecting`)
+    }
+  }
+
+  // ------------------------------------------------------------ fibers
+  /** A fiber that ended in a defect (not an interruption) ends this connection. */
+  private supervise(exit: Exit.Exit<unknown, unknown>): void {
+    if (Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause)) this.fail(exit.cause)
+  }
+
+  private fail(cause: Cause.Cause<unknown>): void {
+    this.host.runFork(Effect.logWarning("connection failed", cause).pipe(Effect.annotateLogs({ connection: this.id, ip: this.ip })))
+    this.closeNow(1011, "error: internal error")
+  }
+
+  private runTask(effect: Effect.Effect<unknown>): void {
+    if (this.ended) return
+    const fiber = this.host.runFork(effect)
+    const tasks = (this.tasks ??= new Set())
+    tasks.add(fiber)
+    fiber.addObserver((exit) => {
+      tasks.delete(fiber)
+      this.supervise(exit)
+    })
+  }
+
+  private runSub(subId: string, effect: Effect.Effect<unknown>): void {
+    if (this.ended) return
+    const fiber = this.host.runFork(effect)
+    const subs = (this.subs ??= new Map())
+    const previous = subs.get(subId)
+    // Install the replacement before the old one is interrupted (as FiberMap does).
+    subs.set(subId, fiber)
+    previous?.interruptUnsafe()
+    fiber.addObserver((exit) => {
+      if (subs.get(subId) === fiber) subs.delete(subId)
+      this.supervise(exit)
+    })
+  }
+
+  /** CLOSE: the REQ still running under this id is interrupted (and awaited). */
+  private closeSub(subId: string): void {
+    const fiber = this.subs?.get(subId)
+    if (fiber === undefined) return
+    this.subs!.delete(subId)
+    this.runTask(Fiber.interrupt(fiber))
+  }
 
   // ------------------------------------------------------------ inbound backpressure
-  const taskStarted = () => {
-    pending++
-    if (!paused && pending >= config.maxPendingMessages) {
-      paused = true
-      transport.pause()
+  private taskStarted(): void {
+    this.pending++
+    if (!this.paused && this.pending >= this.services.config.maxPendingMessages) {
+      this.paused = true
+      this.transport.pause()
     }
   }
-  const taskEnded = () => {
-    pending--
-    if (paused && !draining && pending <= config.maxPendingMessages / 2) {
-      paused = false
-      transport.resume()
+
+  private taskEnded(): void {
+    this.pending--
+    if (this.paused && !this.draining && this.pending <= this.services.config.maxPendingMessages / 2) {
+      this.paused = false
+      this.transport.resume()
     }
   }
-  const track = <A, E>(effect: Effect.Effect<A, E>) => {
-    taskStarted()
-    return Effect.ensuring(effect, Effect.sync(taskEnded))
+
+  private track<A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> {
+    this.taskStarted()
+    return Effect.ensuring(effect, Effect.sync(() => this.taskEnded()))
+  }
+
+  private traced<A, E, R>(name: string, attributes: Record<string, unknown>, self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> {
+    const timing = this.timing
+    return timing === undefined ? self : messageSpan(name, timing.receivedAt, timing.decodedAt, { "nostr.connection": this.id, ...attributes })(self)
   }
 
   // ------------------------------------------------------------ router
-  let refusedInARow = 0
-  const conn: Conn = {
-    id: info.id,
-    ip: info.ip,
-    ctx,
-    session,
-    negentropy,
-    services,
-    send,
-    sendAll: (frames) => (closing ? Effect.void : outbound.offerAll(frames)),
-    sendLive,
-    isClosing: () => closing,
-    rateOutcome: (allowed) => {
-      if (allowed) {
-        refusedInARow = 0
-        return
-      }
-      refusedInARow++
-      if (config.rateLimitDisconnectAfter > 0 && refusedInARow >= config.rateLimitDisconnectAfter) {
-        Effect.runFork(Metric.update(M.rateLimitDisconnects, 1))
-        closeNow(1008, `rate-limited: ${refusedInARow} messages refused in a row; disconnecting`)
-      }
-    }
-  }
-
-  /** With tracing on: the message's server span, from the frame's arrival, decode included. */
-  let timing: { readonly receivedAt: bigint; readonly decodedAt: bigint } | undefined
-  const traced = <A, E, R>(name: string, attributes: Record<string, unknown>, self: Effect.Effect<A, E, R>) =>
-    timing === undefined ? self : messageSpan(name, timing.receivedAt, timing.decodedAt, { "nostr.connection": info.id, ...attributes })(self)
-
-  const route = (m: ClientMessage) => {
+  private route(m: ClientMessage): void {
     switch (m.type) {
       case "EVENT":
-        runTask(track(traced("EVENT", {}, onEvent(conn, m.event))))
+        this.runTask(this.track(this.traced("EVENT", {}, onEvent(this, m.event))))
         return
       case "REQ":
-        runSub(m.subId, track(traced("REQ", { "nostr.filters": m.filters.length }, onReq(conn, m.subId, m.filters))))
+        this.runSub(m.subId, this.track(this.traced("REQ", { "nostr.filters": m.filters.length }, onReq(this, m.subId, m.filters))))
         return
       case "CLOSE":
-        index.remove(info.id, m.subId)
-        runTask(FiberMap.remove(subs, m.subId))
+        this.services.index.remove(this.id, m.subId)
+        this.closeSub(m.subId)
         return
       case "COUNT":
-        runTask(track(traced("COUNT", { "nostr.filters": m.filters.length }, onCount(conn, m.subId, m.filters))))
+        this.runTask(this.track(this.traced("COUNT", { "nostr.filters": m.filters.length }, onCount(this, m.subId, m.filters))))
         return
       case "AUTH":
-        runTask(track(onAuth(conn, m.event)))
+        this.runTask(this.track(onAuth(this, m.event)))
         return
       case "NEG-OPEN":
       case "NEG-MSG":
       case "NEG-CLOSE":
-        if (!config.negentropy) {
-          if (m.type !== "NEG-CLOSE") runTask(send(encodeNegErr(m.subId, "blocked: negentropy sync (NIP-77) is not enabled on this relay")))
+        if (!this.services.config.negentropy) {
+          if (m.type !== "NEG-CLOSE") this.runTask(this.send(encodeNegErr(m.subId, "blocked: negentropy sync (NIP-77) is not enabled on this relay")))
           return
         }
-        if (m.type === "NEG-OPEN") runTask(track(onNegOpen(conn, m.subId, m.filter, m.message)))
-        else if (m.type === "NEG-MSG") runTask(track(onNegMsg(conn, m.subId, m.message)))
-        else negentropy.close(m.subId)
+        if (m.type === "NEG-OPEN") this.runTask(this.track(onNegOpen(this, m.subId, m.filter, m.message)))
+        else if (m.type === "NEG-MSG") this.runTask(this.track(onNegMsg(this, m.subId, m.message)))
+        else this.negentropySessions?.close(m.subId)
         return
     }
   }
 
-  transport.onMessage((text) => {
-    if (closing || draining) return
-    lastActivity = Date.now()
-    const receivedAt = tracingEnabled() ? nowNanos() : undefined
-    const decoded = decodeClientMessage(text)
-    if ("message" in decoded) {
-      timing = receivedAt === undefined ? undefined : { receivedAt, decodedAt: nowNanos() }
-      return route(decoded.message)
+  // ------------------------------------------------------------ socket events (TransportListener)
+  onMessage(text: string): void {
+    if (this.closing || this.draining) return
+    this.lastActivity = Date.now()
+    try {
+      const receivedAt = tracingEnabled() ? nowNanos() : undefined
+      const decoded = decodeClientMessage(text)
+      if ("message" in decoded) {
+        this.timing = receivedAt === undefined ? undefined : { receivedAt, decodedAt: nowNanos() }
+        return this.route(decoded.message)
+      }
+      const f = decoded.failure
+      if (f.eventId !== undefined) this.runTask(this.send(encodeOk(f.eventId, false, `invalid: ${f.error}`)))
+      else this.runTask(this.send(encodeNotice(`invalid: ${f.error}`)))
+    } catch (e) {
+      this.fail(Cause.die(e))
     }
-    const f = decoded.failure
-    if (f.eventId !== undefined) runTask(send(encodeOk(f.eventId, false, `invalid: ${f.error}`)))
-    else runTask(send(encodeNotice(`invalid: ${f.error}`)))
-  })
+  }
+
+  onPong(): void {
+    this.missedPongs = 0
+  }
+
+  onClose(): void {
+    this.closing = true
+    this.finish()
+  }
 
   // ------------------------------------------------------------ keepalive and idle timeout
-  // Driven by the server's single ticker (see `housekeeping`), not a fiber per connection.
-  let missedPongs = 0
-  transport.onPong(() => {
-    missedPongs = 0
-  })
-  const housekeeping = (now: number, pingDue: boolean) => {
-    if (closing) return
-    if (config.idleTimeoutSeconds > 0 && pending === 0 && index.countFor(info.id) === 0 &&
-        now - lastActivity >= config.idleTimeoutSeconds * 1000) {
-      closeNow(1000, "error: closing idle connection")
+  // Driven by the server's single ticker, not a fiber per connection.
+  housekeeping(now: number, pingDue: boolean): void {
+    if (this.closing) return
+    const config = this.services.config
+    if (config.idleTimeoutSeconds > 0 && this.pending === 0 && this.services.index.countFor(this.id) === 0 &&
+        now - this.lastActivity >= config.idleTimeoutSeconds * 1000) {
+      this.closeNow(1000, "error: closing idle connection")
       return
     }
-    if (negentropy.size() > 0) {
+    const negentropy = this.negentropySessions
+    if (negentropy !== undefined && negentropy.size() > 0) {
       for (const id of negentropy.closeIdle(now - config.negentropyIdleSeconds * 1000)) {
-        sendLive(encodeNegErr(id, "closed: the negentropy session was idle too long"))
+        this.sendLive(encodeNegErr(id, "closed: the negentropy session was idle too long"))
       }
     }
     if (pingDue) {
-      if (missedPongs >= 2) {
-        closing = true
-        transport.terminate()
+      if (this.missedPongs >= 2) {
+        this.closing = true
+        this.transport.terminate()
         return
       }
-      missedPongs++
-      transport.ping()
+      this.missedPongs++
+      this.transport.ping()
     }
   }
 
   // ------------------------------------------------------------ lifecycle
-  // NIP-42: every connection gets a challenge as it opens.
-  transport.send(encodeAuth(services.auth.challengeOf(session)))
-  yield* Effect.addFinalizer(() =>
-    Effect.sync(() => {
-      index.removeConnection(info.id)
-      negentropy.closeAll()
-    })
-  )
-
-  yield* register({
-    housekeeping,
-    drain: Effect.gen(function* () {
-      draining = true
-      if (!paused) {
-        paused = true
-        transport.pause()
+  drain(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      this.draining = true
+      if (!this.paused) {
+        this.paused = true
+        this.transport.pause()
       }
       // REQs end with the connection; EVENTs being stored are waited for.
-      yield* FiberSet.awaitEmpty(tasks)
-    }),
-    goAway: (code, notice) =>
-      closing
+      const tasks = this.tasks
+      if (tasks === undefined) return Effect.void
+      return Effect.whileLoop({
+        while: () => tasks.size > 0,
+        body: () => Fiber.await(tasks.values().next().value!),
+        step: () => {}
+      })
+    })
+  }
+
+  goAway(code: number, notice: string): Effect.Effect<void> {
+    return Effect.suspend(() =>
+      this.closing
         ? Effect.void
         : Effect.asVoid(
             // Queued answers (the OKs of drained EVENTs) go out first, then the NOTICE, then the close.
-            outbound.offer(() => {
-              if (closing) return
-              closing = true
-              transport.send(encodeNotice(notice))
-              transport.close(code, notice.slice(0, 120))
+            this.outbound.offer(() => {
+              if (this.closing) return
+              this.closing = true
+              this.transport.send(encodeNotice(notice))
+              this.transport.close(code, notice.slice(0, 120))
               // drain paused reading; the close handshake needs the client's close frame read,
               // else the socket lingers until shutdown terminates it. Messages are ignored (closing).
-              transport.resume()
+              this.transport.resume()
             }).pipe(
               // A client that stopped reading can have a full queue: waiting for room would hold up
               // shutdown forever, so after a moment it is closed at once (its queued frames dropped).
-              Effect.timeoutOrElse({ duration: "1 second", orElse: () => Effect.sync(() => closeNow(code, notice)) })
+              Effect.timeoutOrElse({ duration: "1 second", orElse: () => Effect.sync(() => this.closeNow(code, notice)) })
             )
           )
-  })
+    )
+  }
 
-  yield* transport.closed
-  closing = true
-})
+  abort(): void {
+    this.closing = true
+    this.transport.terminate()
+    this.finish()
+  }
+
+  /** Removes the subscriptions, interrupts and awaits the fibers, closes NIP-77 sessions, tells the server. Once. */
+  private finish(): void {
+    if (this.ended) return
+    this.ended = true
+    const index = this.services.index
+    // No live event goes to a closed socket.
+    index.removeConnection(this.id)
+    const fibers: Array<AnyFiber> = []
+    if (this.subs !== undefined) for (const f of this.subs.values()) fibers.push(f)
+    if (this.tasks !== undefined) for (const f of this.tasks) fibers.push(f)
+    const done = () => {
+      // Again: a REQ interrupted mid-way may have registered its subscription meanwhile.
+      index.removeConnection(this.id)
+      this.negentropySessions?.closeAll()
+      this.outboundQueue?.clear()
+      this.host.ended(this)
+    }
+    if (fibers.length === 0) done()
+    else this.host.runFork(Effect.ensuring(Fiber.interruptAll(fibers), Effect.sync(done)))
+  }
+}

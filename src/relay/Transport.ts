@@ -2,7 +2,12 @@
  * What a connection needs from its socket. The server edge adapts a `ws`
  * WebSocket to this; nothing else in the relay knows about sockets.
  */
-import type { Effect } from "effect"
+/** Who hears a socket's messages, pongs and close (one object per connection; its methods are called on it). */
+export interface TransportListener {
+  onMessage(text: string): void
+  onPong(): void
+  onClose(code: number): void
+}
 
 export interface Transport {
   /** Queues a text frame on the socket; `onFlushed` runs once it has been handed to the kernel (or the socket closed). */
@@ -16,8 +21,6 @@ export interface Transport {
   /** Stops / restarts reading from the socket (backpressure on a busy client). */
   readonly pause: () => void
   readonly resume: () => void
-  readonly onMessage: (handler: (text: string) => void) => void
-  readonly onPong: (handler: () => void) => void
-  /** Completes when the socket is closed, with the close code. */
-  readonly closed: Effect.Effect<{ readonly code: number; readonly reason: string }>
+  /** Hands the socket's messages, pongs and its close (exactly once) to `listener`. Call once. */
+  readonly listen: (listener: TransportListener) => void
 }

@@ -1,11 +1,12 @@
 /**
  * The `ws` WebSocket behind a connection's Transport. Part of the edge: with
  * server.ts, the only code that knows about sockets. A class, so that its
- * methods cost nothing per idle connection.
+ * methods cost nothing per idle connection; the socket's event listeners are
+ * shared functions that find their listener on the socket (no closures per
+ * connection).
  */
-import { Deferred, Effect } from "effect"
 import type { WebSocket } from "ws"
-import type { Transport } from "./Transport.ts"
+import type { Transport, TransportListener } from "./Transport.ts"
 
 /** How long a closing socket waits for the peer's close frame before it is dropped. */
 export const CLOSE_GRACE_MS = 3000
@@ -24,24 +25,43 @@ const toText = (data: unknown, isBinary: boolean): string =>
         ? Buffer.concat(data as Array<Buffer>).toString("utf8")
         : Buffer.from(data as ArrayBuffer).toString("utf8")
 
+/** The listener of a socket, kept on the socket itself so the event handlers below can be shared. */
+const LISTENER = Symbol("parrhesia.listener")
+type Listened = WebSocket & { [LISTENER]: TransportListener }
+
+const listenerOf = (ws: WebSocket) => (ws as Listened)[LISTENER]
+function onWsMessage(this: WebSocket, data: unknown, isBinary: boolean) {
+  listenerOf(this).onMessage(toText(data, isBinary))
+}
+function onWsPong(this: WebSocket) {
+  listenerOf(this).onPong()
+}
+function onWsClose(this: WebSocket, code: number) {
+  listenerOf(this).onClose(code)
+}
+function uncork(t: WsTransport) {
+  t.corked = false
+  t.socket?.uncork()
+}
+
 export class WsTransport implements Transport {
-  readonly closed: Effect.Effect<{ readonly code: number; readonly reason: string }>
   private readonly ws: WebSocket
-  private readonly socket: Corkable | undefined
-  private corked = false
-  private readonly uncork = () => {
-    this.corked = false
-    this.socket?.uncork()
-  }
+  readonly socket: Corkable | undefined
+  corked = false
 
   constructor(ws: WebSocket) {
     this.ws = ws
     this.socket = (ws as unknown as { _socket?: Corkable })._socket
-    const closed = Deferred.makeUnsafe<{ readonly code: number; readonly reason: string }>()
-    ws.once("close", (code, reason) => Deferred.doneUnsafe(closed, Effect.succeed({ code, reason: reason.toString() })))
     // Errors (bad frames, too-large messages) end in a close event; without a listener they would throw.
     ws.on("error", ignore)
-    this.closed = Deferred.await(closed)
+  }
+
+  listen(listener: TransportListener): void {
+    const ws = this.ws as Listened
+    ws[LISTENER] = listener
+    ws.on("message", onWsMessage)
+    ws.on("pong", onWsPong)
+    ws.once("close", onWsClose)
   }
 
   /**
@@ -54,7 +74,7 @@ export class WsTransport implements Transport {
     if (!this.corked && this.socket !== undefined && ws.readyState === ws.OPEN) {
       this.corked = true
       this.socket.cork()
-      setImmediate(this.uncork)
+      setImmediate(uncork, this)
     }
     if (onFlushed === undefined) ws.send(frame)
     else ws.send(frame, () => onFlushed())
@@ -88,14 +108,6 @@ export class WsTransport implements Transport {
 
   resume(): void {
     this.ws.resume()
-  }
-
-  onMessage(handler: (text: string) => void): void {
-    this.ws.on("message", (data, isBinary) => handler(toText(data, isBinary)))
-  }
-
-  onPong(handler: () => void): void {
-    this.ws.on("pong", handler)
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * The server edge: one port for WebSocket (the relay) and plain HTTP (NIP-11,
  * /health, /metrics), over TLS when a certificate is configured. This is the only module that knows about `ws` and
- * `node:http`. Each upgraded socket gets its own scoped connection fiber.
+ * `node:http`. Each upgraded socket gets a Connection (Connection.ts): an object, not a fiber,
+ * so an idle connection costs little more than its socket.
  *
  * At the upgrade the client IP is worked out (trusted proxies' forwarding
  * headers, clientIp.ts); blocked IPs get HTTP 403 and IPs at their connection
@@ -17,7 +18,7 @@ import { createServer as createTlsServer } from "node:https"
 import type { Duplex } from "node:stream"
 import type { AddressInfo } from "node:net"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Clock, Context, Effect, FiberSet, Layer, Metric, Schedule } from "effect"
+import { Clock, Context, Effect, Layer, Metric, Schedule } from "effect"
 import { WebSocketServer, type WebSocket } from "ws"
 import { RelayConfig } from "../config/RelayConfig.ts"
 import { httpApp } from "../http/routes.ts"
@@ -33,7 +34,8 @@ import { RateLimiter } from "../policy/RateLimiter.ts"
 import { Query } from "../query/Query.ts"
 import { SubscriptionIndex } from "../subscriptions/SubscriptionIndex.ts"
 import { clientIp } from "./clientIp.ts"
-import { runConnection, type ConnectionControl } from "./Connection.ts"
+import { Connection, type ConnectionHost } from "./Connection.ts"
+import type { RelayServices } from "./handlers/Conn.ts"
 import { WsTransport } from "./WsTransport.ts"
 
 export class RelayServer extends Context.Service<
@@ -59,16 +61,46 @@ const make = Effect.gen(function* () {
   const trustedProxies = makeIpMatcher(config.trustedProxies)
   const scope = yield* Effect.scope
 
-  const connections = yield* FiberSet.make<void, never>()
-  const runConnectionFiber = yield* FiberSet.runtime(connections)<
-    RelayConfig | SubscriptionIndex | Ingest | Query | Policy | AuthSessions | RateLimiter | Membership | NegentropySessions
-  >()
-  /** Each open connection's control, with its client IP. */
-  const controls = new Map<ConnectionControl, string>()
+  const services: RelayServices = {
+    config,
+    index: yield* SubscriptionIndex,
+    ingest: yield* Ingest,
+    query: yield* Query,
+    policy: yield* Policy,
+    auth: yield* AuthSessions,
+    limiter,
+    membership: yield* Membership,
+    negentropySessions: yield* NegentropySessions
+  }
+  const context = yield* Effect.context<never>()
+  const runFork = Effect.runForkWith(context)
+  /** The open connections (a connection leaves once its socket closed and its fibers ended). */
+  const connections = new Set<Connection>()
+  /** Woken when the last connection has left (shutdown waits for it). */
+  let onAllEnded: (() => void) | undefined
   let nextId = 1
   let accepting = true
 
-  const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxMessageBytes, perMessageDeflate: false })
+  const host: ConnectionHost = {
+    services,
+    runFork,
+    ended: (c) => {
+      if (!connections.delete(c)) return
+      limiter.connectionClosed(c.id, c.ip)
+      openConnections.modifyUnsafe(-1, context)
+      runFork(Effect.logInfo("connection closed").pipe(
+        Effect.annotateLogs({ connection: c.id, ip: c.ip, seconds: Math.round((Date.now() - c.openedAt) / 100) / 10 })
+      ))
+      if (connections.size === 0) onAllEnded?.()
+    }
+  }
+  const allEnded = Effect.callback<void>((resume) => {
+    if (connections.size === 0) return resume(Effect.void)
+    onAllEnded = () => resume(Effect.void)
+  })
+
+  // clientTracking off: `connections` already holds every socket (ws would add a close listener per socket).
+  const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxMessageBytes, perMessageDeflate: false, clientTracking: false })
   // With a certificate the same port speaks TLS (wss://, https://); SIGHUP reloads it for new connections.
   const tls = config.tlsCert !== "" ? () => ({ cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) }) : undefined
   // Slow or silent clients (slowloris) lose their socket once the headers have taken 10 s, checked
@@ -93,31 +125,13 @@ const make = Effect.gen(function* () {
   server.on("request", handler)
 
   // Takes the ip, not the request: an IncomingMessage kept alive per idle connection costs kilobytes.
-  const serveSocket = (ws: WebSocket, ip: string, host: string | undefined) => {
+  const serveSocket = (ws: WebSocket, ip: string, hostHeader: string | undefined) => {
     const id = nextId++
-    const connection = Effect.gen(function* () {
-      const opened = yield* Clock.currentTimeMillis
-      yield* Metric.modify(openConnections, 1)
-      yield* Effect.logInfo("connection open").pipe(Effect.annotateLogs({ connection: id, ip }))
-      yield* Effect.addFinalizer(() =>
-        Effect.gen(function* () {
-          if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.terminate()
-          limiter.connectionClosed(id, ip)
-          yield* Metric.modify(openConnections, -1)
-          const closedAt = yield* Clock.currentTimeMillis
-          yield* Effect.logInfo("connection closed").pipe(
-            Effect.annotateLogs({ connection: id, ip, seconds: Math.round((closedAt - opened) / 100) / 10 })
-          )
-        })
-      )
-      yield* runConnection(new WsTransport(ws), { id, ip, host }, (control) =>
-        Effect.acquireRelease(Effect.sync(() => controls.set(control, ip)), () => Effect.sync(() => controls.delete(control))).pipe(Effect.asVoid)
-      )
-    }).pipe(
-      Effect.scoped,
-      Effect.catchCause((cause) => Effect.logWarning("connection failed", cause).pipe(Effect.annotateLogs({ connection: id, ip })))
-    )
-    runConnectionFiber(connection)
+    const connection = new Connection(new WsTransport(ws), { id, ip, host: hostHeader }, host)
+    connections.add(connection)
+    openConnections.modifyUnsafe(1, context)
+    runFork(Effect.logInfo("connection open").pipe(Effect.annotateLogs({ connection: id, ip })))
+    connection.start()
   }
 
   server.on("upgrade", (req, socket, head) => {
@@ -154,8 +168,8 @@ const make = Effect.gen(function* () {
   // An IP blocked through the management API loses its open connections at once.
   const stopWatching = moderation.onChange((list) => {
     if (list !== "blockedIps") return
-    for (const [control, ip] of controls) {
-      if (moderation.isIpBlocked(ip)) Effect.runFork(control.goAway(1008, "blocked: this IP address is blocked on this relay"))
+    for (const c of connections) {
+      if (moderation.isIpBlocked(c.ip)) runFork(c.goAway(1008, "blocked: this IP address is blocked on this relay"))
     }
   })
   yield* Effect.addFinalizer(() => Effect.sync(stopWatching))
@@ -173,7 +187,7 @@ const make = Effect.gen(function* () {
       sinceLastPing += tickSeconds
       const pingDue = config.pingIntervalSeconds > 0 && sinceLastPing >= config.pingIntervalSeconds
       if (pingDue) sinceLastPing = 0
-      for (const c of controls.keys()) c.housekeeping(now, pingDue)
+      for (const c of connections) c.housekeeping(now, pingDue)
     })
     yield* Effect.forkScoped(Effect.repeat(tick, Schedule.spaced(`${tickSeconds} seconds`)))
   }
@@ -195,14 +209,16 @@ const make = Effect.gen(function* () {
       accepting = false
       server.close()
       server.closeIdleConnections()
-      const all = [...controls.keys()]
+      const all = [...connections]
       yield* Effect.logInfo("shutting down").pipe(Effect.annotateLogs({ connections: all.length }))
-      yield* Effect.forEach(all, (c) => c.drain, { concurrency: "unbounded", discard: true }).pipe(
+      yield* Effect.forEach(all, (c) => c.drain(), { concurrency: "unbounded", discard: true }).pipe(
         Effect.timeoutOrElse({ duration: config.shutdownGraceMs, orElse: () => Effect.logWarning("shutdown grace period over; closing with writes in flight") })
       )
       yield* Effect.forEach(all, (c) => c.goAway(1001, "error: the relay is shutting down"), { concurrency: "unbounded", discard: true })
-      yield* FiberSet.awaitEmpty(connections).pipe(Effect.timeoutOrElse({ duration: "2 seconds", orElse: () => Effect.void }))
-      for (const ws of wss.clients) ws.terminate()
+      yield* allEnded.pipe(Effect.timeoutOrElse({ duration: "2 seconds", orElse: () => Effect.void }))
+      // The rest are dropped; their fibers are interrupted and awaited before the services go.
+      for (const c of [...connections]) c.abort()
+      yield* allEnded
       wss.close()
     })
   )

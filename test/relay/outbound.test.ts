@@ -20,9 +20,7 @@ const fakeTransport = () => {
     ping: () => {},
     pause: () => {},
     resume: () => {},
-    onMessage: () => {},
-    onPong: () => {},
-    closed: Effect.never
+    listen: () => {}
   }
   return {
     transport,
