@@ -1,10 +1,12 @@
 /**
  * Fanout: hands an accepted event to every matching live subscription: the
  * local SubscriptionIndex, and through the ClusterBus the other processes
- * sharing the store (which hand what they receive to their own index).
+ * sharing the store (which hand what they receive to their own index). Only
+ * ephemeral events go on the bus from here: a stored event reaches the other
+ * processes with the commit that stored it (the store's writer sends it).
  */
 import { Context, Effect, Layer, Metric } from "effect"
-import type { NostrEvent } from "../nostr/index.ts"
+import { isEphemeral, type NostrEvent } from "../nostr/index.ts"
 import { fanoutDeliveries } from "../observability/metrics.ts"
 import { ClusterBus } from "../cluster/ClusterBus.ts"
 import { SubscriptionIndex } from "./SubscriptionIndex.ts"
@@ -25,7 +27,7 @@ export class Fanout extends Context.Service<
       return Fanout.of({
         publish: (event) =>
           Effect.suspend(() => {
-            bus.publish(event)
+            if (isEphemeral(event.kind)) bus.publish(event)
             const n = index.publish(event)
             return n === 0 ? Effect.succeed(0) : Effect.as(Metric.update(fanoutDeliveries, n), n)
           })

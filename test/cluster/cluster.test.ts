@@ -2,8 +2,10 @@
  * Several relay processes on one PostgreSQL database form one relay: a
  * subscriber on either process gets every event published on the other,
  * exactly once, stored or ephemeral, small or over PostgreSQL's 8,000-byte
- * notification limit in bytes (sent by reference); a subscriber on the publishing
- * process is not served twice.
+ * notification limit in bytes (sent in pieces); a subscriber on the publishing
+ * process is not served twice. Stored events travel only with the commit that
+ * stored them (the store's writer notifies; Fanout puts only ephemeral events
+ * on the bus), so their arrival on the other process proves that path.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { runBenchCli } from "../../src/client/bench.ts"
@@ -40,13 +42,20 @@ describe("processes sharing one PostgreSQL database (ClusterBus over LISTEN/NOTI
     const stored = Array.from({ length: 10 }, (_, i) => makeEvent({ created_at: now(), content: `n${i}` }, key))
     const ephemeral = makeEvent({ kind: 20001, created_at: now(), content: "ephemeral" }, key)
     const big = makeEvent({ created_at: now(), content: "x".repeat(20_000) }, key)
+    const big60 = makeEvent({ created_at: now(), content: "y".repeat(60_000) }, key)
+    // Over the limit and never stored: only pieces can carry them (nothing to read back).
+    const ephemeral20 = makeEvent({ kind: 20002, created_at: now(), content: "é".repeat(10_000) }, key)
+    const ephemeral60 = makeEvent({ kind: 20003, created_at: now(), content: "z".repeat(60_000) }, key)
     // Under the limit in characters, over it in bytes (3 bytes each in UTF-8).
     const wide = makeEvent({ created_at: now(), content: "€".repeat(4000) }, key)
     for (const [i, e] of stored.entries()) await publishOk(i % 2 === 0 ? pubA : pubB, e)
     await publishOk(pubB, ephemeral)
     await publishOk(pubA, big)
     await publishOk(pubB, wide)
-    const all = [...stored, ephemeral, big, wide].map((e) => e.id).sort()
+    await publishOk(pubA, big60)
+    await publishOk(pubA, ephemeral20)
+    await publishOk(pubA, ephemeral60)
+    const all = [...stored, ephemeral, big, wide, big60, ephemeral20, ephemeral60].map((e) => e.id).sort()
     for (const s of subs) {
       const got: Array<string> = []
       for (let i = 0; i < all.length; i++) got.push((await nextEvent(s, "live", 10_000)).id)

@@ -1,68 +1,65 @@
 /**
- * The ClusterBus over PostgreSQL LISTEN/NOTIFY. Events published in one turn
- * of the event loop go out together: as one notification holding them when
- * it fits PostgreSQL's payload limit, else as notifications of their ids,
- * which receivers read back from the store. Every process listens on one
- * channel and ignores its own notifications.
+ * The ClusterBus over PostgreSQL LISTEN/NOTIFY, on one channel that every
+ * process listens to (each skipping its own notifications). Wire format:
+ * cluster/BusCodec.ts — events packed into as few payloads as fit PostgreSQL's
+ * limit, an event over it cut into pieces, so every event travels by value
+ * (no read-back from a store that may lag, and ephemeral events were never
+ * stored).
+ *
+ * - Stored events: the store's group-commit writer sends them in the
+ *   statement (so the transaction) of the batch that stored them
+ *   (`setBatchNotifier`): PostgreSQL delivers them at commit and only if it
+ *   commits, so an acknowledged event cannot miss the other processes, and
+ *   duplicates, superseded and deleted events are never sent.
+ * - Ephemeral events (`publish`): gathered for one turn of the event loop,
+ *   then sent in one statement — one transaction, whose notifications
+ *   PostgreSQL delivers together and in order.
  */
 import { randomBytes } from "node:crypto"
 import * as PgClientModule from "@effect/sql-pg/PgClient"
-import type { PgClient } from "@effect/sql-pg/PgClient"
+import * as PgTypes from "@effect/sql-pg/PgTypes"
 import * as Reactivity from "effect/reactivity/Reactivity"
-import { Effect, Queue, Schedule } from "effect"
-import type { NostrEvent } from "../../nostr/index.ts"
+import { Effect, Queue, Result, Schedule } from "effect"
+import { eventJson, type NostrEvent } from "../../nostr/index.ts"
 import type { ClusterBusShape } from "../../cluster/ClusterBus.ts"
-import type { EventStoreShape } from "../EventStore.ts"
+import { makePacker, Reassembler, TAIL } from "../../cluster/BusCodec.ts"
+import type { BatchNotice, PostgresStoreInternals } from "./PostgresEventStore.ts"
 
 export const CHANNEL = "parrhesia_events"
-/** PostgreSQL refuses payloads of 8,000 bytes and more. */
-const MAX_PAYLOAD = 7900
 
-interface Message {
-  /** The sending process. */
-  readonly o: string
-  readonly e?: ReadonlyArray<NostrEvent>
-  readonly ids?: ReadonlyArray<string>
-}
+const NOTIFY_ALL_SQL = "SELECT pg_notify($1::text, p) FROM unnest($2::text[]) AS p"
 
-export const makePostgresClusterBus = (client: PgClient, store: EventStoreShape) =>
+export const makePostgresClusterBus = (pg: Pick<PostgresStoreInternals, "admin" | "setBatchNotifier">) =>
   Effect.gen(function* () {
+    const client = pg.admin
     const origin = randomBytes(8).toString("hex")
+    const packer = makePacker(origin)
     const services = yield* Effect.context<never>()
     const run = <A, E>(e: Effect.Effect<A, E>) => void Effect.runForkWith(services)(Effect.catchCause(e, (c) => Effect.logWarning("cluster bus", c)))
     let handler: (e: NostrEvent) => void = () => {}
 
-    // Outgoing: gathered for one turn, then as few notifications as fit.
+    // Stored events: with the commit of the batch that stored them.
+    pg.setBatchNotifier((events): BatchNotice => {
+      const jsons = events.map(eventJson)
+      const plan = packer.plan(jsons)
+      return {
+        channel: CHANNEL,
+        head: plan.head,
+        tail: TAIL,
+        jsons,
+        groups: plan.groups,
+        pieces: plan.pieces.map((p) => p.payload),
+        piecePos: plan.pieces.map((p) => p.event + 1)
+      }
+    })
+    yield* Effect.addFinalizer(() => Effect.sync(() => pg.setBatchNotifier(undefined)))
+
+    // Ephemeral events: gathered for one turn, then one statement.
     let pending: Array<NostrEvent> = []
     const flush = () => {
-      const events = pending
+      const payloads = packer.payloads(pending.map(eventJson))
       pending = []
-      // Each event serialized once; messages packed up to the limit, counted in bytes as PostgreSQL does.
-      const head = `{"o":"${origin}","e":[`
-      const tail = "]}"
-      const messages: Array<string> = []
-      const ids: Array<string> = []
-      let parts: Array<string> = []
-      let size = 0
-      const close = () => {
-        if (parts.length > 0) messages.push(head + parts.join(",") + tail)
-        parts = []
-        size = 0
-      }
-      for (const e of events) {
-        const json = JSON.stringify(e)
-        const bytes = Buffer.byteLength(json)
-        if (head.length + bytes + tail.length > MAX_PAYLOAD) {
-          ids.push(e.id)
-          continue
-        }
-        if (head.length + size + (parts.length > 0 ? 1 : 0) + bytes + tail.length > MAX_PAYLOAD) close()
-        size += (parts.length > 0 ? 1 : 0) + bytes
-        parts.push(json)
-      }
-      close()
-      for (let i = 0; i < ids.length; i += 100) messages.push(JSON.stringify({ o: origin, ids: ids.slice(i, i + 100) } satisfies Message))
-      run(Effect.forEach(messages, (m) => client.notify(CHANNEL, m), { discard: true }))
+      run(client.unsafe(NOTIFY_ALL_SQL, [CHANNEL, Result.getOrThrow(PgTypes.array(payloads, PgTypes.OID.text))]))
     }
 
     // Incoming: every process's notifications; its own are skipped. The listener has a connection
@@ -71,19 +68,21 @@ export const makePostgresClusterBus = (client: PgClient, store: EventStoreShape)
     const consume = Effect.scoped(
       Effect.gen(function* () {
         const notifications = yield* listener.listen(CHANNEL)
+        // Pieces of a message arrive together (one transaction); a new listen starts afresh.
+        const rx = new Reassembler(origin)
+        let dropped = 0
         for (;;) {
           const n = yield* Queue.take(notifications)
-          let m: Message
-          try {
-            m = JSON.parse(n.payload) as Message
-          } catch {
-            continue
+          const r = rx.push(n.payload, Date.now())
+          if (r._tag === "Events") {
+            for (const e of r.events) handler(e)
+            if (r.invalid > 0) yield* Effect.logWarning(`cluster bus: skipped ${r.invalid} malformed event(s) from another process`)
+          } else if (r._tag === "Invalid") {
+            yield* Effect.logWarning(`cluster bus: skipped a notification: ${r.reason}`)
           }
-          if (m.o === origin) continue
-          for (const e of m.e ?? []) handler(e)
-          if (m.ids !== undefined && m.ids.length > 0) {
-            const found = yield* Effect.orElseSucceed(store.query([{ ids: [...m.ids] }]), () => [])
-            for (const e of found) handler(e)
+          if (rx.dropped !== dropped) {
+            yield* Effect.logWarning(`cluster bus: dropped ${rx.dropped - dropped} incomplete message(s)`)
+            dropped = rx.dropped
           }
         }
       })

@@ -10,6 +10,9 @@
  *   batch resolves after that commit. If the batch fails nothing of it counts
  *   as stored and its events are retried one by one, so a bad row only fails
  *   itself (StoreError).
+ * - With the PostgreSQL ClusterBus, the same statement also sends the
+ *   notifications of the events the batch stored (`setBatchNotifier`), so
+ *   other processes hear of an event if and only if its batch committed.
  * - Replaceable/addressable resolution happens inside the database (heads
  *   table upsert compared on (created_at, id)), so concurrent writers and
  *   several versions in one batch converge on the NIP-01 winner.
@@ -380,6 +383,61 @@ const PUT_SQL =
   "SELECT pos, outcome FROM parrhesia_put_events($1::bytea[], $2::bytea[], $3::bigint[], $4::bigint[]::integer[], $5::text[], " +
   "$6::text[], $7::bytea[], $8::text[], $9::bigint[], $10::integer[], $11::text[], $12::text[])"
 
+/**
+ * PUT_SQL plus the batch's notifications, in the same statement and so the same transaction:
+ * PostgreSQL delivers them at commit, and only if it commits. Only events the batch stored
+ * (outcome 0) go out: message g is head || (stored events of group g joined by ",") || tail,
+ * and each piece of a big event goes out when its event is stored. The count forces the CTE
+ * `n`. The notice's parameters follow the `k` of putParams (derived from PUT_SQL, so the two
+ * cannot disagree on the function call).
+ */
+const putNotifySqls = new Map<number, string>()
+const putNotifySql = (k: number): string => {
+  let text = putNotifySqls.get(k)
+  if (text === undefined) {
+    const $ = (i: number) => `$${k + i}`
+    text =
+      `WITH r AS MATERIALIZED (SELECT pos, outcome FROM ${PUT_SQL.slice(PUT_SQL.indexOf(" FROM ") + 6)}), ` +
+      `n AS (SELECT pg_notify(${$(1)}::text, ${$(2)}::text || string_agg(j.json, ',' ORDER BY j.pos) || ${$(3)}::text) ` +
+      `FROM r JOIN unnest(${$(4)}::text[], ${$(5)}::integer[]) WITH ORDINALITY AS j(json, grp, pos) ON j.pos = r.pos ` +
+      `WHERE r.outcome = 0 AND j.grp >= 0 GROUP BY j.grp ` +
+      `UNION ALL SELECT pg_notify(${$(1)}::text, c.payload) FROM r JOIN unnest(${$(6)}::text[], ${$(7)}::integer[]) AS c(payload, pos) ON c.pos = r.pos ` +
+      `WHERE r.outcome = 0) ` +
+      `SELECT r.pos, r.outcome FROM r CROSS JOIN (SELECT count(*) FROM n) AS sent`
+    putNotifySqls.set(k, text)
+  }
+  return text
+}
+
+/**
+ * The notifications a batch sends with its commit (the PostgreSQL ClusterBus makes them):
+ * for the events of the batch, in its order, whole messages by group and pieces of big events.
+ */
+export interface BatchNotice {
+  readonly channel: string
+  /** Message g = head + the stored events of group g joined by "," + tail. */
+  readonly head: string
+  readonly tail: string
+  /** Per event: its JSON text and its group (-1: it goes in pieces). */
+  readonly jsons: ReadonlyArray<string>
+  readonly groups: ReadonlyArray<number>
+  /** Whole payloads, each sent when the event at its position (1-based, in piecePos) is stored. */
+  readonly pieces: ReadonlyArray<string>
+  readonly piecePos: ReadonlyArray<number>
+}
+
+export type BatchNotifier = (events: ReadonlyArray<NostrEvent>) => BatchNotice
+
+const noticeParams = (n: BatchNotice): ReadonlyArray<unknown> => [
+  n.channel,
+  n.head,
+  n.tail,
+  textArray(n.jsons),
+  int4Array(n.groups),
+  textArray(n.pieces),
+  int4Array(n.piecePos)
+]
+
 /** The 12 array parameters of parrhesia_put_events for distinct events. */
 export const putParams = (events: ReadonlyArray<NostrEvent>): ReadonlyArray<unknown> => {
   const n = events.length
@@ -506,6 +564,11 @@ export interface PostgresStoreInternals {
   readonly ingest: PgClient
   readonly read: PgClient
   readonly admin: PgClient
+  /**
+   * Makes every batch send, in its own transaction, the notifications built by `notifier`
+   * for the events it stored (the PostgreSQL ClusterBus); undefined: none.
+   */
+  readonly setBatchNotifier: (notifier: BatchNotifier | undefined) => void
 }
 
 export class PostgresStore extends Context.Service<PostgresStore, PostgresStoreInternals>()(
@@ -548,9 +611,18 @@ export const makePostgresEventStore = Effect.fnUntraced(function* (
 
   const queue = yield* Queue.bounded<PendingPut, Cause.Done>(Math.max(1024, batchSize * 32))
 
+  let batchNotifier: BatchNotifier | undefined
+
   const writeOnce = (events: ReadonlyArray<NostrEvent>) =>
-    Effect.try({ try: () => putParams(events), catch: (e) => e }).pipe(
-      Effect.flatMap((params) => ingest.unsafe<{ pos: number; outcome: number }>(PUT_SQL, params)),
+    Effect.try({
+      try: () => {
+        const params = putParams(events)
+        if (batchNotifier === undefined) return { text: PUT_SQL, params }
+        return { text: putNotifySql(params.length), params: [...params, ...noticeParams(batchNotifier(events))] }
+      },
+      catch: (e) => e
+    }).pipe(
+      Effect.flatMap((q) => ingest.unsafe<{ pos: number; outcome: number }>(q.text, q.params)),
       withDeadline(writeTimeoutMs, "write"),
       Effect.mapError(storeError("could not store event")),
       Effect.map((rows) => {
@@ -978,7 +1050,10 @@ export const makePostgresEventStore = Effect.fnUntraced(function* (
     readRaw: (text, params) => readRaw<object>(text, params ?? []),
     ingest,
     read,
-    admin
+    admin,
+    setBatchNotifier: (n) => {
+      batchNotifier = n
+    }
   }
   return { store, internals }
 })
