@@ -72,6 +72,19 @@ export class AuthSessions extends Context.Service<AuthSessions, AuthSessionsShap
       const config = yield* RelayConfig
       const verifier = yield* SignatureVerifier
 
+      // Connections share the list of relay URLs of their Host header (a few distinct values), so an
+      // idle connection does not hold a copy; bounded in case clients send many different hosts.
+      const urlsByHost = new Map<string, ReadonlyArray<string>>()
+      const relayUrlsFor = (hostHeader: string | undefined) => {
+        const key = hostHeader ?? ""
+        let urls = urlsByHost.get(key)
+        if (urls === undefined) {
+          if (urlsByHost.size >= 256) urlsByHost.clear()
+          urlsByHost.set(key, (urls = Object.freeze(expectedRelayUrls(config.relayUrl, hostHeader))))
+        }
+        return urls
+      }
+
       const issue = (session: AuthSession) => {
         const c = newChallenge()
         session.challenges.push(c)
@@ -86,7 +99,7 @@ export class AuthSessions extends Context.Service<AuthSessions, AuthSessionsShap
             pubkeys: new Set(),
             challenges: [],
             outstanding: false,
-            relayUrls: expectedRelayUrls(config.relayUrl, hostHeader)
+            relayUrls: relayUrlsFor(hostHeader)
           }
           issue(session)
           return session

@@ -61,7 +61,8 @@ export class WsTransport implements Transport {
     ws[LISTENER] = listener
     ws.on("message", onWsMessage)
     ws.on("pong", onWsPong)
-    ws.once("close", onWsClose)
+    // `on`, not `once`: ws emits close once, and `once` would cost a wrapper closure per socket.
+    ws.on("close", onWsClose)
   }
 
   /**
