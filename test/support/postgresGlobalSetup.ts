@@ -28,7 +28,8 @@ export default async function setup(project: TestProject) {
   mkdirSync(dir, { recursive: true })
   let server: EmbeddedServer | undefined
   try {
-    server = await startEmbedded({ dataDir: dir, port: 0, database: "postgres", warn: () => {} })
+    // Relays keep their ingest and read pools open (12 connections each by default) and test files run in parallel.
+    server = await startEmbedded({ dataDir: dir, port: 0, database: "postgres", warn: () => {}, maxConnections: 600 })
   } catch (e) {
     rmSync(dir, { recursive: true, force: true })
     throw e

@@ -552,6 +552,8 @@ export interface PostgresStoreOptions {
   /** Workers writing batches concurrently (normally the ingest pool size). */
   readonly writers: number
   readonly queryTimeoutMs: number
+  /** Read connections to open and warm up (the REQ shapes prepared on each) before the store is ready; 0 or absent: none. */
+  readonly warmReadConnections?: number
   /** Deadline of one batch write / one admin operation. */
   readonly writeTimeoutMs?: number
 }
@@ -793,6 +795,35 @@ export const makePostgresEventStore = Effect.fnUntraced(function* (
         return out.sort(compareNewestFirst)
       })
     })
+
+  /**
+   * Opens every read connection (`connections`: the pool's size) and runs the REQ shapes on each:
+   * the first REQs after start then pay neither for connecting, nor for a new session's catalog
+   * caches (every partition's relcache entries), nor for parsing and planning the statements,
+   * which the session keeps prepared. Failures are ignored: the reads themselves report them.
+   */
+  const warmReads = (connections: number): Effect.Effect<void> => {
+    const zeros = "0".repeat(64)
+    const now = Math.floor(Date.now() / 1000)
+    const shapes: ReadonlyArray<ReadonlyArray<Filter>> = [
+      [{ kinds: [1], limit: 100 }],
+      [{ authors: [zeros], limit: 50 }],
+      [{ tags: { p: [zeros] }, limit: 50 }],
+      [{ ids: Array.from({ length: 20 }, (_, i) => i.toString(16).padStart(64, "0")), limit: 500 }]
+    ]
+    const statements = shapes.map((filters) => compileQuery(filters, now, true))
+    return Effect.scoped(
+      Effect.forEach(
+        Array.from({ length: Math.max(1, connections) }),
+        () =>
+          Effect.flatMap(read.reserve, (conn) =>
+            Effect.forEach(statements, (q) => conn.execute(q.text, q.params, undefined), { discard: true })
+          ),
+        { concurrency: "unbounded", discard: true }
+      )
+    ).pipe(withDeadline(readDeadlineMs * 4, "warm-up"), Effect.ignore)
+  }
+  if (options.warmReadConnections !== undefined && options.warmReadConnections > 0) yield* warmReads(options.warmReadConnections)
 
   const count = (filters: ReadonlyArray<Filter>): Effect.Effect<number, StoreError> =>
     Effect.flatMap(nowSeconds, (now) => {

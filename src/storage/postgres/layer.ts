@@ -33,12 +33,15 @@ const serverUrl = (settings: Settings) =>
         (s) => s.url
       )
 
-const pool = (url: string, name: string, maxConnections: number, statementTimeoutMs: number) =>
+const pool = (url: string, name: string, maxConnections: number, statementTimeoutMs: number, keepOpen = false) =>
   PgClient.make({
     url: Redacted.make(url),
     maxConnections,
     applicationName: `parrhesia-${name}`,
     connectTimeout: "5 seconds",
+    // keepOpen: every connection opened at start and never closed for idleness, so a REQ or EVENT after
+    // a quiet spell does not wait for a new session (connect, authenticate, cold catalog caches, re-prepare).
+    minConnections: keepOpen ? maxConnections : 0,
     idleTimeout: "5 minutes",
     startupParameters: { statement_timeout: String(statementTimeoutMs), timezone: "UTC" }
   }).pipe(
@@ -79,10 +82,10 @@ export const makeFromSettings = (settings: Settings) =>
     }
     yield* runMigrations(admin)
     yield* ensurePartitions(admin, settings.partitionMonths)
-    const ingest = yield* pool(url, "ingest", settings.ingestPoolSize, WRITE_TIMEOUT_MS)
+    const ingest = yield* pool(url, "ingest", settings.ingestPoolSize, WRITE_TIMEOUT_MS, true)
     // readDatabaseUrl: REQ/COUNT read from the replica; reads under FreshReads (see EventStore.ts) from a small primary pool.
     const replicaUrl = settings.readDatabaseUrl
-    const read = yield* pool(replicaUrl !== "" ? replicaUrl : url, "read", settings.readPoolSize, settings.queryTimeoutMs)
+    const read = yield* pool(replicaUrl !== "" ? replicaUrl : url, "read", settings.readPoolSize, settings.queryTimeoutMs, true)
     const primaryRead = replicaUrl !== "" ? yield* pool(url, "read-primary", Math.min(4, settings.readPoolSize), settings.queryTimeoutMs) : undefined
     if (replicaUrl !== "") {
       yield* checkReplica(read, replicaUrl)
@@ -97,7 +100,8 @@ export const makeFromSettings = (settings: Settings) =>
       writeBatchWaitMs: settings.writeBatchWaitMs,
       writers: settings.ingestPoolSize,
       queryTimeoutMs: settings.queryTimeoutMs,
-      writeTimeoutMs: WRITE_TIMEOUT_MS
+      writeTimeoutMs: WRITE_TIMEOUT_MS,
+      warmReadConnections: settings.readPoolSize
     })
     // Periodic partition maintenance; failures are logged and retried at the next tick.
     yield* Effect.forkScoped(
