@@ -66,8 +66,10 @@ export const onReq = (conn: Conn, subId: string, rawFilters: ReadonlyArray<unkno
         conn.sendLive(prefix + eventJson(e) + "]")
       }
     })
+    // Tracing off: no span and no annotation steps around the query (the hot path).
+    const traced = tracingEnabled()
     const result = yield* Effect.result(
-      span("query")(Effect.tap(query.run(ctx, filters), (rows) => annotate("nostr.rows", rows.length)))
+      traced ? span("query")(Effect.tap(query.run(ctx, filters), (rows) => annotate("nostr.rows", rows.length))) : query.run(ctx, filters)
     )
     if (result._tag === "Failure") {
       index.remove(conn.id, subId)
@@ -89,8 +91,8 @@ export const onReq = (conn: Conn, subId: string, rawFilters: ReadonlyArray<unkno
     else for (const e of result.success) if (!catchingUp.has(e.id)) frames.push(prefix + e.json + "]")
     frames.push(encodeEose(subId))
     catchingUp = undefined
-    if (!conn.isClosing()) yield* span("send", { "nostr.frames": frames.length })(conn.sendAll(frames))
-    yield* annotate("nostr.result", "eose")
+    if (!conn.isClosing()) yield* (traced ? span("send", { "nostr.frames": frames.length })(conn.sendAll(frames)) : conn.sendAll(frames))
+    if (traced) yield* annotate("nostr.result", "eose")
     const ended = yield* Clock.currentTimeMillis
     yield* Metric.update(M.reqToEoseSeconds, (ended - started) / 1000)
   })
