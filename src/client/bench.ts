@@ -2,7 +2,8 @@
  * `parrhesia bench <url> [<url>...]`: the relay benchmarks of TARGETS.md as a
  * command, against any relay (bounded in count and time):
  *   ingest       N pre-signed kind-1 events over 8 connections x 50 in flight: events/s, OK p50/p99
- *   query        4 REQ shapes (kinds limit 100, one author limit 50, #p limit 50, 20 ids): time to EOSE p50/p95, REQs/s
+ *   query        4 REQ shapes (kinds limit 100, one author limit 50, #p limit 50, 20 ids) from 4 connections,
+ *                each sequential; 500 warm-up REQs, then 2,000 measured: time to EOSE p50/p95, REQs/s
  *   fanout       200 subscribers, R events/s for S seconds: deliveries, lost, duplicated, delivery p50/p99
  *                (--publish-to: published on another process of the same relay)
  *   connections  N idle connections, then REQs on fresh and idle ones: p50/p95 (and RSS per connection with --pid)
@@ -288,30 +289,38 @@ const query = async (url: string, data: Dataset) => {
     ["#p limit 50", () => ({ "#p": [pick(pubs)], limit: 50 })],
     ["20 ids", () => ({ ids: Array.from({ length: 20 }, () => pick(data.events).id) })]
   ]
-  const ws = await open(url)
-  const WARMUP = 50
-  const MEASURED = 200
+  // As the held-out harness does: 4 connections, each sending REQs one after the other, cycling
+  // through the shapes; 500 unmeasured warm-up REQs in all, then 2,000 measured.
+  const CONNS = 4
+  const WARMUP = 125
+  const MEASURED = 500
+  const sockets = await Promise.all(Array.from({ length: CONNS }, () => open(url)))
+  const times = shapes.map(() => [] as Array<number>)
+  const events = shapes.map(() => 0)
+  const refused = shapes.map(() => 0)
   let seq = 0
+  const run = (ws: WebSocket, c: number, rounds: number, measure: boolean) =>
+    (async () => {
+      for (let i = 0; i < rounds; i++) {
+        const k = (i + c) % shapes.length
+        const r = await timedReq(ws, `q${seq++}`, shapes[k]![1]())
+        if (!measure) continue
+        times[k]!.push(r.ms)
+        events[k]! += r.events
+        if (r.closed) refused[k]!++
+      }
+    })()
+  await Promise.all(sockets.map((ws, c) => run(ws, c, WARMUP, false)))
+  const started = performance.now()
+  await Promise.all(sockets.map((ws, c) => run(ws, c, MEASURED, true)))
+  const wallMs = performance.now() - started
+  for (const ws of sockets) ws.close()
   const out: Record<string, { p50Ms: number | null; p95Ms: number | null; events: number; refused: number }> = {}
-  let total = 0
-  let totalMs = 0
-  for (const [name, make] of shapes) {
-    const times: Array<number> = []
-    let events = 0
-    let refused = 0
-    for (let i = -WARMUP; i < MEASURED; i++) {
-      const r = await timedReq(ws, `q${seq++}`, make())
-      if (i < 0) continue
-      times.push(r.ms)
-      events += r.events
-      if (r.closed) refused++
-    }
-    total += times.length
-    totalMs += times.reduce((a, b) => a + b, 0)
-    out[name] = { p50Ms: pct(times, 50), p95Ms: pct(times, 95), events: Math.round(events / MEASURED), refused }
+  for (const [k, [name]] of shapes.entries()) {
+    out[name] = { p50Ms: pct(times[k]!, 50), p95Ms: pct(times[k]!, 95), events: Math.round(events[k]! / Math.max(1, times[k]!.length)), refused: refused[k]! }
   }
-  ws.close()
-  return { shapes: out, reqsPerSecond: Math.round((total * 1000) / totalMs) }
+  const all = times.flat()
+  return { shapes: out, p50Ms: pct(all, 50), p95Ms: pct(all, 95), reqsPerSecond: Math.round((all.length * 1000) / wallMs) }
 }
 
 const fanout = async (url: string, data: Dataset, rate: number, seconds: number, publishTo = url) => {
