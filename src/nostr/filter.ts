@@ -22,6 +22,12 @@ export interface Filter {
    * policy adds it to keep private kinds out of what a connection may see.
    */
   readonly excludeKinds?: ReadonlyArray<number>
+  /**
+   * A tag the event must ALSO carry (first value), on top of `tags`: a second condition on a
+   * letter `tags` may already constrain (`#p` X and also `p` R). Never parsed from a client: the
+   * read policy adds it so a private kind is served only to a recipient it names.
+   */
+  readonly alsoTagged?: { readonly name: string; readonly value: string }
 }
 
 export interface FilterLimits {
@@ -165,6 +171,7 @@ export const matchesFilter = (f: Filter, e: NostrEvent): boolean => {
   if (c.authors && !c.authors.has(e.pubkey)) return false
   if (c.kinds && !c.kinds.has(e.kind)) return false
   if (c.excludeKinds && c.excludeKinds.has(e.kind)) return false
+  if (f.alsoTagged !== undefined && !hasTag(e, f.alsoTagged.name, f.alsoTagged.value)) return false
   for (const [name, values] of c.tags) {
     let hit = false
     for (const tag of e.tags) {
@@ -178,6 +185,12 @@ export const matchesFilter = (f: Filter, e: NostrEvent): boolean => {
   }
   if (c.words !== undefined && !matchesWords(c.words, e.content)) return false
   return true
+}
+
+/** Whether the event has a tag `name` whose first value is `value`. */
+const hasTag = (e: NostrEvent, name: string, value: string): boolean => {
+  for (const tag of e.tags) if (tag[0] === name && tag.length > 1 && tag[1] === value) return true
+  return false
 }
 
 /** OR across filters. */

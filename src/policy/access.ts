@@ -140,8 +140,11 @@ export const scopePrivate = (restricted: ReadonlySet<number>, ctx: RequestContex
   else if (privateKinds.length < f.kinds.length) out.push({ ...f, kinds: f.kinds.filter((k) => !restricted.has(k)) })
   for (const pk of ctx.authenticated) {
     if (f.authors === undefined || f.authors.includes(pk)) out.push({ ...f, kinds: privateKinds, authors: [pk] })
+    // Recipient: whatever the filter asks of `p`, the event must also p-tag this pubkey. (Narrowing
+    // the filter's own `#p` to [pk] missed an event p-tagging both a value asked for and the recipient.)
     const p = f.tags?.["p"]
-    if (p === undefined || p.includes(pk)) out.push({ ...f, kinds: privateKinds, tags: { ...f.tags, p: [pk] } })
+    if (p !== undefined && p.length === 1 && p[0] === pk) out.push({ ...f, kinds: privateKinds })
+    else out.push({ ...f, kinds: privateKinds, alsoTagged: { name: "p", value: pk } })
   }
   return out
 }

@@ -26,6 +26,15 @@ describe("scopePrivate", () => {
     )
   })
 
+  it("serves a recipient a private event that p-tags both a value of the filter's #p and the recipient", () => {
+    const [x, r, author] = [...a.pubkeys] as [string, string, string]
+    const e = { id: "0".repeat(64), pubkey: author, created_at: 1, kind: 4, tags: [["p", x], ["p", r]], content: "", sig: "0".repeat(128) }
+    const f = { kinds: [4], tags: { p: [x] } }
+    const asRecipient: RequestContext = { connectionId: 1, ip: "x", authenticated: new Set([r]) }
+    expect(matchesAny(scopePrivate(PRIVATE, asRecipient, f), e)).toBe(true)
+    expect(matchesAny(scopePrivate(PRIVATE, { ...asRecipient, authenticated: new Set() }, f), e)).toBe(false)
+  })
+
   it("leaves filters that cannot reach a private kind unchanged, and everything when no kind is private", () => {
     const ctx: RequestContext = { connectionId: 1, ip: "x", authenticated: new Set() }
     const f = { kinds: [1, 0] }

@@ -216,6 +216,23 @@ export const accessSuite = (name: string, start: (overrides: Partial<Settings>) 
         expect(idsOf((await req(asBob, "l", { since: dm.created_at, until: note.created_at, limit: 2 })).events)).toEqual([note.id, wrap.id])
       })
 
+      it("a DM p-tagging both a pubkey the filter asks for and the recipient reaches the recipient, stored and live", async () => {
+        const dave = newKey()
+        const w = await open(relay)
+        const both = makeEvent({ kind: 4, tags: [["p", dave.pk], ["p", bob.pk]], created_at: dm.created_at + 3 }, alice)
+        await publishOk(w, both)
+        const asBob = await open(relay)
+        await authAs(asBob, relay, bob)
+        expect(idsOf((await req(asBob, "d", { kinds: [4], "#p": [dave.pk] })).events)).toEqual([both.id])
+        const asCarol = await open(relay)
+        await authAs(asCarol, relay, carol)
+        expect(idsOf((await req(asCarol, "d", { kinds: [4], "#p": [dave.pk] })).events)).toEqual([])
+        await req(asBob, "live", { kinds: [4], "#p": [dave.pk], since: now() - 60 })
+        const liveBoth = makeEvent({ kind: 4, tags: [["p", dave.pk], ["p", bob.pk]], created_at: now() }, alice)
+        await publishOk(w, liveBoth)
+        expect((await nextEvent(asBob, "live")).id).toBe(liveBoth.id)
+      })
+
       it("live events of private kinds go only to their author and recipients", async () => {
         const anon = await open(relay)
         await req(anon, "all", {})

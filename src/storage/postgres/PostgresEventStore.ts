@@ -225,6 +225,14 @@ const filterSql = (f: Filter, p: Params, nowParam: string): FilterSql => {
   const until = f.until !== undefined ? p.add(int8(f.until)) : undefined
   if (since !== undefined) c.push(`e.created_at >= ${since}`)
   if (until !== undefined) c.push(`e.created_at <= ${until}`)
+  if (f.alsoTagged !== undefined) {
+    c.push(
+      badText(f.alsoTagged.value) !== undefined
+        ? "FALSE"
+        : `(e.id, e.created_at) IN (SELECT ta.event_id, ta.created_at FROM event_tags ta WHERE ta.name = ${p.add(f.alsoTagged.name)}::text` +
+            ` AND ta.value = ${p.add(f.alsoTagged.value)}::text)`
+    )
+  }
   const driving: Array<string> = []
   if (f.tags !== undefined) {
     // A value PostgreSQL text cannot hold (NUL, a lone surrogate) is in no stored tag: it matches nothing.
