@@ -123,6 +123,22 @@ export const makeModeration = Effect.fnUntraced(function* (settings: Settings, s
     for (const f of listeners) f(l)
   }
 
+  // Another process (a worker, another host) changed the stored lists: rebuild the view from the store.
+  const reload = Effect.gen(function* () {
+    const fresh = yield* store.load
+    for (const l of MODERATION_LISTS) {
+      const m = new Map<string, string>()
+      for (const e of fresh.lists[l]) m.set(e.value, e.reason)
+      for (const v of statics[l]) m.set(v, STATIC_REASON)
+      lists.set(l, m)
+    }
+    for (const k of Object.keys(info) as Array<RelayInfoField>) delete info[k]
+    Object.assign(info, fresh.relayInfo)
+    for (const l of MODERATION_LISTS) changed(l)
+    changed("relayInfo")
+  }).pipe(Effect.catch((e) => Effect.logWarning(`moderation: cannot reload the lists another process changed: ${e.message}`)))
+  store.onRemoteChange?.(() => void Effect.runFork(reload))
+
   /** Persists, then applies: a failed write changes nothing. */
   const add = (l: ModerationList, value: string, reason: string) =>
     Effect.gen(function* () {
@@ -133,9 +149,10 @@ export const makeModeration = Effect.fnUntraced(function* (settings: Settings, s
   const remove = (l: ModerationList, value: string) =>
     Effect.gen(function* () {
       if (fixed.get(l)!.has(value) || !get(l).has(value)) return false
-      yield* store.remove(l, value)
+      // The store's answer, not this view's: another process may have removed it first (an invite claimed once).
+      const removed = yield* store.remove(l, value)
       get(l).delete(value)
-      return true
+      return removed
     })
   const notify = (l: ModerationList | "relayInfo") => <A, E>(eff: Effect.Effect<A, E>) =>
     Effect.tap(eff, () => Effect.sync(() => changed(l)))

@@ -59,6 +59,12 @@ export interface ModerationStoreShape {
   /** Removes a value; returns whether it was there. */
   readonly remove: (list: ModerationList, value: string) => Effect.Effect<boolean, StoreError>
   readonly setRelayInfo: (field: RelayInfoField, value: string) => Effect.Effect<void, StoreError>
+  /**
+   * Registers what to do when another relay process (a worker, another host) changed what is
+   * stored, so every process's view follows NIP-86 changes made on any of them. Absent when this
+   * process is the only one writing (the memory store).
+   */
+  readonly onRemoteChange?: (reload: () => void) => void
 }
 
 export class ModerationStore extends Context.Service<ModerationStore, ModerationStoreShape>()("parrhesia/storage/ModerationStore") {}

@@ -7,20 +7,35 @@
  * stored them (the store's writer notifies; Fanout puts only ephemeral events
  * on the bus), so their arrival on the other process proves that path.
  */
+import { bytesToHex } from "@noble/hashes/utils.js"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { runBenchCli } from "../../src/client/bench.ts"
 import { makeEvent, newKey } from "../support/nostr.ts"
 import { usePostgresDatabase } from "../support/postgres.ts"
-import { startRelayProcess, type RelayProcess } from "../support/processes.ts"
-import { connect, logged, nextEvent, now, publishOk, req, type RawClient } from "../support/ws.ts"
+import { runCli, startRelayProcess, type RelayProcess } from "../support/processes.ts"
+import { connect, logged, nextEvent, now, publish, publishOk, req, type RawClient } from "../support/ws.ts"
 
 const db = usePostgresDatabase()
+
+const adminKey = newKey()
+
+/** Publishes fresh events of `key` on `c` until the answer matches `want` (the other process follows a change within moments). */
+const publishUntil = async (c: RawClient, key: ReturnType<typeof newKey>, want: RegExp) => {
+  let last = ""
+  for (let i = 0; i < 100; i++) {
+    const r = await publish(c, makeEvent({ created_at: now(), content: `attempt ${i}` }, key))
+    last = r.accepted ? "accepted" : r.message
+    if (want.test(last)) return last
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  return last
+}
 
 describe("processes sharing one PostgreSQL database (ClusterBus over LISTEN/NOTIFY)", () => {
   let a: RelayProcess
   let b: RelayProcess
   beforeAll(async () => {
-    const env = { PARRHESIA_STORE: "postgres", PARRHESIA_DATABASE_URL: db.url() }
+    const env = { PARRHESIA_STORE: "postgres", PARRHESIA_DATABASE_URL: db.url(), PARRHESIA_ADMIN_PUBKEYS: adminKey.pk }
     // One after the other: the first applies the migrations.
     a = await startRelayProcess(env)
     b = await startRelayProcess(env)
@@ -70,6 +85,22 @@ describe("processes sharing one PostgreSQL database (ClusterBus over LISTEN/NOTI
     }
     for (const c of [...subs, pubA, pubB]) await c.close()
   })
+
+  it("a NIP-86 change made on one process holds on the others", async () => {
+    const spammer = newKey()
+    const sk = { PARRHESIA_ADMIN_SECRET_KEY: bytesToHex(adminKey.sk) }
+    const ban = await runCli(["admin", "banpubkey", spammer.pk, "spam", "--url", a.url], sk)
+    expect(ban.code, ban.stderr).toBe(0)
+    const onA = await connect(a.url)
+    const onB = await connect(b.url)
+    expect((await publish(onA, makeEvent({ created_at: now() }, spammer))).message).toMatch(/^blocked: /)
+    expect(await publishUntil(onB, spammer, /^blocked: /)).toMatch(/^blocked: this pubkey is banned/)
+    const unban = await runCli(["admin", "unbanpubkey", spammer.pk, "--url", b.url], sk)
+    expect(unban.code, unban.stderr).toBe(0)
+    expect(await publishUntil(onA, spammer, /^accepted$/)).toBe("accepted")
+    await onA.close()
+    await onB.close()
+  }, 30_000)
 
   it("carries a fanout load across processes: 200 subscribers on one, the publisher on the other", async () => {
     let out = ""

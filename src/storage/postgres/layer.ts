@@ -15,9 +15,9 @@ import { embeddedPostgres } from "./EmbeddedPostgres.ts"
 import { runMigrations } from "./Migrator.ts"
 import { describeError, makePostgresEventStore, onLiveClock, PostgresStore } from "./PostgresEventStore.ts"
 
-/** PostgreSQL connections one relay process may open: its three pools, the cluster bus listener, and slack for tools. */
+/** PostgreSQL connections one relay process may open: its three pools, the cluster bus and moderation listeners, and slack for tools. */
 export const connectionsPerProcess = (settings: Settings) =>
-  settings.ingestPoolSize + settings.readPoolSize + settings.adminPoolSize + 1 + 5
+  settings.ingestPoolSize + settings.readPoolSize + settings.adminPoolSize + 2 + 5
 
 /** Where to connect: an external URL, or the embedded server started for this scope. */
 const serverUrl = (settings: Settings) =>
