@@ -16,14 +16,13 @@
  *   PostgreSQL delivers together and in order.
  */
 import { randomBytes } from "node:crypto"
-import * as PgClientModule from "@effect/sql-pg/PgClient"
 import * as PgTypes from "@effect/sql-pg/PgTypes"
-import * as Reactivity from "effect/reactivity/Reactivity"
-import { Effect, Queue, Result, Schedule } from "effect"
+import { Effect, Result } from "effect"
 import { eventJson, type NostrEvent } from "../../nostr/index.ts"
 import type { ClusterBusShape } from "../../cluster/ClusterBus.ts"
 import { makePacker, Reassembler, TAIL } from "../../cluster/BusCodec.ts"
 import type { BatchNotice, PostgresStoreInternals } from "./PostgresEventStore.ts"
+import { listenForever } from "./PgListener.ts"
 
 export const CHANNEL = "parrhesia_events"
 
@@ -62,18 +61,14 @@ export const makePostgresClusterBus = (pg: Pick<PostgresStoreInternals, "admin" 
       run(client.unsafe(NOTIFY_ALL_SQL, [CHANNEL, Result.getOrThrow(PgTypes.array(payloads, PgTypes.OID.text))]))
     }
 
-    // Incoming: every process's notifications; its own are skipped. The listener has a connection
-    // of its own (not one of the pools'), and listens again after a database outage.
-    const listener = yield* PgClientModule.makeClient(client.config).pipe(Effect.provide(Reactivity.layer))
-    const consume = Effect.scoped(
-      Effect.gen(function* () {
-        const notifications = yield* listener.listen(CHANNEL)
-        // Pieces of a message arrive together (one transaction); a new listen starts afresh.
-        const rx = new Reassembler(origin)
-        let dropped = 0
-        for (;;) {
-          const n = yield* Queue.take(notifications)
-          const r = rx.push(n.payload, Date.now())
+    // Incoming: every process's notifications; its own are skipped.
+    yield* listenForever(client, CHANNEL, "cluster bus", () => {
+      // Pieces of a message arrive together (one transaction); a new listen starts afresh.
+      const rx = new Reassembler(origin)
+      let dropped = 0
+      return (payload) =>
+        Effect.gen(function* () {
+          const r = rx.push(payload, Date.now())
           if (r._tag === "Events") {
             for (const e of r.events) handler(e)
             if (r.invalid > 0) yield* Effect.logWarning(`cluster bus: skipped ${r.invalid} malformed event(s) from another process`)
@@ -84,15 +79,8 @@ export const makePostgresClusterBus = (pg: Pick<PostgresStoreInternals, "admin" 
             yield* Effect.logWarning(`cluster bus: dropped ${rx.dropped - dropped} incomplete message(s)`)
             dropped = rx.dropped
           }
-        }
-      })
-    )
-    yield* Effect.forkScoped(
-      consume.pipe(
-        Effect.tapError((e) => Effect.logWarning(`cluster bus: listening stopped (${String(e)}); listening again`)),
-        Effect.retry(Schedule.spaced("1 second"))
-      )
-    )
+        })
+    })
 
     return {
       publish: (e) => {

@@ -4,10 +4,8 @@
  * pool of the Postgres event store.
  */
 import { randomBytes } from "node:crypto"
-import * as PgClientModule from "@effect/sql-pg/PgClient"
 import type { PgClient } from "@effect/sql-pg/PgClient"
-import * as Reactivity from "effect/reactivity/Reactivity"
-import { Effect, Layer, Queue, Schedule } from "effect"
+import { Effect, Layer } from "effect"
 import { StoreError } from "../EventStore.ts"
 import {
   MODERATION_LISTS,
@@ -19,6 +17,7 @@ import {
   type RelayInfoField
 } from "../ModerationStore.ts"
 import { describeError, PostgresStore } from "./PostgresEventStore.ts"
+import { listenForever } from "./PgListener.ts"
 
 const failed = (what: string) => (e: unknown) => new StoreError({ message: `${what}: ${describeError(e)}`, cause: e })
 
@@ -72,26 +71,14 @@ export const makePostgresModerationStore = (sql: PgClient, origin: string = rand
       f()
     }
   }
-  /** Listens (on a connection of its own, again after an outage) for the other processes' changes. */
-  const listen = Effect.gen(function* () {
-    const listener = yield* PgClientModule.makeClient(sql.config).pipe(Effect.provide(Reactivity.layer))
-    const consume = Effect.scoped(
-      Effect.gen(function* () {
-        const notifications = yield* listener.listen(MODERATION_CHANNEL)
-        // Changes made while this process was not listening (start-up, an outage) are caught by reloading once now.
-        reload()
-        for (;;) {
-          const n = yield* Queue.take(notifications)
-          if (n.payload !== origin) reload()
-        }
+  /** Follows the other processes' changes. */
+  const listen = listenForever(sql, MODERATION_CHANNEL, "moderation", () => {
+    // Changes made while this process was not listening (start-up, an outage) are caught by reloading once now.
+    reload()
+    return (payload) =>
+      Effect.sync(() => {
+        if (payload !== origin) reload()
       })
-    )
-    yield* Effect.forkScoped(
-      consume.pipe(
-        Effect.tapError((e) => Effect.logWarning(`moderation: listening for other processes' changes stopped (${String(e)}); listening again`)),
-        Effect.retry(Schedule.spaced("1 second"))
-      )
-    )
   })
   return { shape, listen }
 }
