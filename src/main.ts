@@ -16,8 +16,7 @@ import { VERSION } from "./http/nip11.ts"
 import { layerFromConfig as verifierFromConfig } from "./ingest/SignatureVerifier.ts"
 import { RelayServer } from "./relay/server.ts"
 import { storeFromConfig } from "./storage/layer.ts"
-import { embeddedPostgres } from "./storage/postgres/EmbeddedPostgres.ts"
-import { connectionsPerProcess } from "./storage/postgres/layer.ts"
+import { embeddedFromSettings } from "./storage/postgres/layer.ts"
 
 const USAGE = `parrhesia ${VERSION}: a Nostr relay
 
@@ -121,13 +120,7 @@ const servePrimary = (settings: Settings, count: number) =>
     Effect.gen(function* () {
       const env: Record<string, string> = {}
       if (settings.databaseUrl === "") {
-        const pg = yield* embeddedPostgres({
-          dataDir: settings.dataDir,
-          port: settings.embeddedPgPort,
-          warn: (m) => console.warn(`parrhesia: ${m}`),
-          maxConnections: count * connectionsPerProcess(settings)
-        })
-        env[envName("databaseUrl")] = pg.url
+        env[envName("databaseUrl")] = (yield* embeddedFromSettings(settings, count)).url
       }
       const { url } = yield* superviseWorkers({
         count,

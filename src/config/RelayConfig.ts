@@ -106,11 +106,10 @@ const crossChecks = (s: Settings) => {
   if (s.relayUrl !== "" && !/^wss?:\/\/[^\s]+$/.test(s.relayUrl)) {
     throw new ConfigError({ message: `setting "relayUrl" must be a ws:// or wss:// URL, got ${JSON.stringify(s.relayUrl)}` })
   }
-  if (s.databaseUrl !== "" && !/^postgres(ql)?:\/\//.test(s.databaseUrl)) {
-    throw new ConfigError({ message: `setting "databaseUrl" must be a postgres:// URL` })
+  for (const key of ["databaseUrl", "readDatabaseUrl"] as const) {
+    if (s[key] !== "" && !/^postgres(ql)?:\/\//.test(s[key])) throw new ConfigError({ message: `setting "${key}" must be a postgres:// URL` })
   }
   if (s.readDatabaseUrl !== "") {
-    if (!/^postgres(ql)?:\/\//.test(s.readDatabaseUrl)) throw new ConfigError({ message: `setting "readDatabaseUrl" must be a postgres:// URL` })
     if (s.store === "memory") {
       throw new ConfigError({ message: `setting "readDatabaseUrl" (a read replica) needs the postgres store: with "store": "memory" there is no database to read from. Unset it, or use store postgres with databaseUrl.` })
     }

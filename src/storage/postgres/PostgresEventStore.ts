@@ -775,34 +775,31 @@ export const makePostgresEventStore = Effect.fnUntraced(function* (
       Effect.mapError(storeError("query failed"))
     )
 
-  const query = (filters: ReadonlyArray<Filter>): Effect.Effect<ReadonlyArray<NostrEvent>, StoreError> =>
+  /** A REQ's rows, converted; several parts are merged: duplicates dropped, newest first. */
+  const queryRows = <R extends object, A extends { readonly id: string; readonly created_at: number }>(
+    filters: ReadonlyArray<Filter>,
+    served: boolean,
+    convert: (row: R) => A
+  ): Effect.Effect<ReadonlyArray<A>, StoreError> =>
     Effect.flatMap(nowSeconds, (now) => {
-      const q = compileQuery(filters, now)
+      const q = compileQuery(filters, now, served)
       if (q.parts === 0) return Effect.succeed([])
-      return Effect.map(readRaw<EventRow>(q.text, q.params), (rows) => {
-        const events = rows.map(rowToEvent)
+      return Effect.map(readRaw<R>(q.text, q.params), (rows) => {
+        const events = new Array<A>(rows.length)
+        for (let i = 0; i < rows.length; i++) events[i] = convert(rows[i]!)
         if (q.sorted) return events
         const seen = new Set<string>()
-        const out: Array<NostrEvent> = []
+        const out: Array<A> = []
         for (const e of events) if (!seen.has(e.id)) (seen.add(e.id), out.push(e))
         return out.sort(compareNewestFirst)
       })
     })
 
+  const query = (filters: ReadonlyArray<Filter>): Effect.Effect<ReadonlyArray<NostrEvent>, StoreError> =>
+    queryRows<EventRow, NostrEvent>(filters, false, rowToEvent)
+
   const queryServed = (filters: ReadonlyArray<Filter>): Effect.Effect<ReadonlyArray<ServedEvent>, StoreError> =>
-    Effect.flatMap(nowSeconds, (now) => {
-      const q = compileQuery(filters, now, true)
-      if (q.parts === 0) return Effect.succeed([])
-      return Effect.map(readRaw<ServedRow>(q.text, q.params), (rows) => {
-        const events = new Array<ServedEvent>(rows.length)
-        for (let i = 0; i < rows.length; i++) events[i] = rowToServed(rows[i]!)
-        if (q.sorted) return events
-        const seen = new Set<string>()
-        const out: Array<ServedEvent> = []
-        for (const e of events) if (!seen.has(e.id)) (seen.add(e.id), out.push(e))
-        return out.sort(compareNewestFirst)
-      })
-    })
+    queryRows<ServedRow, ServedEvent>(filters, true, rowToServed)
 
   /**
    * Opens every read connection (`connections`: the pool's size) and runs the REQ shapes on each:

@@ -19,19 +19,18 @@ import { describeError, makePostgresEventStore, onLiveClock, PostgresStore } fro
 export const connectionsPerProcess = (settings: Settings) =>
   settings.ingestPoolSize + settings.readPoolSize + settings.adminPoolSize + 2 + 5
 
+/** The embedded server of the settings for this scope, sized for `processes` relay processes (workers) sharing it. */
+export const embeddedFromSettings = (settings: Settings, processes = 1) =>
+  embeddedPostgres({
+    dataDir: settings.dataDir,
+    port: settings.embeddedPgPort,
+    warn: (m) => console.warn(`parrhesia: ${m}`),
+    maxConnections: processes * connectionsPerProcess(settings)
+  })
+
 /** Where to connect: an external URL, or the embedded server started for this scope. */
 const serverUrl = (settings: Settings) =>
-  settings.databaseUrl !== ""
-    ? Effect.succeed(settings.databaseUrl)
-    : Effect.map(
-        embeddedPostgres({
-          dataDir: settings.dataDir,
-          port: settings.embeddedPgPort,
-          warn: (m) => console.warn(`parrhesia: ${m}`),
-          maxConnections: connectionsPerProcess(settings)
-        }),
-        (s) => s.url
-      )
+  settings.databaseUrl !== "" ? Effect.succeed(settings.databaseUrl) : Effect.map(embeddedFromSettings(settings), (s) => s.url)
 
 const pool = (url: string, name: string, maxConnections: number, statementTimeoutMs: number, keepOpen = false) =>
   PgClient.make({
