@@ -200,6 +200,19 @@ describe("workers: settings", () => {
     expect(r.stderr).toMatch(/"workers" \(2 processes\) needs the postgres store.*workers 1/)
   })
 
+  it("stops with exit 1, naming the worker, when workers fail during start-up (no restart loop)", async () => {
+    const r = await runCli(["serve"], {
+      PARRHESIA_STORE: "postgres",
+      PARRHESIA_WORKERS: "2",
+      PARRHESIA_PORT: "0",
+      PARRHESIA_DATABASE_URL: "postgres://nobody:secret@127.0.0.1:9/none"
+    })
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/parrhesia: storage: cannot connect to PostgreSQL/)
+    expect(r.stderr).toMatch(/parrhesia: workers: worker \d ended during start-up \(exit code 1\)/)
+    expect(r.stderr).not.toMatch(/restarting it/)
+  }, 30_000)
+
   it("refuses a workers value that is neither a count nor auto", async () => {
     const r = await runCli(["serve"], { PARRHESIA_STORE: "memory", PARRHESIA_WORKERS: "two", PARRHESIA_PORT: "0" })
     expect(r.code).toBe(2)
