@@ -93,6 +93,21 @@ const withDeadline =
 const isConnectionError = (e: unknown): boolean =>
   (e as { reason?: { _tag?: unknown } } | undefined)?.reason?._tag === "ConnectionError"
 
+/**
+ * Runs a unit of work that is one transaction (a statement in autocommit, or a withTransaction)
+ * again when PostgreSQL chose it as a deadlock victim or refused it for serialization: the whole
+ * unit was rolled back, so running it again is safe. Maintenance and deletions racing the writers
+ * (partition drops, batched purges) need it; never wrap a single statement inside a transaction.
+ */
+export const retryingDeadlocks = <A, E, R>(unit: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.retry(unit, {
+    times: 4,
+    while: (e) => {
+      const tag = (e as { reason?: { _tag?: unknown } } | undefined)?.reason?._tag
+      return tag === "DeadlockError" || tag === "SerializationError"
+    }
+  })
+
 const hexBytes = (hex: string): Buffer => Buffer.from(hex, "hex")
 const bytesHex = (u: Uint8Array): string => Buffer.from(u.buffer, u.byteOffset, u.byteLength).toString("hex")
 
@@ -966,7 +981,7 @@ export const makePostgresEventStore = Effect.fnUntraced(function* (
         )
       }
       return removed
-    }).pipe((eff) => adminOp("delete", admin.withTransaction(eff)))
+    }).pipe((eff) => adminOp("delete", retryingDeadlocks(admin.withTransaction(eff))))
 
   const vanish = (pubkey: string, until: number): Effect.Effect<number, StoreError> =>
     Effect.gen(function* () {
@@ -993,12 +1008,12 @@ export const makePostgresEventStore = Effect.fnUntraced(function* (
         now
       )
       return own + wraps
-    }).pipe((eff) => adminOp("vanish", admin.withTransaction(eff)))
+    }).pipe((eff) => adminOp("vanish", retryingDeadlocks(admin.withTransaction(eff))))
 
   const purgeExpired = (now: number): Effect.Effect<number, StoreError> =>
     adminOp(
       "purge expired",
-      removeWhere(admin, { where: `e.expires_at IS NOT NULL AND e.expires_at <= $1`, params: [int8(now)] }, false, now)
+      retryingDeadlocks(removeWhere(admin, { where: `e.expires_at IS NOT NULL AND e.expires_at <= $1`, params: [int8(now)] }, false, now))
     )
 
   // ---------------------------------------------------------------- retention
@@ -1036,7 +1051,7 @@ export const makePostgresEventStore = Effect.fnUntraced(function* (
           probeParams
         )
         if (kept.length > 0) continue
-        const n = yield* admin.withTransaction(
+        const n = yield* retryingDeadlocks(admin.withTransaction(
           Effect.gen(function* () {
             const counted = yield* admin.unsafe<{ n: number }>(`SELECT count(*)::integer AS n FROM ${name}`)
             yield* admin.unsafe(`DELETE FROM event_ids ei USING ${name} e WHERE ei.id = e.id`)
@@ -1048,7 +1063,7 @@ export const makePostgresEventStore = Effect.fnUntraced(function* (
             yield* admin.unsafe(`DROP TABLE ${name}`)
             return counted[0]?.n ?? 0
           })
-        )
+        ))
         removed += n
         yield* Effect.logInfo("retention dropped a partition").pipe(Effect.annotateLogs({ partition: name, events: n }))
       }
@@ -1057,7 +1072,7 @@ export const makePostgresEventStore = Effect.fnUntraced(function* (
       const bound = `$${params.length - 1}`
       const limit = `$${params.length}`
       for (;;) {
-        const n = yield* removeWhere(
+        const n = yield* retryingDeadlocks(removeWhere(
           admin,
           {
             where: `(e.id, e.created_at) IN (SELECT v.id, v.created_at FROM events v
@@ -1066,7 +1081,7 @@ export const makePostgresEventStore = Effect.fnUntraced(function* (
           },
           false,
           now
-        )
+        ))
         removed += n
         if (n < RETENTION_BATCH) break
       }
