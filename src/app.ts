@@ -10,7 +10,6 @@ import { AuthSessions } from "./auth/AuthSessions.ts"
 import { RelayIdentity } from "./auth/RelayIdentity.ts"
 import { selfDescriptionLayer } from "./discovery/SelfDescription.ts"
 import { mirrorLayer } from "./client/mirror.ts"
-import { ClusterBus } from "./cluster/ClusterBus.ts"
 import { ManagementApi } from "./http/nip86.ts"
 import { tracingLayerFromEnv } from "./observability/tracing.ts"
 import { Ingest } from "./ingest/Ingest.ts"
@@ -22,8 +21,7 @@ import { Policy } from "./policy/Policy.ts"
 import { RateLimiter } from "./policy/RateLimiter.ts"
 import { Query } from "./query/Query.ts"
 import { RelayServer } from "./relay/server.ts"
-import type { EventStore } from "./storage/EventStore.ts"
-import type { ModerationStore } from "./storage/ModerationStore.ts"
+import type { Stores } from "./storage/layer.ts"
 import { maintenanceLayer } from "./storage/Maintenance.ts"
 import { Fanout } from "./subscriptions/Fanout.ts"
 import { SubscriptionIndex } from "./subscriptions/SubscriptionIndex.ts"
@@ -32,14 +30,13 @@ import { SubscriptionIndex } from "./subscriptions/SubscriptionIndex.ts"
 export const coreLayer = Layer.mergeAll(Ingest.layer, Query.layer).pipe(
   Layer.provideMerge(Membership.layer),
   Layer.provideMerge(Fanout.layer),
-  Layer.provideMerge(ClusterBus.layer),
   Layer.provideMerge(Layer.mergeAll(SubscriptionIndex.layer, Policy.layer, AuthSessions.layer, RateLimiter.layer, NegentropySessions.layer)),
   Layer.provideMerge(Layer.mergeAll(Moderation.layer, RelayIdentity.layer))
 )
 
 export const relayLayer = <E1, E2>(adapters: {
-  /** The event store and the moderation store (one database in production). */
-  readonly store: Layer.Layer<EventStore | ModerationStore, E1, RelayConfig>
+  /** The event store, the moderation store and the ClusterBus transport (one database in production): storage/layer.ts. */
+  readonly store: Layer.Layer<Stores, E1, RelayConfig>
   readonly verifier: Layer.Layer<SignatureVerifier, E2, RelayConfig>
 }) =>
   Layer.mergeAll(selfDescriptionLayer.pipe(Layer.provideMerge(RelayServer.layer)), maintenanceLayer(60), mirrorLayer).pipe(

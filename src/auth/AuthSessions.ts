@@ -14,7 +14,7 @@ import { Context, Effect, Layer } from "effect"
 import { RelayConfig } from "../config/RelayConfig.ts"
 import { SignatureVerifier } from "../ingest/SignatureVerifier.ts"
 import { firstTagValue, hasValidId, Invalid, nowSeconds, parseEventShape, type NostrEvent, type Rejection } from "../nostr/index.ts"
-import { expectedRelayUrls, sameRelayUrl } from "./relayUrl.ts"
+import { expectedRelayUrls, sameRelayUrl } from "../nostr/relayUrl.ts"
 
 export const AUTH_KIND = 22242
 /** How far created_at may be from now, in seconds (NIP-42 suggests ~10 minutes). */

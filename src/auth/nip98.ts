@@ -8,7 +8,7 @@
 import { createHash } from "node:crypto"
 import { verifyNoble } from "../ingest/SignatureVerifier.ts"
 import { firstTagValue, hasValidId, parseEventShape, type NostrEvent } from "../nostr/index.ts"
-import { sameRelayUrl } from "./relayUrl.ts"
+import { sameRelayUrl } from "../nostr/relayUrl.ts"
 
 export const HTTP_AUTH_KIND = 27235
 export const HTTP_AUTH_WINDOW_SECONDS = 60

@@ -8,7 +8,7 @@ import { availableParallelism } from "node:os"
 import { Context, Data, Effect, Layer } from "effect"
 import { parseIpRange } from "../net/ip.ts"
 import { parseFilter } from "../nostr/filter.ts"
-import { parseRetention } from "../storage/retention.ts"
+import { parseRetention } from "./retention.ts"
 import { envName, SETTINGS, type Setting, type SettingKey, type Settings } from "./settings.ts"
 
 /** The setting named `key`, if it is one: own keys only, so "constructor" or "__proto__" are unknown, not Object's. */

@@ -8,7 +8,7 @@
  */
 import { Clock, Effect, Layer, Schedule } from "effect"
 import WebSocket from "ws"
-import { expectedRelayUrls } from "../auth/relayUrl.ts"
+import { expectedRelayUrls } from "../nostr/relayUrl.ts"
 import { RelayIdentity, type Identity } from "../auth/RelayIdentity.ts"
 import { RelayConfig } from "../config/RelayConfig.ts"
 import type { Settings } from "../config/settings.ts"

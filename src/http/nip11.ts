@@ -1,8 +1,7 @@
 /** The NIP-11 relay information document, from configuration and enabled features only. */
 import type { Settings } from "../config/settings.ts"
 import type { ModerationShape } from "../moderation/Moderation.ts"
-
-export const VERSION = "0.1.0"
+import { VERSION } from "../version.ts"
 
 /** NIPs this build implements and has enabled; advertise nothing else. */
 export const supportedNips = (s: Settings): ReadonlyArray<number> =>

@@ -22,7 +22,7 @@ import {
   type NostrEvent,
   type Rejection
 } from "../nostr/index.ts"
-import { expectedRelayUrls } from "../auth/relayUrl.ts"
+import { expectedRelayUrls } from "../nostr/relayUrl.ts"
 import { RelayConfig } from "../config/RelayConfig.ts"
 import { JOIN_KIND, LEAVE_KIND, Membership } from "../membership/Membership.ts"
 import { Policy, type RequestContext } from "../policy/Policy.ts"

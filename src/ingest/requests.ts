@@ -2,7 +2,7 @@
  * Events that are requests to the relay: NIP-09 deletion requests (kind 5)
  * and NIP-62 requests to vanish (kind 62). Pure: what a request asks for.
  */
-import { sameRelayUrl } from "../auth/relayUrl.ts"
+import { sameRelayUrl } from "../nostr/relayUrl.ts"
 import { isAddressable, isHex64, isReplaceable, type NostrEvent } from "../nostr/index.ts"
 import type { DeletionRequest } from "../storage/EventStore.ts"
 

@@ -19,7 +19,7 @@ import {
 } from "@opentelemetry/sdk-trace-base"
 import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
 import { Context, Effect, Exit, Layer, Option, Tracer } from "effect"
-import { VERSION } from "../http/nip11.ts"
+import { VERSION } from "../version.ts"
 
 let enabled = false
 /** The share of messages traced, decided at each message's root span (OTEL_TRACES_SAMPLER_ARG). */

@@ -6,7 +6,7 @@
 import { Effect } from "effect"
 import type { Settings } from "../config/settings.ts"
 import { Blocked, committedTarget, expirationOf, Invalid, Pow, powDifficulty } from "../nostr/index.ts"
-import { maxAgeOf, removesAnything, retentionPolicyOf, type RetentionPolicy } from "../storage/retention.ts"
+import { maxAgeOf, removesAnything, retentionPolicyOf, type RetentionPolicy } from "../config/retention.ts"
 import type { WriteCheck } from "./types.ts"
 
 const pass = Effect.void

@@ -18,7 +18,7 @@
  */
 import { Context, Data, Effect } from "effect"
 import { servedEvent, type Filter, type NostrEvent, type ServedEvent } from "../nostr/index.ts"
-import type { RetentionPolicy } from "./retention.ts"
+import type { RetentionPolicy } from "../config/retention.ts"
 
 /**
  * Reads run inside `Effect.provideService(FreshReads, true)` need the latest

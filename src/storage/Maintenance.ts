@@ -8,7 +8,7 @@ import { Effect, Layer, Schedule } from "effect"
 import { RelayConfig } from "../config/RelayConfig.ts"
 import { nowSeconds } from "../nostr/index.ts"
 import { EventStore } from "./EventStore.ts"
-import { removesAnything, retentionPolicyOf } from "./retention.ts"
+import { removesAnything, retentionPolicyOf } from "../config/retention.ts"
 
 export const purgeExpiredOnce = Effect.gen(function* () {
   const store = yield* EventStore

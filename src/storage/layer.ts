@@ -1,22 +1,31 @@
-/** Picks the storage adapters named by the `store` setting: the event store and the moderation store, on one backend. */
+/**
+ * Picks the storage adapters named by the `store` setting: the event store,
+ * the moderation store and the ClusterBus transport, on one backend (the bus
+ * rides on the store's database, so the port in cluster/ knows no adapter).
+ */
 import { Effect, Layer } from "effect"
+import { ClusterBus } from "../cluster/ClusterBus.ts"
 import { RelayConfig } from "../config/RelayConfig.ts"
 import type { EventStore, StoreError } from "./EventStore.ts"
 import { layerMemory } from "./memory/MemoryEventStore.ts"
 import { layerMemoryModeration } from "./memory/MemoryModerationStore.ts"
 import type { ModerationStore } from "./ModerationStore.ts"
+import { layerPostgresClusterBus } from "./postgres/PostgresClusterBus.ts"
 import { layerWithInternals } from "./postgres/layer.ts"
 import { layerPostgresModeration } from "./postgres/PostgresModerationStore.ts"
 
-/** Both stores in memory (tests, `store: memory`). */
-export const layerMemoryStores: Layer.Layer<EventStore | ModerationStore> = Layer.mergeAll(layerMemory, layerMemoryModeration)
+/** What a storage backend provides to the relay. */
+export type Stores = EventStore | ModerationStore | ClusterBus
 
-/** Both stores on PostgreSQL (embedded unless databaseUrl is set); one set of pools. */
-export const layerPostgresStores: Layer.Layer<EventStore | ModerationStore, StoreError, RelayConfig> = layerPostgresModeration.pipe(
+/** Both stores in memory (tests, `store: memory`); one process, so a local bus. */
+export const layerMemoryStores: Layer.Layer<Stores> = Layer.mergeAll(layerMemory, layerMemoryModeration, ClusterBus.layerLocal)
+
+/** Both stores and the LISTEN/NOTIFY bus on PostgreSQL (embedded unless databaseUrl is set); one set of pools. */
+export const layerPostgresStores: Layer.Layer<Stores, StoreError, RelayConfig> = Layer.mergeAll(layerPostgresModeration, layerPostgresClusterBus).pipe(
   Layer.provideMerge(layerWithInternals)
 )
 
-export const storeFromConfig: Layer.Layer<EventStore | ModerationStore, StoreError, RelayConfig> = Layer.unwrap(
+export const storeFromConfig: Layer.Layer<Stores, StoreError, RelayConfig> = Layer.unwrap(
   Effect.gen(function* () {
     const config = yield* RelayConfig
     return config.store === "memory" ? layerMemoryStores : layerPostgresStores

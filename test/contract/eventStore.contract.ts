@@ -21,7 +21,7 @@ import { Effect, type Layer } from "effect"
 import { TestClock } from "effect/testing"
 import { computeEventId, eventJson, type Filter, type NostrEvent } from "../../src/nostr/index.ts"
 import { EventStore, queryServed, type DeletionRequest, type EventStoreShape } from "../../src/storage/EventStore.ts"
-import { parseRetention } from "../../src/storage/retention.ts"
+import { parseRetention } from "../../src/config/retention.ts"
 import { idsOf, makeEvent, newKey, nip01Order, sameSecond, T0, type Key } from "../support/nostr.ts"
 
 type Body = (store: EventStoreShape) => Effect.Effect<void, unknown>

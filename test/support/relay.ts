@@ -10,10 +10,10 @@ import { defaults, RelayConfig } from "../../src/config/RelayConfig.ts"
 import type { Settings } from "../../src/config/settings.ts"
 import { layerNoble, type SignatureVerifier } from "../../src/ingest/SignatureVerifier.ts"
 import { RelayServer } from "../../src/relay/server.ts"
+import { ClusterBus } from "../../src/cluster/ClusterBus.ts"
 import type { EventStore } from "../../src/storage/EventStore.ts"
-import { layerMemoryStores } from "../../src/storage/layer.ts"
+import { layerMemoryStores, type Stores } from "../../src/storage/layer.ts"
 import { layerMemoryModeration } from "../../src/storage/memory/MemoryModerationStore.ts"
-import type { ModerationStore } from "../../src/storage/ModerationStore.ts"
 
 // nostr-tools needs a WebSocket implementation on Node.
 useWebSocketImplementation(WebSocket)
@@ -30,14 +30,14 @@ export const startRelay = async (
   overrides: Partial<Settings> = {},
   adapters: {
     /** Both stores (e.g. storeFromConfig); default: both in memory. */
-    readonly stores?: Layer.Layer<EventStore | ModerationStore, unknown, RelayConfig>
+    readonly stores?: Layer.Layer<Stores, unknown, RelayConfig>
     /** An event store alone (instrumented ones); moderation is then kept in memory. */
     readonly store?: Layer.Layer<EventStore, unknown, RelayConfig>
     readonly verifier?: Layer.Layer<SignatureVerifier, unknown, RelayConfig>
   } = {}
 ): Promise<TestRelay> => {
   const settings: Settings = { ...defaults(), host: "127.0.0.1", port: 0, logLevel: "warn", ...overrides }
-  const stores = adapters.stores ?? (adapters.store ? Layer.merge(adapters.store, layerMemoryModeration) : layerMemoryStores)
+  const stores = adapters.stores ?? (adapters.store ? Layer.mergeAll(adapters.store, layerMemoryModeration, ClusterBus.layerLocal) : layerMemoryStores)
   const layer = relayLayer({ store: stores, verifier: adapters.verifier ?? layerNoble }).pipe(
     Layer.provide(Layer.succeed(RelayConfig, RelayConfig.of(settings)))
   )

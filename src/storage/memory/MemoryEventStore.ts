@@ -22,7 +22,7 @@ import {
   type NostrEvent
 } from "../../nostr/index.ts"
 import { EventStore, type DeletionRequest, type PutOutcome } from "../EventStore.ts"
-import { maxAgeOf, type RetentionPolicy } from "../retention.ts"
+import { maxAgeOf, type RetentionPolicy } from "../../config/retention.ts"
 
 const addMulti = <K>(m: Map<K, Set<string>>, k: K, id: string) => {
   let s = m.get(k)

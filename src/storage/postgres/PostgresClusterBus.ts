@@ -17,11 +17,12 @@
  */
 import { randomBytes } from "node:crypto"
 import * as PgTypes from "@effect/sql-pg/PgTypes"
-import { Effect, Result } from "effect"
+import { Effect, Layer, Result } from "effect"
 import { eventJson, type NostrEvent } from "../../nostr/index.ts"
-import type { ClusterBusShape } from "../../cluster/ClusterBus.ts"
+import { ClusterBus, type ClusterBusShape } from "../../cluster/ClusterBus.ts"
 import { makePacker, Reassembler, TAIL } from "../../cluster/BusCodec.ts"
-import type { BatchNotice, PostgresStoreInternals } from "./PostgresEventStore.ts"
+import { StoreError } from "../EventStore.ts"
+import { describeError, PostgresStore, type BatchNotice, type PostgresStoreInternals } from "./PostgresEventStore.ts"
 import { listenForever } from "./PgListener.ts"
 
 export const CHANNEL = "parrhesia_events"
@@ -92,3 +93,11 @@ export const makePostgresClusterBus = (pg: Pick<PostgresStoreInternals, "admin" 
       }
     } satisfies ClusterBusShape
   })
+
+/** The ClusterBus over the PostgreSQL store's connection (provided by storage/layer.ts beside EventStore). */
+export const layerPostgresClusterBus: Layer.Layer<ClusterBus, StoreError, PostgresStore> = Layer.effect(
+  ClusterBus,
+  Effect.gen(function* () {
+    return ClusterBus.of(yield* makePostgresClusterBus(yield* PostgresStore))
+  }).pipe(Effect.mapError((e) => new StoreError({ message: `cannot start the cluster bus: ${describeError(e)}`, cause: e })))
+)

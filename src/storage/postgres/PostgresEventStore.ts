@@ -50,7 +50,7 @@ import {
   type ServedEvent
 } from "../../nostr/index.ts"
 import { FreshReads, StoreError, type DeletionRequest, type EventStoreShape, type PutOutcome } from "../EventStore.ts"
-import { longestFiniteAge, shortestFiniteAge, type RetentionPolicy, type RetentionRule } from "../retention.ts"
+import { longestFiniteAge, shortestFiniteAge, type RetentionPolicy, type RetentionRule } from "../../config/retention.ts"
 
 // ------------------------------------------------------------------ helpers
 

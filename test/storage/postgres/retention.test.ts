@@ -9,7 +9,7 @@ import { Effect, Fiber } from "effect"
 import { nowSeconds } from "../../../src/nostr/index.ts"
 import { EventStore } from "../../../src/storage/EventStore.ts"
 import { PostgresStore } from "../../../src/storage/postgres/PostgresEventStore.ts"
-import { parseRetention } from "../../../src/storage/retention.ts"
+import { parseRetention } from "../../../src/config/retention.ts"
 import { makeEvent, newKey } from "../../support/nostr.ts"
 import { postgresStoreLayer, usePostgresDatabase } from "../../support/postgres.ts"
 

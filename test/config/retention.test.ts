@@ -8,7 +8,7 @@ import { withinRetention } from "../../src/policy/limits.ts"
 import { EventStore } from "../../src/storage/EventStore.ts"
 import { applyRetentionOnce } from "../../src/storage/Maintenance.ts"
 import { layerMemory } from "../../src/storage/memory/MemoryEventStore.ts"
-import { longestFiniteAge, maxAgeOf, parseRetention, removesAnything, shortestFiniteAge } from "../../src/storage/retention.ts"
+import { longestFiniteAge, maxAgeOf, parseRetention, removesAnything, shortestFiniteAge } from "../../src/config/retention.ts"
 import { makeEvent, T0 } from "../support/nostr.ts"
 
 const DAY = 86400

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { expectedRelayUrls, sameRelayUrl } from "../../src/auth/relayUrl.ts"
+import { expectedRelayUrls, sameRelayUrl } from "../../src/nostr/relayUrl.ts"
 
 describe("sameRelayUrl", () => {
   it("compares scheme, host, port and path after normalising case, default ports and a trailing slash", () => {
