@@ -16,7 +16,8 @@ import {
   type ModerationStoreShape,
   type RelayInfoField
 } from "../ModerationStore.ts"
-import { describeError, PostgresStore } from "./PostgresEventStore.ts"
+import { describeError } from "./errors.ts"
+import { PostgresStore } from "./PostgresEventStore.ts"
 import { listenForever } from "./PgListener.ts"
 
 const failed = (what: string) => (e: unknown) => new StoreError({ message: `${what}: ${describeError(e)}`, cause: e })

@@ -13,7 +13,8 @@ import { replicaLagSeconds } from "../../observability/metrics.ts"
 import { EventStore, StoreError } from "../EventStore.ts"
 import { embeddedPostgres } from "./EmbeddedPostgres.ts"
 import { runMigrations } from "./Migrator.ts"
-import { describeError, makePostgresEventStore, onLiveClock, PostgresStore } from "./PostgresEventStore.ts"
+import { describeError, onLiveClock } from "./errors.ts"
+import { makePostgresEventStore, PostgresStore } from "./PostgresEventStore.ts"
 
 /** PostgreSQL connections one relay process may open: its three pools, the cluster bus and moderation listeners, and slack for tools. */
 export const connectionsPerProcess = (settings: Settings) =>

@@ -4,7 +4,7 @@
  */
 import { Effect, Exit } from "effect"
 import { describe, expect, it } from "vitest"
-import { retryingDeadlocks } from "../../../src/storage/postgres/PostgresEventStore.ts"
+import { retryingDeadlocks } from "../../../src/storage/postgres/errors.ts"
 
 /** Fails with an error whose reason carries `tag` for the first `failures` runs, then succeeds. */
 const flaky = (tag: string, failures: number) => {

@@ -8,7 +8,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { kindClass, type Filter, type NostrEvent } from "../../../src/nostr/index.ts"
 import { EventStore } from "../../../src/storage/EventStore.ts"
-import { compileCount, compileQuery, PostgresStore } from "../../../src/storage/postgres/PostgresEventStore.ts"
+import { compileCount, compileQuery } from "../../../src/storage/postgres/compile.ts"
+import { PostgresStore } from "../../../src/storage/postgres/PostgresEventStore.ts"
 import { postgresStoreLayer, usePostgresDatabase } from "../../support/postgres.ts"
 
 const db = usePostgresDatabase()
