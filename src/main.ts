@@ -9,7 +9,7 @@ import { scanArgs } from "./client/args.ts"
 import { runBenchCli } from "./client/bench.ts"
 import { runDoctorCli } from "./client/doctor.ts"
 import { runSyncCli } from "./client/syncCli.ts"
-import { isWorker, reportListening, superviseWorkers, workerSlot } from "./cluster/workers.ts"
+import { isWorker, onPrimaryStoreReport, reportListening, superviseWorkers, tellWorkers, workerSlot } from "./cluster/workers.ts"
 import { ConfigError, loadSettings, RelayConfig, workerCount } from "./config/RelayConfig.ts"
 import { envName, SETTINGS, type Settings } from "./config/settings.ts"
 import { VERSION } from "./version.ts"
@@ -17,6 +17,7 @@ import { layerFromConfig as verifierFromConfig } from "./ingest/SignatureVerifie
 import { RelayServer } from "./relay/server.ts"
 import { storeFromConfig } from "./storage/layer.ts"
 import { embeddedFromSettings } from "./storage/postgres/layer.ts"
+import { reportFromPrimary, type ServerReport } from "./storage/StoreHealth.ts"
 
 const USAGE = `parrhesia ${VERSION}: a Nostr relay
 
@@ -100,6 +101,8 @@ const serve = (cli: Cli) =>
     })
     const workers = workerCount(settings)
     if (workers > 1 && !isWorker()) return yield* servePrimary(settings, workers)
+    // The primary supervises the embedded PostgreSQL: its reports drive this worker's store health.
+    if (isWorker()) onPrimaryStoreReport(reportFromPrimary)
     // Jobs that run once per relay, not once per worker: mirroring and the NIP-66 self-description.
     const own = workerSlot() === 0 ? settings : { ...settings, mirrorUpstreams: [], publishSelfDescription: false }
     const app = relayLayer({ store: storeFromConfig, verifier: verifierFromConfig }).pipe(
@@ -114,19 +117,28 @@ const serve = (cli: Cli) =>
     }).pipe(Effect.provide(app))
   })
 
-/** `workers` > 1: this process only supervises; the embedded PostgreSQL, when it is the store, lives here. */
+/**
+ * `workers` > 1: this process only supervises; the embedded PostgreSQL, when it is the store, lives
+ * here, restarted when it dies, and every change of its state is sent to the workers.
+ */
 const servePrimary = (settings: Settings, count: number) =>
   Effect.scoped(
     Effect.gen(function* () {
       const env: Record<string, string> = {}
+      let store: ServerReport | undefined
       if (settings.databaseUrl === "") {
-        env[envName("databaseUrl")] = (yield* embeddedFromSettings(settings, count)).url
+        const report = (r: ServerReport) => {
+          store = r
+          tellWorkers(r)
+        }
+        env[envName("databaseUrl")] = (yield* embeddedFromSettings(settings, count, report)).url
       }
       const { url } = yield* superviseWorkers({
         count,
         env,
         stopTimeoutMs: settings.shutdownGraceMs + 10_000,
-        log: (m) => console.error(`parrhesia: ${m}`)
+        log: (m) => console.error(`parrhesia: ${m}`),
+        greeting: () => (store !== undefined ? { parrhesia: "store", ...store } : undefined)
       })
       console.log(`parrhesia ${VERSION} listening on ${url} (store: ${settings.store}, workers: ${count})`)
       return yield* Effect.never

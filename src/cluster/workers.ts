@@ -38,6 +38,34 @@ export const reportListening = (url: string): void => {
   process.send?.({ parrhesia: "listening", url } satisfies ListeningMessage)
 }
 
+/**
+ * What the primary tells its workers about the embedded PostgreSQL it supervises (storage's
+ * ServerReport), so they refuse at once while it is down and count its restarts.
+ */
+export interface StoreMessage {
+  readonly parrhesia: "store"
+  readonly state: "up" | "down" | "restarting"
+  readonly reason: string
+  readonly restarts: number
+}
+
+const isStoreMessage = (m: unknown): m is StoreMessage =>
+  typeof m === "object" && m !== null && (m as StoreMessage).parrhesia === "store" && typeof (m as StoreMessage).state === "string"
+
+/** In the primary: sends `report` to every running worker. */
+export const tellWorkers = (report: Omit<StoreMessage, "parrhesia">): void => {
+  for (const w of Object.values(cluster.workers ?? {})) {
+    if (w !== undefined && w.isConnected()) w.send({ parrhesia: "store", ...report } satisfies StoreMessage)
+  }
+}
+
+/** In a worker: calls `f` with each store report of the primary. */
+export const onPrimaryStoreReport = (f: (report: StoreMessage) => void): void => {
+  process.on("message", (m: unknown) => {
+    if (isStoreMessage(m)) f(m)
+  })
+}
+
 /** Delay before the n-th restart in a row of one slot: 100 ms doubling, at most 30 s. */
 export const restartDelayMs = (restartsInARow: number): number => Math.min(30_000, 100 * 2 ** Math.min(restartsInARow, 20))
 
@@ -51,6 +79,8 @@ export interface SupervisorOptions {
   /** How long a draining worker may take after SIGTERM before it is killed. */
   readonly stopTimeoutMs: number
   readonly log: (message: string) => void
+  /** Sent to each worker once it listens (a restarted worker learns what it missed, e.g. the store's state). */
+  readonly greeting?: () => unknown
 }
 
 interface Slot {
@@ -91,6 +121,8 @@ export const superviseWorkers = (options: SupervisorOptions) =>
           if (!isListening(m) || slot.listening) return
           slot.listening = true
           url = m.url
+          const hello = options.greeting?.()
+          if (hello !== undefined && worker.isConnected()) worker.send(hello as object)
           if (started) options.log(`worker ${i} (pid ${worker.process.pid}) is back and listening`)
           else if (slots.every((s) => s.listening)) {
             started = true

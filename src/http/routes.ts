@@ -4,13 +4,18 @@
  * Content-Type: application/nostr+json+rpc), /health, /metrics, the status
  * page for browsers (Accept: text/html) with its /stats, and a short text
  * answer for anything else at /.
+ *
+ * /health is liveness (this process serves HTTP: restarting it would not
+ * help otherwise); /ready is readiness (the store takes writes and answers
+ * reads: send traffic here), 503 with the reason as JSON while it does not.
  */
 import { Effect, Metric } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "effect/http"
 import { RelayIdentity } from "../auth/RelayIdentity.ts"
 import { RelayConfig } from "../config/RelayConfig.ts"
 import { Moderation } from "../moderation/Moderation.ts"
-import { openSubscriptions, renderPrometheus } from "../observability/metrics.ts"
+import { openSubscriptions, renderPrometheus, syncStoreHealth } from "../observability/metrics.ts"
+import { StoreHealth } from "../storage/StoreHealth.ts"
 import { SubscriptionIndex } from "../subscriptions/SubscriptionIndex.ts"
 import { relayInformation } from "./nip11.ts"
 import { ManagementApi, RPC_CONTENT_TYPE } from "./nip86.ts"
@@ -42,11 +47,20 @@ export const httpApp = Effect.gen(function* () {
   switch (path) {
     case "/health":
       return HttpServerResponse.text("ok\n", { headers: CORS })
+    case "/ready": {
+      const status = (yield* StoreHealth).status()
+      return HttpServerResponse.text(JSON.stringify(status), {
+        status: status.ready ? 200 : 503,
+        contentType: "application/json",
+        headers: { ...CORS, "cache-control": "no-store" }
+      })
+    }
     case "/stats":
       return HttpServerResponse.text(JSON.stringify(yield* relayStats), { contentType: "application/json", headers: { ...CORS, "cache-control": "no-store" } })
     case "/metrics": {
       const index = yield* SubscriptionIndex
       yield* Metric.update(openSubscriptions, index.size())
+      yield* syncStoreHealth((yield* StoreHealth).status())
       const body = yield* renderPrometheus
       return HttpServerResponse.text(body, { contentType: "text/plain; version=0.0.4; charset=utf-8" })
     }

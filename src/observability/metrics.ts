@@ -55,6 +55,23 @@ export const reqToEoseSeconds = Metric.histogram("parrhesia_req_eose_seconds", {
   boundaries: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
 })
 
+export const storeReady = Metric.gauge("parrhesia_store_ready", {
+  description: "1 while the store takes writes and answers reads (what /ready says), else 0"
+})
+export const storeRestarts = Metric.counter("parrhesia_store_restarts_total", {
+  description: "Restarts of the embedded PostgreSQL after its server process died (with workers: by the primary)"
+})
+let restartsSeen = 0
+/** Brings the store gauges up to the store's health at scrape time (the restart count is kept by its supervisor). */
+export const syncStoreHealth = (status: { readonly ready: boolean; readonly restarts: number }) =>
+  Effect.gen(function* () {
+    yield* Metric.update(storeReady, status.ready ? 1 : 0)
+    if (status.restarts > restartsSeen) {
+      yield* Metric.update(storeRestarts, status.restarts - restartsSeen)
+      restartsSeen = status.restarts
+    }
+  })
+
 /** One metric per name and attribute set, made on first use. */
 const memo = new Map<string, Metric.Metric<number, unknown>>()
 const once = <T extends Metric.Metric<number, unknown>>(key: string, make: () => T): T => {

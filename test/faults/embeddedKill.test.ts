@@ -1,0 +1,54 @@
+/**
+ * Fault: the embedded PostgreSQL's postmaster is SIGKILLed (a crash, an OOM
+ * kill) while clients publish, with one relay process and with two workers.
+ * The supervisor must start it again (WAL recovery): every acknowledged event
+ * is still stored, the publishers' sockets stay open, refusals in between are
+ * `error:` answers, and /ready is 200 again within 10 s of the kill. Without
+ * the supervisor nothing restarts the server and /ready never comes back.
+ */
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterEach, describe, expect, it } from "vitest"
+import { get, httpOf, missingIds, postmasterPid, readyAgain, startLoad } from "../support/faults.ts"
+import { startRelayProcess, type RelayProcess } from "../support/processes.ts"
+
+describe("fault: the embedded PostgreSQL is SIGKILLed under publishing load", () => {
+  let dir = ""
+  let relay: RelayProcess | undefined
+  afterEach(async () => {
+    await relay?.stop()
+    relay = undefined
+    if (dir !== "") rmSync(dir, { recursive: true, force: true })
+  })
+
+  const killAndRecover = async (workers: number) => {
+    dir = mkdtempSync(join(tmpdir(), "parrhesia-fault-kill-"))
+    relay = await startRelayProcess({ PARRHESIA_STORE: "postgres", PARRHESIA_DATA_DIR: dir, PARRHESIA_WORKERS: String(workers) })
+    const load = await startLoad(relay.url, { sockets: 2 * workers + 1 })
+    await load.ackedMore(100)
+
+    const killed = performance.now()
+    process.kill(postmasterPid(dir), "SIGKILL")
+    const ready = await readyAgain(relay.url, killed, { timeoutMs: 15_000, inARow: 2 * workers })
+    await load.ackedMore(100)
+    await load.stop()
+
+    const restarts = /parrhesia_store_restarts_total (\d+)/.exec((await get(httpOf(relay.url), "/metrics")).body)
+    console.log(
+      `[fault] embedded SIGKILL, ${workers} process(es): ready again after ${Math.round(ready.ms)} ms (503 seen: ${ready.saw503}); ` +
+        `${load.acked.size} acknowledged, ${load.refused.length} refused, slowest OK ${Math.round(load.slowestMs())} ms`
+    )
+    expect(ready.ms).toBeLessThan(10_000)
+    expect(load.closed()).toBe(0)
+    for (const r of load.refused) expect(r.message).toMatch(/^error: /)
+    expect(await missingIds(relay.url, load.acked)).toEqual([])
+    expect(relay.output()).toMatch(/the embedded PostgreSQL \(pid \d+\) ended \(signal SIGKILL\)/)
+    expect(relay.output()).toMatch(/the embedded PostgreSQL is back/)
+    // With workers the primary restarted it and told the worker that answered /metrics.
+    expect(Number(restarts?.[1])).toBe(1)
+  }
+
+  it("one process: restarted, nothing acknowledged is lost, sockets stay open, ready within 10 s", () => killAndRecover(1), 60_000)
+  it("two workers: the primary restarts it, the workers ride through", () => killAndRecover(2), 60_000)
+})
