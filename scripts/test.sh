@@ -5,6 +5,8 @@ set -e
 cd "$(dirname -- "$0")/.."
 echo "== typecheck"
 npx tsc --noEmit -p .
+echo "== dependency rules"
+sh scripts/check-deps.sh
 echo "== tests"
 mkdir -p .tools
 report=.tools/vitest-report.json
