@@ -40,8 +40,9 @@ compares REQ results over time windows. AUTH key from --auth-key or
 PARRHESIA_AUTH_KEY. Exit 0 in sync, 1 some events refused or not fetched,
 2 usage, 3 a relay unreachable or broke the protocol.
 
-doctor: checks a relay from outside (DNS, TCP, TLS, NIP-11 and CORS, the
-WebSocket upgrade, a publish-and-read round trip, AUTH, latency, and what
+doctor: checks a relay from outside (DNS, TCP, TLS, NIP-11 and CORS, whether
+it can store (/ready), the WebSocket upgrade, a publish-and-read round trip,
+AUTH, latency, and what
 NIP-11 claims against what the relay does). Exit 0 all passed (warnings
 allowed), 1 a check failed, 2 usage, 3 unreachable.
 

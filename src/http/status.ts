@@ -3,12 +3,14 @@
  * One self-contained HTML document: inline style and script, no external
  * assets (the operator's icon URL excepted, when one is set). The page works
  * over http/ws and https/wss alike: it derives the relay URL from its own
- * location.
+ * location. While the store is unavailable (StoreHealth) a banner says so:
+ * the figures alone (a stored count that stops moving) would not.
  */
 import { Effect, Metric } from "effect"
 import type { Settings } from "../config/settings.ts"
 import * as M from "../observability/metrics.ts"
 import { EventStore } from "../storage/EventStore.ts"
+import { StoreHealth } from "../storage/StoreHealth.ts"
 import { SubscriptionIndex } from "../subscriptions/SubscriptionIndex.ts"
 import { relayInformation } from "./nip11.ts"
 
@@ -22,6 +24,8 @@ export interface RelayStats {
   /** Stored events (counted at most once a second). */
   readonly storedEvents: number | null
   readonly uptimeSeconds: number
+  /** Whether the store takes writes and answers reads (what /ready says), why not, and since when (ms since the epoch). */
+  readonly store: { readonly ready: boolean; readonly reason: string; readonly since: number }
 }
 
 const started = Date.now()
@@ -36,6 +40,7 @@ const gaugeValue = (m: Metric.Metric<number, unknown>) =>
 export const relayStats = Effect.gen(function* () {
   const index = yield* SubscriptionIndex
   const store = yield* EventStore
+  const health = (yield* StoreHealth).status()
   const now = Date.now()
   const accepted = yield* counterValue(M.eventsResult("accepted"))
   if (now - sample.at >= 1000) sample = { at: now, accepted, rate: ((accepted - sample.accepted) * 1000) / (now - sample.at) }
@@ -51,7 +56,8 @@ export const relayStats = Effect.gen(function* () {
     eventsAccepted: accepted,
     eventsPerSecond: Math.round(sample.rate * 10) / 10,
     storedEvents: stored.n,
-    uptimeSeconds: Math.floor((now - started) / 1000)
+    uptimeSeconds: Math.floor((now - started) / 1000),
+    store: { ready: health.ready, reason: health.reason, since: health.since }
   } satisfies RelayStats
 })
 
@@ -84,9 +90,11 @@ code{background:#ede9fe;padding:.15rem .4rem;border-radius:.3rem}
 ul.nips{display:flex;flex-wrap:wrap;gap:.4rem;list-style:none;padding:0}ul.nips li{background:#fff;border-radius:.4rem;padding:.1rem .5rem;box-shadow:0 1px 2px #0002}
 table{border-collapse:collapse;background:#fff;border-radius:.6rem;box-shadow:0 1px 3px #0002}th,td{text-align:left;padding:.3rem .8rem}th{font-weight:500;color:#4b5563}
 footer{margin-top:2rem;color:#6b7280;font-size:.85rem}
+.banner{background:#fef2f2;color:#7f1d1d;border:1px solid #fca5a5;border-radius:.6rem;padding:.8rem 1rem;margin:1rem 0}.banner[hidden]{display:none}
 </style></head><body><main>
 <header>${icon}<div><h1 id="name">${escape(info.name)}</h1><p class="desc">${escape(info.description)}</p></div></header>
 <p>Connect a Nostr client to <code id="relay-url"></code></p>
+<div id="store-banner" class="banner" role="alert" hidden><b>Storage is unavailable.</b> New events are refused and stored events cannot be read right now; the relay keeps retrying by itself and live events still flow. <span id="store-reason"></span></div>
 <section class="figures" aria-live="polite">
 <div class="figure"><b id="connections">…</b><span>connections</span></div>
 <div class="figure"><b id="events-per-second">…</b><span>events per second</span></div>
@@ -108,6 +116,9 @@ const refresh = async () => {
     document.getElementById("events-per-second").textContent = fmt(s.eventsPerSecond)
     document.getElementById("stored-events").textContent = fmt(s.storedEvents)
     document.getElementById("subscriptions").textContent = fmt(s.subscriptions)
+    const down = s.store !== undefined && !s.store.ready
+    document.getElementById("store-banner").hidden = !down
+    document.getElementById("store-reason").textContent = down ? "(" + s.store.reason + ", since " + new Date(s.store.since).toLocaleTimeString() + ")" : ""
     document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString()
     document.body.dataset.updates = String(Number(document.body.dataset.updates || 0) + 1)
   } catch (e) {

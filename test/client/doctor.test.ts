@@ -12,10 +12,13 @@ import { createServer as createNetServer, type AddressInfo } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { matchFilters } from "nostr-tools/filter"
+import { Layer } from "effect"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
 import type WebSocket from "ws"
 import { CHECK_NAMES, runDoctor, runDoctorCli, type CheckResult, type DoctorReport } from "../../src/client/doctor.ts"
 import type { NostrEvent } from "../../src/nostr/index.ts"
+import { layerMemoryStores } from "../../src/storage/layer.ts"
+import { StoreHealth } from "../../src/storage/StoreHealth.ts"
 import { startFakeRelay, type FakeRelay } from "../support/fakeRelay.ts"
 import { makeEvent, newKey, T0 } from "../support/nostr.ts"
 import { startProxy, type Proxy } from "../support/proxy.ts"
@@ -117,6 +120,7 @@ describe("parrhesia doctor", () => {
       tls: "skip",
       nip11: "pass",
       cors: "pass",
+      ready: "pass",
       websocket: "pass",
       publish: "pass",
       auth: "pass",
@@ -252,6 +256,27 @@ describe("parrhesia doctor", () => {
     expect(checks["nip40-expiration"]!.detail).toBe('claims NIP-40 but accepted an already expired event (OK true "") and serves it')
     expect(checks["max-limit"]!.detail).toMatch(/^claims max_limit 2 but returned [3-9] events for limit 3$/)
     expect(checks["nip45-count"]!.status).toBe("skip")
+  })
+
+  it("fails a relay that is up but cannot store, naming the reason from /ready", async () => {
+    const down = { ready: false, server: "down", reason: "the embedded PostgreSQL (pid 42) ended (signal SIGKILL)", since: Date.UTC(2026, 0, 2, 3, 4, 5), restarts: 0 } as const
+    const r = await startRelay({}, { stores: Layer.merge(layerMemoryStores, Layer.succeed(StoreHealth, { status: () => down })) })
+    cleanups.push(r.close)
+    const { code, report } = await doctorJson(r.url)
+    expect(code).toBe(1)
+    const ready = byName(report)["ready"]!
+    expect(ready.status).toBe("fail")
+    expect(ready.detail).toBe(
+      'the relay is up but cannot store: "the embedded PostgreSQL (pid 42) ended (signal SIGKILL)" since 2026-01-02T03:04:05.000Z (GET /ready 503); EVENTs are refused with "error:" until it recovers'
+    )
+    // Up: the WebSocket checks still run.
+    expect(byName(report)["websocket"]!.status).toBe("pass")
+  })
+
+  it("skips readiness on a relay without /ready", async () => {
+    const f = await fake(startFakeRelay(scripted([])))
+    const { report } = await doctorJson(f.url)
+    expect(byName(report)["ready"]!.status).toBe("skip")
   })
 
   it("exits 3 naming an unreachable port, and skips the rest", async () => {

@@ -1,8 +1,11 @@
 /**
- * Plain HTTP on the relay port: NIP-11, CORS preflight, /health, /metrics,
- * and refusal of WebSocket upgrades on other paths.
+ * Plain HTTP on the relay port: NIP-11, CORS preflight, /health, /ready,
+ * /metrics, and refusal of WebSocket upgrades on other paths.
  */
+import { Layer } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { layerMemoryStores } from "../../src/storage/layer.ts"
+import { StoreHealth } from "../../src/storage/StoreHealth.ts"
 import { makeEvent, newKey } from "../support/nostr.ts"
 import { startRelay, type TestRelay } from "../support/relay.ts"
 import { connect, forSub, nextEvent, now, publish, req } from "../support/ws.ts"
@@ -124,6 +127,33 @@ const scrapeUntil = async (pred: (m: Map<string, number>) => boolean) => {
   }
   throw new Error("metrics never reached the expected state")
 }
+
+describe("/ready", () => {
+  it("answers 200 with the store's state while the store is ready (memory: always)", async () => {
+    const res = await fetch(`${relay.httpUrl}/ready`)
+    expect(res.status).toBe(200)
+    expect(res.headers.get("cache-control")).toBe("no-store")
+    expect(await res.json()).toMatchObject({ ready: true, reason: "" })
+  })
+
+  it("answers 503 with the reason, and says so in /stats and /metrics, while the store is unavailable (/health stays ok)", async () => {
+    const down = { ready: false, server: "restarting", reason: "the embedded PostgreSQL is restarting (attempt 1)", since: 1_700_000_000_000, restarts: 3 } as const
+    const sick = await startRelay({}, { stores: Layer.merge(layerMemoryStores, Layer.succeed(StoreHealth, { status: () => down })) })
+    try {
+      const ready = await fetch(`${sick.httpUrl}/ready`)
+      expect(ready.status).toBe(503)
+      expect(await ready.json()).toEqual(down)
+      expect((await fetch(`${sick.httpUrl}/health`)).status).toBe(200)
+      const stats = (await (await fetch(`${sick.httpUrl}/stats`)).json()) as { store: unknown }
+      expect(stats.store).toEqual({ ready: false, reason: down.reason, since: down.since })
+      const metrics = await (await fetch(`${sick.httpUrl}/metrics`)).text()
+      expect(metrics).toMatch(/^parrhesia_store_ready 0$/m)
+      expect(metrics).toMatch(/^parrhesia_store_restarts_total [1-9]\d*$/m)
+    } finally {
+      await sick.close()
+    }
+  })
+})
 
 describe("/metrics", () => {
   it("exposes Prometheus text whose counters move with traffic", async () => {

@@ -4,15 +4,19 @@
  * puppeteer-core, both pinned): it renders the relay's name, NIPs and limits,
  * its live figures change after events are published (without a reload), a
  * script in the page publishes and reads an event through the browser's own
- * WebSocket, and the same works over https/wss with the relay's own TLS.
+ * WebSocket, the same works over https/wss with the relay's own TLS, and a
+ * banner appears while the store is unavailable.
  */
 import { copyFileSync, mkdirSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import chromium from "@sparticuz/chromium"
 import puppeteer, { type Browser, type Page } from "puppeteer-core"
+import { Layer } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { NostrEvent } from "../../src/nostr/index.ts"
+import { layerMemoryStores } from "../../src/storage/layer.ts"
+import { StoreHealth, type StoreStatus } from "../../src/storage/StoreHealth.ts"
 import { makeEvent, newKey } from "../support/nostr.ts"
 import { startRelay, type TestRelay } from "../support/relay.ts"
 import { makeTestCa } from "../support/tls.ts"
@@ -82,6 +86,7 @@ describe("status page in headless Chromium", () => {
 
     await page.waitForFunction(() => Number(document.body.dataset["updates"] ?? 0) >= 1)
     expect(await text(page, "stored-events")).toBe("0")
+    expect(await page.$eval("#store-banner", (el) => (el as HTMLElement).hidden)).toBe(true)
     const c = await connect(relay.url)
     const key = newKey()
     for (let i = 0; i < 3; i++) await publishOk(c, makeEvent({ created_at: now() - i }, key))
@@ -92,6 +97,19 @@ describe("status page in headless Chromium", () => {
 
     const e = makeEvent({ created_at: now(), content: "from the browser" }, key)
     expect(await publishAndRead(page, e)).toEqual({ url: relay.url, ok: true, read: e.id })
+    await page.close()
+  }, 60_000)
+
+  it("shows a banner with the reason while the store is unavailable, and hides it once the store is back", async () => {
+    let status: StoreStatus = { ready: false, server: "down", reason: "the embedded PostgreSQL (pid 42) ended (signal SIGKILL)", since: Date.now(), restarts: 0 }
+    const relay = await startRelay({}, { stores: Layer.merge(layerMemoryStores, Layer.succeed(StoreHealth, { status: () => status })) })
+    relays.push(relay)
+    const page = await browser.newPage()
+    await page.goto(relay.httpUrl, { waitUntil: "load" })
+    await page.waitForFunction(() => !(document.getElementById("store-banner") as HTMLElement).hidden)
+    expect(await text(page, "store-banner")).toMatch(/Storage is unavailable\..*ended \(signal SIGKILL\)/)
+    status = { ...status, ready: true, server: "up", reason: "", restarts: 1 }
+    await page.waitForFunction(() => (document.getElementById("store-banner") as HTMLElement).hidden, { timeout: 10_000 })
     await page.close()
   }, 60_000)
 

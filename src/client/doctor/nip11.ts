@@ -17,19 +17,20 @@ export interface HttpAnswer {
 
 const MAX_BODY = 1024 * 1024
 
-const httpAsk = (t: Target, method: string, headers: Record<string, string>, ms: number, ca: Ca): Promise<HttpAnswer> =>
+/** One HTTP request to the relay's URL (or `url` on the same server). */
+export const httpAsk = (t: Target, method: string, headers: Record<string, string>, ms: number, ca: Ca, url = t.httpUrl): Promise<HttpAnswer> =>
   new Promise((resolve, reject) => {
     const options: RequestOptions = { method, headers, agent: false, ...(t.secure ? caOption(ca) : {}) }
-    const req = (t.secure ? httpsRequest : httpRequest)(t.httpUrl, options, (res) => {
+    const req = (t.secure ? httpsRequest : httpRequest)(url, options, (res) => {
       void readBody(res, MAX_BODY).then((body) => {
         clearTimeout(timer)
         resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? "", headers: res.headers, body })
       })
     })
-    const timer = setTimeout(() => req.destroy(new Timeout(`no answer to ${method} ${t.httpUrl} within ${ms} ms`)), ms)
+    const timer = setTimeout(() => req.destroy(new Timeout(`no answer to ${method} ${url} within ${ms} ms`)), ms)
     req.once("error", (e) => {
       clearTimeout(timer)
-      reject(e instanceof Timeout ? e : new Error(`${method} ${t.httpUrl} failed: ${errorText(e)}`))
+      reject(e instanceof Timeout ? e : new Error(`${method} ${url} failed: ${errorText(e)}`))
     })
     req.end()
   })

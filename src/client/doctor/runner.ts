@@ -12,13 +12,14 @@ import { checkLatency } from "./latency.ts"
 import { checkDns, checkTcp, checkTls } from "./network.ts"
 import { checkCors, checkNip11 } from "./nip11.ts"
 import { checkPublish } from "./publish.ts"
+import { checkReady } from "./ready.ts"
 import type { SessionContext } from "./session.ts"
 import { elapsed, errorText, parseTarget, randomHex, type CheckContext, type CheckResult, type DoctorOptions, type DoctorReport, type Outcome } from "./shared.ts"
 import { checkWebSocket } from "./websocket.ts"
 
 const AFTER_WS = ["publish", "auth", "latency", "nip45-count", "nip50-search", "nip77-negentropy", "nip40-expiration", "max-limit"]
 const AFTER_PUBLISH = AFTER_WS.slice(1)
-const AFTER_TLS = ["nip11", "cors", "websocket", ...AFTER_WS]
+const AFTER_TLS = ["nip11", "cors", "ready", "websocket", ...AFTER_WS]
 const AFTER_TCP = ["tls", ...AFTER_TLS]
 const AFTER_DNS = ["tcp", ...AFTER_TCP]
 
@@ -78,9 +79,10 @@ export const runDoctor = async (options: DoctorOptions): Promise<DoctorReport> =
     return report(true)
   }
 
-  // 4. NIP-11 and CORS
+  // 4. NIP-11 and CORS; readiness (up, but can it store?)
   const { facts, nip11Answer } = await checkNip11(ctx)
   await checkCors(ctx, nip11Answer)
+  await checkReady(ctx)
   const claims = (nip: number) => facts?.nips.includes(nip) === true
 
   // 5. WebSocket upgrade, ping/pong, close
