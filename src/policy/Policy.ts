@@ -18,7 +18,7 @@ import * as Access from "./access.ts"
 import { limitChecks } from "./limits.ts"
 import type { ReadCheck, RequestContext, WriteCheck } from "./types.ts"
 
-export type { ReadCheck, RequestContext, WriteCheck } from "./types.ts"
+export type { EventSource, ReadCheck, RequestContext, SourceType, WriteCheck } from "./types.ts"
 export { limitChecks } from "./limits.ts"
 
 const pass = Effect.void

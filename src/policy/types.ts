@@ -2,6 +2,19 @@
 import type { Effect } from "effect"
 import type { Filter, NostrEvent, Rejection } from "../nostr/index.ts"
 
+/**
+ * Where an event came from, in strfry's plugin terms: a client connection over IPv4 or IPv6,
+ * an import from a file, a live stream from another relay (mirroring), or a sync (a catch-up
+ * that reconciles with another relay).
+ */
+export type SourceType = "IP4" | "IP6" | "Import" | "Stream" | "Sync"
+
+export interface EventSource {
+  readonly type: SourceType
+  /** The client IP (IP4, IP6), the other relay's URL (Stream, Sync), or what was imported (Import: a file name, or ""). */
+  readonly info: string
+}
+
 /** What a check may know about the connection an EVENT or REQ came from. */
 export interface RequestContext {
   readonly connectionId: number
@@ -10,6 +23,8 @@ export interface RequestContext {
   readonly authenticated: ReadonlySet<string>
   /** The URLs this connection knows the relay by (relay tags of AUTH and NIP-62 must name one). */
   readonly relayUrls?: ReadonlyArray<string>
+  /** Where the events of this context come from; absent: a client connection (IP4 or IP6 of `ip`). See source.ts. */
+  readonly source?: EventSource
 }
 
 /** A rule on one EVENT; `now` is unix seconds from Effect's Clock. */
