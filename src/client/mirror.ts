@@ -5,7 +5,8 @@
  * NIP-77 with our store's records as the initiator's set (only what we lack
  * is fetched), or REQ pages when the upstream has no NIP-77. Every event goes
  * through Ingest, the same pipeline as a client's EVENT (validation, policy,
- * store, fanout).
+ * store, fanout), with its source marked: `Stream` (live) or `Sync` (catch-up),
+ * and the upstream's URL.
  *
  * Events wait in a bounded queue per upstream; when it overflows the events
  * dropped are recovered by a catch-up. An upstream that is down costs a timer.
@@ -18,6 +19,7 @@ import { Ingest } from "../ingest/Ingest.ts"
 import { Negentropy, Storage } from "../negentropy/engine.ts"
 import type { Filter, NostrEvent } from "../nostr/index.ts"
 import * as M from "../observability/metrics.ts"
+import { streamSource, syncSource } from "../policy/source.ts"
 import type { RequestContext } from "../policy/types.ts"
 import { EventStore, FreshReads } from "../storage/EventStore.ts"
 import { RelayClient, type ConnectionState, type RelayClientError } from "./RelayClient.ts"
@@ -53,7 +55,12 @@ export const mirrorLayer = Layer.effectDiscard(
     const start = (url: string, index: number) =>
       Effect.gen(function* () {
         const queue = yield* Queue.dropping<NostrEvent | "catchup">(QUEUE_CAPACITY)
-        const ctx: RequestContext = { connectionId: -1 - index, ip: "127.0.0.1", authenticated: new Set([identity.pubkey]) }
+        const base = { connectionId: -1 - index, ip: "127.0.0.1", authenticated: new Set([identity.pubkey]) }
+        // The write policy sees where an event came from: the live subscription streams, a catch-up syncs.
+        const contexts: Record<"live" | "catchup", RequestContext> = {
+          live: { ...base, source: streamSource(url) },
+          catchup: { ...base, source: syncSource(url) }
+        }
         const up: Upstream = {
           url,
           queue,
@@ -91,7 +98,7 @@ export const mirrorLayer = Layer.effectDiscard(
 
         const store1 = (e: NostrEvent, source: "live" | "catchup") =>
           Effect.gen(function* () {
-            const answer = yield* ingest.handle(e, ctx)
+            const answer = yield* ingest.handle(e, contexts[source])
             yield* Metric.update(M.mirrorEvents(url, source, answer.result), 1)
             if (source === "live" && typeof e.created_at === "number") yield* Metric.update(M.mirrorLagSeconds(url), Math.max(0, nowSeconds() - e.created_at))
           })
