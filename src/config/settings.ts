@@ -80,6 +80,8 @@ export const SETTINGS = {
   // ------------------------------------------------------------ connections
   outboundQueueSize: int(10000, 16, 10000000, "Frames queued for one connection; a client that does not read past this is disconnected with a NOTICE."),
   maxPendingMessages: int(256, 1, 100000, "Client messages processed concurrently per connection before reading pauses."),
+  maxSubscriptionBytesPerConnection: int(8 * MiB, 0, 2 ** 40, "Estimated bytes the live subscriptions of one connection may hold: 1024 a subscription, 384 a filter, 80 plus its length a filter value (144 an author or id); a REQ past it gets CLOSED \"blocked: ...\" before it is indexed or queried. The default holds about 58,000 authors (0: no limit)."),
+  maxSubscriptionBytesPerIp: int(64 * MiB, 0, 2 ** 40, "Estimated bytes (as maxSubscriptionBytesPerConnection) the live subscriptions of all connections from one client IP may hold together; a REQ past it gets CLOSED \"blocked: ...\" (0: no limit)."),
   pingIntervalSeconds: int(30, 0, 3600, "WebSocket ping interval; a client that misses two pongs is disconnected (0: off)."),
   idleTimeoutSeconds: int(600, 0, 86400, "Connections with no open subscription and no message for this long are closed (0: never)."),
   shutdownGraceMs: int(5000, 0, 600000, "How long shutdown waits for in-flight writes."),

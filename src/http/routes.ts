@@ -14,7 +14,7 @@ import { HttpServerRequest, HttpServerResponse } from "effect/http"
 import { RelayIdentity } from "../auth/RelayIdentity.ts"
 import { RelayConfig } from "../config/RelayConfig.ts"
 import { Moderation } from "../moderation/Moderation.ts"
-import { openSubscriptions, renderPrometheus, syncStoreHealth } from "../observability/metrics.ts"
+import { openSubscriptions, renderPrometheus, subscriptionBytes, syncStoreHealth } from "../observability/metrics.ts"
 import { StoreHealth } from "../storage/StoreHealth.ts"
 import { SubscriptionIndex } from "../subscriptions/SubscriptionIndex.ts"
 import { relayInformation } from "./nip11.ts"
@@ -60,6 +60,7 @@ export const httpApp = Effect.gen(function* () {
     case "/metrics": {
       const index = yield* SubscriptionIndex
       yield* Metric.update(openSubscriptions, index.size())
+      yield* Metric.update(subscriptionBytes, index.bytes())
       yield* syncStoreHealth((yield* StoreHealth).status())
       const body = yield* renderPrometheus
       return HttpServerResponse.text(body, { contentType: "text/plain; version=0.0.4; charset=utf-8" })

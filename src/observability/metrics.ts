@@ -24,6 +24,19 @@ export const reqsReceived = Metric.counter("parrhesia_reqs_total", { description
 export const countsReceived = Metric.counter("parrhesia_counts_total", { description: "COUNT messages received" })
 export const openConnections = Metric.gauge("parrhesia_connections", { description: "Open WebSocket connections" })
 export const openSubscriptions = Metric.gauge("parrhesia_subscriptions", { description: "Open live subscriptions" })
+export const subscriptionBytes = Metric.gauge("parrhesia_subscription_bytes", {
+  description: "Estimated bytes the live subscriptions hold (what the subscription budgets charge)"
+})
+const budgetRefusalsBy = new Map<string, Metric.Counter<number>>()
+/** REQs refused by a subscription budget ("connection": maxSubscriptionBytesPerConnection, "ip": maxSubscriptionBytesPerIp). */
+export const subscriptionBudgetRefusals = (budget: string): Metric.Counter<number> => {
+  let m = budgetRefusalsBy.get(budget)
+  if (m === undefined) {
+    m = Metric.counter("parrhesia_subscription_budget_refusals_total", { description: "REQs refused by a subscription budget", attributes: { budget } })
+    budgetRefusalsBy.set(budget, m)
+  }
+  return m
+}
 export const replicaLagSeconds = Metric.gauge("parrhesia_replica_lag_seconds", {
   description: "How far the read replica (readDatabaseUrl) is behind its primary, in seconds (0 when it has replayed all it received); sampled every 5 s"
 })

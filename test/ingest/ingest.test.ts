@@ -58,7 +58,7 @@ const setup = () => {
   /** Subscribes to everything so fanout deliveries are visible. */
   const watch = Effect.gen(function* () {
     const index = yield* SubscriptionIndex
-    index.add({ connectionId: 9, subId: "all", filters: [{}], deliver: (e) => void probe.delivered.push(e.id) })
+    index.add({ connectionId: 9, ip: "127.0.0.1", subId: "all", filters: [{}], deliver: (e) => void probe.delivered.push(e.id) })
   })
   return { probe, layer, watch }
 }

@@ -1,5 +1,7 @@
 /**
- * REQ: rate limit, subscription slots, filters and read policy; the live
+ * REQ: rate limit, subscription slots, filters and read policy, then the
+ * subscription budgets (charged as the live subscription is registered, so a
+ * REQ past them is refused before it is indexed or queried); the live
  * subscription is registered before the stored query runs, so nothing stored
  * meanwhile is missed, and ids delivered live during the catch-up are skipped
  * in the stored results so no event is sent twice. Every event sent, stored
@@ -20,6 +22,8 @@ import {
 import { INVITE_KIND } from "../../membership/Membership.ts"
 import * as M from "../../observability/metrics.ts"
 import { annotate, span, tracingEnabled } from "../../observability/tracing.ts"
+import type { PolicyShape, RequestContext } from "../../policy/Policy.ts"
+import { overBudgetMessage } from "../../subscriptions/budget.ts"
 import { closedFor, type Conn } from "./Conn.ts"
 
 /** What a filter list looks like, for traces: its fields, not its values (e.g. "kinds,limit | #p,limit"). */
@@ -29,6 +33,23 @@ export const filterShape = (filters: ReadonlyArray<Filter>): string =>
 export const checkSubId = (conn: Conn, subId: string): Rejection | undefined => {
   const max = conn.services.config.maxSubidLength
   return subId.length > max ? new Invalid({ message: `subscription id is longer than ${max} characters` }) : undefined
+}
+
+/** Ids of the events delivered live while the stored query runs (undefined once it is answered). */
+interface CatchingUp {
+  ids: Set<string> | undefined
+}
+
+/**
+ * A subscription's live delivery. Made here, not inside onReq, so that the
+ * closure does not keep the REQ's raw filters alive (a closure holds its
+ * whole enclosing scope): the index keeps one copy of each value, the REQ's
+ * own strings are let go once it is answered.
+ */
+const liveDelivery = (conn: Conn, policy: PolicyShape, ctx: RequestContext, prefix: string, catchingUp: CatchingUp) => (e: NostrEvent) => {
+  if (!policy.canServe(ctx, e)) return
+  catchingUp.ids?.add(e.id)
+  conn.sendLive(prefix + eventJson(e) + "]")
 }
 
 export const onReq = (conn: Conn, subId: string, rawFilters: ReadonlyArray<unknown>) =>
@@ -55,17 +76,20 @@ export const onReq = (conn: Conn, subId: string, rawFilters: ReadonlyArray<unkno
 
     const prefix = eventFramePrefix(subId)
     const ctx = conn.ctx
-    let catchingUp: Set<string> | undefined = new Set()
-    index.add({
+    const catchingUp: CatchingUp = { ids: new Set() }
+    // Charged to the connection's and the IP's subscription budgets; refused before it is indexed or queried.
+    const over = index.add({
       connectionId: conn.id,
+      ip: conn.ip,
       subId,
       filters: filters.map(({ limit: _limit, ...live }): Filter => live),
-      deliver: (e: NostrEvent) => {
-        if (!policy.canServe(ctx, e)) return
-        catchingUp?.add(e.id)
-        conn.sendLive(prefix + eventJson(e) + "]")
-      }
+      deliver: liveDelivery(conn, policy, ctx, prefix, catchingUp)
     })
+    if (over !== undefined) {
+      yield* Metric.update(M.subscriptionBudgetRefusals(over.budget), 1)
+      yield* annotate("nostr.result", "blocked")
+      return yield* closedFor(conn, subId, new Blocked({ message: overBudgetMessage(over) }))
+    }
     // Tracing off: no span and no annotation steps around the query (the hot path).
     const traced = tracingEnabled()
     const result = yield* Effect.result(
@@ -87,10 +111,11 @@ export const onReq = (conn: Conn, subId: string, rawFilters: ReadonlyArray<unkno
       frames.push(prefix + eventJson(invite.success) + "]")
     }
     // Stored events go out as the store keeps their text; ids are only looked at when live events came meanwhile.
-    if (catchingUp.size === 0) for (const e of result.success) frames.push(prefix + e.json + "]")
-    else for (const e of result.success) if (!catchingUp.has(e.id)) frames.push(prefix + e.json + "]")
+    const caught = catchingUp.ids!
+    catchingUp.ids = undefined
+    if (caught.size === 0) for (const e of result.success) frames.push(prefix + e.json + "]")
+    else for (const e of result.success) if (!caught.has(e.id)) frames.push(prefix + e.json + "]")
     frames.push(encodeEose(subId))
-    catchingUp = undefined
     if (!conn.isClosing()) yield* (traced ? span("send", { "nostr.frames": frames.length })(conn.sendAll(frames)) : conn.sendAll(frames))
     if (traced) yield* annotate("nostr.result", "eose")
     const ended = yield* Clock.currentTimeMillis
