@@ -1,27 +1,30 @@
 /**
  * Picks the storage adapters named by the `store` setting: the event store,
- * the moderation store and the ClusterBus transport, on one backend (the bus
+ * the moderation store, the group store and the ClusterBus transport, on one backend (the bus
  * rides on the store's database, so the port in cluster/ knows no adapter).
  */
 import { Effect, Layer } from "effect"
 import { ClusterBus } from "../cluster/ClusterBus.ts"
 import { RelayConfig } from "../config/RelayConfig.ts"
 import type { EventStore, StoreError } from "./EventStore.ts"
+import type { GroupStore } from "./GroupStore.ts"
 import { layerMemory } from "./memory/MemoryEventStore.ts"
+import { layerMemoryGroups } from "./memory/MemoryGroupStore.ts"
 import { layerMemoryModeration } from "./memory/MemoryModerationStore.ts"
 import type { ModerationStore } from "./ModerationStore.ts"
 import { layerPostgresClusterBus } from "./postgres/PostgresClusterBus.ts"
+import { layerPostgresGroups } from "./postgres/PostgresGroupStore.ts"
 import { layerWithInternals } from "./postgres/layer.ts"
 import { layerPostgresModeration } from "./postgres/PostgresModerationStore.ts"
 
 /** What a storage backend provides to the relay. */
-export type Stores = EventStore | ModerationStore | ClusterBus
+export type Stores = EventStore | ModerationStore | GroupStore | ClusterBus
 
 /** Both stores in memory (tests, `store: memory`); one process, so a local bus. */
-export const layerMemoryStores: Layer.Layer<Stores> = Layer.mergeAll(layerMemory, layerMemoryModeration, ClusterBus.layerLocal)
+export const layerMemoryStores: Layer.Layer<Stores> = Layer.mergeAll(layerMemory, layerMemoryModeration, layerMemoryGroups, ClusterBus.layerLocal)
 
 /** Both stores and the LISTEN/NOTIFY bus on PostgreSQL (embedded unless databaseUrl is set); one set of pools. */
-export const layerPostgresStores: Layer.Layer<Stores, StoreError, RelayConfig> = Layer.mergeAll(layerPostgresModeration, layerPostgresClusterBus).pipe(
+export const layerPostgresStores: Layer.Layer<Stores, StoreError, RelayConfig> = Layer.mergeAll(layerPostgresModeration, layerPostgresGroups, layerPostgresClusterBus).pipe(
   Layer.provideMerge(layerWithInternals)
 )
 

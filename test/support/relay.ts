@@ -13,6 +13,7 @@ import { RelayServer } from "../../src/relay/server.ts"
 import { ClusterBus } from "../../src/cluster/ClusterBus.ts"
 import type { EventStore } from "../../src/storage/EventStore.ts"
 import { layerMemoryStores, type Stores } from "../../src/storage/layer.ts"
+import { layerMemoryGroups } from "../../src/storage/memory/MemoryGroupStore.ts"
 import { layerMemoryModeration } from "../../src/storage/memory/MemoryModerationStore.ts"
 
 // nostr-tools needs a WebSocket implementation on Node.
@@ -31,13 +32,13 @@ export const startRelay = async (
   adapters: {
     /** Both stores (e.g. storeFromConfig); default: both in memory. */
     readonly stores?: Layer.Layer<Stores, unknown, RelayConfig>
-    /** An event store alone (instrumented ones); moderation is then kept in memory. */
+    /** An event store alone (instrumented ones); moderation and groups are then kept in memory. */
     readonly store?: Layer.Layer<EventStore, unknown, RelayConfig>
     readonly verifier?: Layer.Layer<SignatureVerifier, unknown, RelayConfig>
   } = {}
 ): Promise<TestRelay> => {
   const settings: Settings = { ...defaults(), host: "127.0.0.1", port: 0, logLevel: "warn", ...overrides }
-  const stores = adapters.stores ?? (adapters.store ? Layer.mergeAll(adapters.store, layerMemoryModeration, ClusterBus.layerLocal) : layerMemoryStores)
+  const stores = adapters.stores ?? (adapters.store ? Layer.mergeAll(adapters.store, layerMemoryModeration, layerMemoryGroups, ClusterBus.layerLocal) : layerMemoryStores)
   const layer = relayLayer({ store: stores, verifier: adapters.verifier ?? layerNoble }).pipe(
     Layer.provide(Layer.succeed(RelayConfig, RelayConfig.of(settings)))
   )

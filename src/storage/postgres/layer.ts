@@ -21,9 +21,9 @@ import { describeError, onLiveClock } from "./errors.ts"
 import { makePostgresEventStore, PostgresStore } from "./PostgresEventStore.ts"
 import { probeForever } from "./StoreProbe.ts"
 
-/** PostgreSQL connections one relay process may open: its three pools, the cluster bus and moderation listeners, and slack for tools. */
+/** PostgreSQL connections one relay process may open: its three pools, the cluster bus, moderation and groups listeners, and slack for tools. */
 export const connectionsPerProcess = (settings: Settings) =>
-  settings.ingestPoolSize + settings.readPoolSize + settings.adminPoolSize + 2 + 5
+  settings.ingestPoolSize + settings.readPoolSize + settings.adminPoolSize + 3 + 5
 
 /**
  * The embedded server of the settings for this scope, sized for `processes` relay processes (workers)
