@@ -13,10 +13,11 @@
  *
  * While not ready, `gated` stores answer every call at once with a
  * StoreError (EVENT gets `OK false "error: ..."`, REQ `CLOSED "error: ..."`)
- * instead of waiting for a connect timeout; refusing is always safe, it never
+ * instead of waiting for a connect timeout, and calls under way when it
+ * stops being ready answer then; refusing is always safe, it never
  * acknowledges anything.
  */
-import { Context, Effect } from "effect"
+import { Context, Deferred, Effect } from "effect"
 import { StoreError, type EventStoreShape } from "./EventStore.ts"
 
 export type ServerState = "up" | "down" | "restarting"
@@ -80,6 +81,8 @@ export class StoreHealthState implements StoreHealthShape {
     if (ready !== this.readyNow) {
       this.readyNow = ready
       this.sinceMs = Date.now()
+      if (ready) this.lostSignal = Deferred.makeUnsafe<never, StoreError>()
+      else Deferred.doneUnsafe(this.lostSignal, Effect.fail(this.unavailable()))
     }
     const s = this.status()
     for (const l of this.listeners) l(s)
@@ -115,10 +118,21 @@ export class StoreHealthState implements StoreHealthShape {
     this.changed()
   }
 
+  private unavailable() {
+    return new StoreError({ message: `the database is unavailable (${this.reason() || "not ready"})` })
+  }
+
+  private lostSignal = Deferred.makeUnsafe<never, StoreError>()
+
   /** Succeeds while ready, else fails at once naming the reason. */
-  readonly gate: Effect.Effect<void, StoreError> = Effect.suspend(() =>
-    this.readyNow ? Effect.void : Effect.fail(new StoreError({ message: `the database is unavailable (${this.reason() || "not ready"})` }))
-  )
+  readonly gate: Effect.Effect<void, StoreError> = Effect.suspend(() => (this.readyNow ? Effect.void : Effect.fail(this.unavailable())))
+
+  /**
+   * Fails when the store stops being ready (never succeeds). A call under way then answers at once
+   * instead of waiting for its time limit (a stalled network, a dead server); whatever it was doing
+   * may still complete, so this only ever turns an answer into a refusal, never into an ack.
+   */
+  readonly lost: Effect.Effect<never, StoreError> = Effect.suspend(() => Deferred.await(this.lostSignal))
 }
 
 // Reports about a server this process does not run itself: with `workers`, the primary supervises the
@@ -148,7 +162,7 @@ const isConnectionLoss = (e: StoreError): boolean => /ECONNREFUSED|ECONNRESET|EP
  */
 export const gated = (store: EventStoreShape, health: StoreHealthState): EventStoreShape => {
   const guard = <A>(eff: Effect.Effect<A, StoreError>): Effect.Effect<A, StoreError> =>
-    Effect.andThen(health.gate, eff).pipe(
+    Effect.andThen(health.gate, Effect.raceFirst(eff, health.lost)).pipe(
       Effect.tap(() => Effect.sync(() => health.succeeded())),
       Effect.tapError((e) => Effect.sync(() => (e.unstorable !== true && isConnectionLoss(e) ? health.wake() : undefined)))
     )
@@ -162,6 +176,7 @@ export const gated = (store: EventStoreShape, health: StoreHealthState): EventSt
     vanish: (pubkey, until) => guard(store.vanish(pubkey, until)),
     negentropyRecords: (filters, max) => guard(store.negentropyRecords(filters, max)),
     authorsAtDomain: (domain) => guard(store.authorsAtDomain(domain)),
+    scan: (filter, after, max) => guard(store.scan(filter, after, max)),
     vanished: guard(store.vanished),
     purgeExpired: (now) => guard(store.purgeExpired(now)),
     purgeByRetention: (policy, now) => guard(store.purgeByRetention(policy, now))

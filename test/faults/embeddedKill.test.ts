@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
-import { get, httpOf, missingIds, postmasterPid, readyAgain, startLoad } from "../support/faults.ts"
+import { embeddedUrl, get, httpOf, missingInDb, postmasterPid, readyAgain, startLoad } from "../support/faults.ts"
 import { startRelayProcess, type RelayProcess } from "../support/processes.ts"
 
 describe("fault: the embedded PostgreSQL is SIGKILLed under publishing load", () => {
@@ -42,7 +42,7 @@ describe("fault: the embedded PostgreSQL is SIGKILLed under publishing load", ()
     expect(ready.ms).toBeLessThan(10_000)
     expect(load.closed()).toBe(0)
     for (const r of load.refused) expect(r.message).toMatch(/^error: /)
-    expect(await missingIds(relay.url, load.acked)).toEqual([])
+    expect(await missingInDb(embeddedUrl(dir), load.acked)).toEqual([])
     expect(relay.output()).toMatch(/the embedded PostgreSQL \(pid \d+\) ended \(signal SIGKILL\)/)
     expect(relay.output()).toMatch(/the embedded PostgreSQL is back/)
     // With workers the primary restarted it and told the worker that answered /metrics.

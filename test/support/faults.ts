@@ -11,6 +11,7 @@ import { join } from "node:path"
 import WebSocket from "ws"
 import type { NostrEvent } from "../../src/nostr/index.ts"
 import { makeEvent, newKey, type Key } from "./nostr.ts"
+import { withClient } from "./postgres.ts"
 import { connect, now, req, type RawClient } from "./ws.ts"
 
 export interface Refusal {
@@ -34,7 +35,10 @@ export interface Load {
 }
 
 /** Keeps `sockets` publishers busy, each with up to `inFlight` EVENTs unanswered (kind 1, created_at now). */
-export const startLoad = async (url: string, options: { readonly sockets?: number; readonly inFlight?: number; readonly key?: Key } = {}): Promise<Load> => {
+export const startLoad = async (
+  url: string,
+  options: { readonly sockets?: number; readonly inFlight?: number; readonly key?: Key; readonly pauseOnRefusalMs?: number } = {}
+): Promise<Load> => {
   const key = options.key ?? newKey()
   const acked = new Set<string>()
   const refused: Array<Refusal> = []
@@ -72,7 +76,7 @@ export const startLoad = async (url: string, options: { readonly sockets?: numbe
       }
       // Refusals come at once while the store is down: pace the retries instead of spinning.
       if (f[2] === true) fill()
-      else setTimeout(fill, 20)
+      else setTimeout(fill, options.pauseOnRefusalMs ?? 100)
     })
     void c.closed.then(() => {
       if (!stopping) closedEarly++
@@ -188,6 +192,23 @@ export const missingIds = async (wsUrl: string, ids: Iterable<string>): Promise<
     await c.close()
   }
   return all.filter((id) => !found.has(id))
+}
+
+/**
+ * The ids among `ids` that are not in the database's events table: read from PostgreSQL itself,
+ * not through the relay (whose hot window could answer from memory what the database lost).
+ */
+export const missingInDb = async (dbUrl: string, ids: Iterable<string>): Promise<Array<string>> => {
+  const rows = await withClient(dbUrl, (sql) => sql.unsafe<{ id: string }>("SELECT encode(id, 'hex') AS id FROM events"))
+  const stored = new Set(rows.map((r) => r.id))
+  return [...ids].filter((id) => !stored.has(id))
+}
+
+/** The URL of the embedded PostgreSQL of a relay's data folder (its password file and postmaster.pid). */
+export const embeddedUrl = (dataDir: string): string => {
+  const password = readFileSync(join(dataDir, "pg-password"), "utf8").trim()
+  const port = Number(readFileSync(join(dataDir, "pg", "postmaster.pid"), "utf8").split("\n")[3])
+  return `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/parrhesia`
 }
 
 /** The postmaster's pid of a data folder (`<dataDir>/pg/postmaster.pid`). */

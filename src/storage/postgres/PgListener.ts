@@ -14,18 +14,7 @@ import * as PgClientModule from "@effect/sql-pg/PgClient"
 import type { PgClient } from "@effect/sql-pg/PgClient"
 import * as Reactivity from "effect/reactivity/Reactivity"
 import { Effect, Queue, Schedule } from "effect"
-
-/** The innermost message of an error chain (the server's own, e.g. "terminating connection ..."). */
-const messageOf = (e: unknown): string => {
-  let cur: unknown = e
-  let last = String(e)
-  for (let i = 0; i < 8 && cur !== null && typeof cur === "object"; i++) {
-    const o = cur as { message?: unknown; reason?: unknown; cause?: unknown }
-    if (typeof o.message === "string" && o.message !== "") last = o.message
-    cur = o.reason ?? o.cause
-  }
-  return last
-}
+import { describeError } from "./errors.ts"
 
 /**
  * Listens on `channel` for the scope. `session` is called each time listening (re)starts and gives
@@ -60,7 +49,7 @@ export const listenForever = (
           Effect.suspend(() => {
             if (failures++ === 0) failingSince = Date.now()
             return failures === 1 || failures % 30 === 0
-              ? Effect.logWarning(`${what}: listening stopped (${messageOf(e)}); listening again every second${failures > 1 ? ` (attempt ${failures})` : ""}`)
+              ? Effect.logWarning(`${what}: listening stopped (${describeError(e)}); listening again every second${failures > 1 ? ` (attempt ${failures})` : ""}`)
               : Effect.void
           })
         ),

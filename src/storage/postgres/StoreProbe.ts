@@ -12,8 +12,9 @@
  * cannot make the relay look down.
  */
 import type { PgClient } from "@effect/sql-pg/PgClient"
-import { Cause, Clock, Deferred, Effect } from "effect"
+import { Cause, Deferred, Effect } from "effect"
 import type { StoreHealthState } from "../StoreHealth.ts"
+import { describeError, onLiveClock, withDeadline } from "./errors.ts"
 
 export interface ProbeOptions {
   readonly pools: ReadonlyArray<{ readonly name: string; readonly client: PgClient }>
@@ -26,20 +27,6 @@ export interface ProbeOptions {
   readonly retryMs?: number
 }
 
-/** The innermost message of an error chain (the driver's or the database's). */
-const messageOf = (e: unknown): string => {
-  let cur: unknown = e
-  let last = String(e)
-  for (let i = 0; i < 8 && cur !== null && typeof cur === "object"; i++) {
-    const o = cur as { message?: unknown; reason?: unknown; cause?: unknown }
-    if (typeof o.message === "string" && o.message !== "") last = o.message
-    cur = o.reason ?? o.cause
-  }
-  return last
-}
-
-const liveClock = Clock.Clock.defaultValue()
-
 /** One probe: undefined when every pool answered, else what failed. */
 export const probeOnce = (pools: ProbeOptions["pools"], timeoutMs: number): Effect.Effect<string | undefined> =>
   Effect.map(
@@ -47,22 +34,19 @@ export const probeOnce = (pools: ProbeOptions["pools"], timeoutMs: number): Effe
       pools,
       (p) =>
         p.client.unsafe("SELECT 1").pipe(
-          Effect.timeoutOrElse({
-            duration: timeoutMs,
-            orElse: () => Effect.fail(new Error(`no answer within ${timeoutMs} ms`))
-          }),
+          withDeadline(timeoutMs, "SELECT 1"),
           Effect.as(undefined),
-          Effect.catchCause((cause) => Effect.succeed(`${p.name} pool: ${messageOf(Cause.squash(cause))}`))
+          Effect.catchCause((cause) => Effect.succeed(`${p.name} pool: ${describeError(Cause.squash(cause))}`))
         ),
       { concurrency: "unbounded" }
     ),
     (failures) => failures.find((f) => f !== undefined)
-  ).pipe(Effect.provideService(Clock.Clock, liveClock))
+  )
 
 /** Probes for the scope (a fiber of its own, on the live clock). */
 export const probeForever = (options: ProbeOptions) =>
   Effect.forkScoped(
-    Effect.gen(function* () {
+    onLiveClock(Effect.gen(function* () {
       const { health } = options
       for (;;) {
         const woken = Deferred.makeUnsafe<void>()
@@ -72,5 +56,5 @@ export const probeForever = (options: ProbeOptions) =>
         const startedAt = performance.now()
         health.probed(yield* probeOnce(options.pools, options.timeoutMs), startedAt)
       }
-    }).pipe(Effect.provideService(Clock.Clock, liveClock))
+    }))
   )

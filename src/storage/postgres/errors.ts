@@ -7,7 +7,7 @@
  * reads, maintenance, the cluster bus and the moderation store, so it imports
  * none of them.
  */
-import { Clock, Effect } from "effect"
+import { Clock, Effect, Fiber } from "effect"
 import { StoreError } from "../EventStore.ts"
 
 const liveClock = Clock.Clock.defaultValue()
@@ -35,15 +35,24 @@ export const describeError = (e: unknown): string => {
 export const storeError = (what: string) => (e: unknown) =>
   e instanceof StoreError ? e : new StoreError({ message: `${what}: ${describeError(e)}`, cause: e })
 
-/** Fails with StoreError when `eff` takes longer than `ms` (live clock); interrupting it cancels the query. */
+/**
+ * Fails with StoreError when `eff` takes longer than `ms` (live clock), at `ms`: the query is
+ * interrupted (cancelled) without waiting for it to wind down. Interrupting a statement makes
+ * @effect/sql-pg send a cancel request and drain the connection for up to 5 s before declaring it
+ * dead; when the network to the database stalls, both wait, and waiting for them would turn a
+ * 2 s time limit into 7 s. The interruption finishes in the background (the connection then leaves
+ * the pool). Interrupting the caller interrupts the query too.
+ */
 export const withDeadline =
   (ms: number, what: string) =>
   <A, E, R>(eff: Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
     onLiveClock(
-      Effect.timeoutOrElse(eff, {
-        duration: ms,
-        orElse: () => Effect.fail(new StoreError({ message: `${what} timed out after ${ms} ms` }))
-      })
+      Effect.flatMap(Effect.forkDetach(eff), (fiber) =>
+        Effect.timeoutOrElse(Fiber.join(fiber), {
+          duration: ms,
+          orElse: () => Effect.fail(new StoreError({ message: `${what} timed out after ${ms} ms` }))
+        }).pipe(Effect.onExit(() => Effect.sync(() => fiber.interruptUnsafe())))
+      )
     )
 
 export const isConnectionError = (e: unknown): boolean =>
