@@ -65,6 +65,16 @@ export interface NegentropyRecord {
   readonly pubkey: string
 }
 
+/** Where a scan resumes: strictly after this event's (created_at, id). */
+export interface ScanCursor {
+  readonly created_at: number
+  readonly id: string
+}
+
+/** The order of a scan: oldest first, ties by lowest id. */
+export const compareOldestFirst = (a: ScanCursor, b: ScanCursor): number =>
+  a.created_at - b.created_at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+
 /** A pubkey that asked to vanish (NIP-62): its events up to `until` are gone and refused. */
 export interface Vanished {
   readonly pubkey: string
@@ -101,6 +111,14 @@ export interface EventStoreShape {
   readonly negentropyRecords: (filters: ReadonlyArray<Filter>, max: number) => Effect.Effect<ReadonlyArray<NegentropyRecord>, StoreError>
   /** NIP-50 `domain:`: the pubkeys whose kind-0 profile has a NIP-05 identifier at `domain`. */
   readonly authorsAtDomain: (domain: string) => Effect.Effect<ReadonlyArray<string>, StoreError>
+  /**
+   * One page of a walk over every stored event matching `filter` (its `limit` ignored; no `search`),
+   * oldest first (`compareOldestFirst`), strictly after `after` (undefined: from the oldest), at most
+   * `max` events; a page shorter than `max` is the last. Keyset-paginated: a page costs the same
+   * however far the walk has gone, and events stored meanwhile behind the cursor are not revisited.
+   * Expired events (NIP-40) are left out, as by `query`. For `parrhesia export`.
+   */
+  readonly scan: (filter: Filter, after: ScanCursor | undefined, max: number) => Effect.Effect<ReadonlyArray<ServedEvent>, StoreError>
   /** Every pubkey that asked to vanish, with the latest `until`. */
   readonly vanished: Effect.Effect<ReadonlyArray<Vanished>, StoreError>
   /** Removes events whose NIP-40 expiration is at or before `now` (unix seconds). */

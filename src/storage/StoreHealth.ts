@@ -176,6 +176,7 @@ export const gated = (store: EventStoreShape, health: StoreHealthState): EventSt
     vanish: (pubkey, until) => guard(store.vanish(pubkey, until)),
     negentropyRecords: (filters, max) => guard(store.negentropyRecords(filters, max)),
     authorsAtDomain: (domain) => guard(store.authorsAtDomain(domain)),
+    scan: (filter, after, max) => guard(store.scan(filter, after, max)),
     vanished: guard(store.vanished),
     purgeExpired: (now) => guard(store.purgeExpired(now)),
     purgeByRetention: (policy, now) => guard(store.purgeByRetention(policy, now))

@@ -19,8 +19,15 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, type Layer } from "effect"
 import { TestClock } from "effect/testing"
-import { computeEventId, eventJson, type Filter, type NostrEvent } from "../../src/nostr/index.ts"
-import { EventStore, queryServed, type DeletionRequest, type EventStoreShape } from "../../src/storage/EventStore.ts"
+import { computeEventId, eventJson, type Filter, type NostrEvent, type ServedEvent } from "../../src/nostr/index.ts"
+import {
+  compareOldestFirst,
+  EventStore,
+  queryServed,
+  type DeletionRequest,
+  type EventStoreShape,
+  type ScanCursor
+} from "../../src/storage/EventStore.ts"
 import { parseRetention } from "../../src/config/retention.ts"
 import { idsOf, makeEvent, newKey, nip01Order, sameSecond, T0, type Key } from "../support/nostr.ts"
 
@@ -608,6 +615,71 @@ export const eventStoreContract = (name: string, makeLayer: () => Layer.Layer<Ev
           expect(computeEventId(parsed)).toBe(e.id)
           expect(s!.id).toBe(e.id)
           expect(s!.pubkey).toBe(e.pubkey)
+        }))
+    })
+
+    // ------------------------------------------------------------------ scan (export)
+
+    describe("scan (export: keyset pages, oldest first)", () => {
+      /** Every page of a scan of `filter`, `max` at a time, concatenated. */
+      const scanAll = (store: EventStoreShape, filter: Filter, max: number) =>
+        Effect.gen(function* () {
+          const out: Array<ServedEvent> = []
+          let after: ScanCursor | undefined
+          for (;;) {
+            const page = yield* store.scan(filter, after, max)
+            expect(page.length).toBeLessThanOrEqual(max)
+            out.push(...page)
+            if (page.length < max) return out
+            after = page[page.length - 1]!
+          }
+        })
+
+      test("walks every match oldest first, ties by lowest id, across pages that split a second", (store) =>
+        Effect.gen(function* () {
+          const k = newKey()
+          const other = newKey()
+          const events = [
+            ...sameSecond({ kind: 1, created_at: T0 + 5, tags: [["t", "x"]] }, k, 5),
+            ...Array.from({ length: 7 }, (_, i) => makeEvent({ kind: i % 2 === 0 ? 1 : 7, created_at: T0 + 10 - i, tags: [["t", i < 3 ? "x" : "y"]] }, k)),
+            makeEvent({ kind: 1, created_at: T0 + 2, tags: [["t", "x"]] }, other),
+            makeEvent({ kind: 0, created_at: T0 + 3 }, k),
+            makeEvent({ kind: 30023, created_at: T0 + 4, tags: [["d", "a"]] }, k)
+          ]
+          yield* putAll(store, events)
+          const oldestFirst = (es: ReadonlyArray<NostrEvent>) => [...es].sort(compareOldestFirst)
+          for (const max of [1, 2, 3, 100]) {
+            const all = yield* scanAll(store, {}, max)
+            expect(all.map((s) => s.id)).toEqual(idsOf(oldestFirst(events)))
+            all.forEach((s) => expect(s.json).toBe(eventJson(s.event())))
+          }
+          const filters: ReadonlyArray<Filter> = [
+            { kinds: [1] },
+            { authors: [k.pk], kinds: [1, 7] },
+            { tags: { t: ["x"] } },
+            { tags: { t: ["x", "y"] }, kinds: [7] },
+            { since: T0 + 4, until: T0 + 8 },
+            { ids: [events[0]!.id, events[7]!.id, events[13]!.id] },
+            { kinds: [1], limit: 1 }
+          ]
+          for (const f of filters) {
+            const { limit: _l, ...noLimit } = f
+            const expected = idsOf(oldestFirst(yield* store.query([noLimit])))
+            expect(expected.length).toBeGreaterThan(0)
+            expect((yield* scanAll(store, f, 2)).map((s) => s.id)).toEqual(expected)
+          }
+          expect(yield* store.scan({ kinds: [] }, undefined, 10)).toEqual([])
+          expect(yield* store.scan({}, { created_at: T0 + 10, id: "f".repeat(64) }, 10)).toEqual([])
+        }))
+
+      test("leaves out expired events, as query does", (store) =>
+        Effect.gen(function* () {
+          const k = newKey()
+          const kept = makeEvent({ created_at: T0 }, k)
+          const expiring = makeEvent({ created_at: T0 + 1, tags: [["expiration", String(T0 + 100)]] }, k)
+          yield* putAll(store, [kept, expiring])
+          expect((yield* atTime(T0 + 50)(store.scan({}, undefined, 10))).map((s) => s.id)).toEqual([kept.id, expiring.id])
+          expect((yield* atTime(T0 + 100)(store.scan({}, undefined, 10))).map((s) => s.id)).toEqual([kept.id])
         }))
     })
 

@@ -17,11 +17,12 @@ import {
   searchScore,
   nowSeconds,
   replacementKey,
+  servedEvent,
   supersedes,
   type Filter,
   type NostrEvent
 } from "../../nostr/index.ts"
-import { EventStore, type DeletionRequest, type PutOutcome } from "../EventStore.ts"
+import { compareOldestFirst, EventStore, type DeletionRequest, type PutOutcome } from "../EventStore.ts"
 import { maxAgeOf, type RetentionPolicy } from "../../config/retention.ts"
 
 const addMulti = <K>(m: Map<K, Set<string>>, k: K, id: string) => {
@@ -257,6 +258,14 @@ export const makeMemoryEventStore = () => {
     negentropyRecords: (filters, max) =>
       Effect.map(query(filters), (events) => events.slice(0, max).map((e) => ({ created_at: e.created_at, id: e.id, pubkey: e.pubkey }))),
     authorsAtDomain: (domain) => Effect.sync(() => authorsAtDomainSync(domain)),
+    // Sorts every match per page: fine for tests and small stores, which is what this adapter is for.
+    scan: (filter, after, max) =>
+      Effect.map(nowSeconds, (now) => {
+        const { limit: _limit, ...f } = filter
+        const all = matching(f, now).sort(compareOldestFirst)
+        const from = after === undefined ? 0 : all.findIndex((e) => compareOldestFirst(e, after) > 0)
+        return from < 0 ? [] : all.slice(from, from + max).map(servedEvent)
+      }),
     vanished: Effect.sync(() => [...vanishedUntil].map(([pubkey, until]) => ({ pubkey, until }))),
     purgeExpired: (now) => Effect.sync(() => purgeExpiredSync(now)),
     purgeByRetention: (policy, now) => Effect.sync(() => purgeByRetentionSync(policy, now))

@@ -90,6 +90,7 @@ export const makePostgresEventStore = Effect.fnUntraced(function* (
     countHll: reads.countHll,
     negentropyRecords: reads.negentropyRecords,
     authorsAtDomain: reads.authorsAtDomain,
+    scan: reads.scan,
     deleteByRequest: maintenance.deleteByRequest,
     vanish: maintenance.vanish,
     vanished: maintenance.vanished,

@@ -33,6 +33,8 @@ interface FilterSql {
   readonly body: string
   /** ORDER BY expression list (newest first, lowest id first). */
   readonly order: string
+  /** The created_at and id expressions that order is made of (a scan walks them upwards). */
+  readonly keys: readonly [string, string]
   /** The tsquery of a search filter (NIP-50), for ranking. */
   readonly tsq?: string
 }
@@ -118,7 +120,12 @@ const filterSql = (f: Filter, p: Params, nowParam: string): FilterSql => {
   }
   c.push(`(e.expires_at IS NULL OR e.expires_at > ${nowParam})`)
   if (driving.length === 0) {
-    return { body: `FROM events e WHERE ${c.join(" AND ")}`, order: "e.created_at DESC, e.id ASC", ...(tsq !== undefined ? { tsq } : {}) }
+    return {
+      body: `FROM events e WHERE ${c.join(" AND ")}`,
+      order: "e.created_at DESC, e.id ASC",
+      keys: ["e.created_at", "e.id"],
+      ...(tsq !== undefined ? { tsq } : {})
+    }
   }
   const t = driving[0]!.slice(0, driving[0]!.indexOf("."))
   return {
@@ -126,7 +133,8 @@ const filterSql = (f: Filter, p: Params, nowParam: string): FilterSql => {
       `FROM event_tags ${t} CROSS JOIN LATERAL (SELECT ${INNER_COLUMNS} FROM events e` +
       ` WHERE e.id = ${t}.event_id AND e.created_at = ${t}.created_at AND ${c.join(" AND ")} LIMIT 1) e` +
       ` WHERE ${driving[0]}`,
-    order: `${t}.created_at DESC, ${t}.event_id ASC`
+    order: `${t}.created_at DESC, ${t}.event_id ASC`,
+    keys: [`${t}.created_at`, `${t}.event_id`]
   }
 }
 
@@ -174,6 +182,36 @@ export const compileQuery = (filters: ReadonlyArray<Filter>, now: number, served
   }
   const text = selects.length === 1 ? selects[0]! : selects.map((s) => `(${s})`).join(" UNION ALL ")
   return { text, params: p.values, parts: selects.length, sorted: selects.length === 1 && !unordered }
+}
+
+/**
+ * Export: one keyset page of the filter's matches, oldest first (created_at, then id, ascending),
+ * strictly after (afterCreatedAt, afterId) when given. The cursor's second is folded into `since`
+ * (so the created_at index, or the tag index of a tag-driven filter, starts there) and the rest
+ * of that second is skipped by id: never OFFSET. The filter's limit is not applied; `parts` is 0
+ * when it matches nothing.
+ */
+export const compileScan = (
+  filter: Filter,
+  now: number,
+  after: { readonly created_at: number; readonly id: string } | undefined,
+  max: number
+): CompiledQuery => {
+  const { limit: _limit, search: _search, ...rest } = filter
+  const f: Filter = after === undefined ? rest : { ...rest, since: Math.max(rest.since ?? after.created_at, after.created_at) }
+  if (isEmptyFilter(f)) return { text: "", params: [], parts: 0 }
+  const p = new Params()
+  const nowParam = p.add(int8(now))
+  const { body, keys } = filterSql(f, p, nowParam)
+  const [createdAt, id] = keys
+  const keyset =
+    after === undefined ? "" : ` AND (${createdAt} > ${p.add(int8(after.created_at))} OR ${id} > ${p.add(hexBytes(after.id))}::bytea)`
+  return {
+    text: `SELECT ${SERVED_COLUMNS} ${body}${keyset} ORDER BY ${createdAt} ASC, ${id} ASC LIMIT ${p.add(max)}`,
+    params: p.values,
+    parts: 1,
+    sorted: true
+  }
 }
 
 /** NIP-77: (created_at, id, pubkey) of the union of the filters, each with its own limit when set, at most `max` rows. */

@@ -10,8 +10,8 @@
 import { Effect } from "effect"
 import type { PgClient } from "@effect/sql-pg/PgClient"
 import { compareNewestFirst, nip05AtDomain, nowSeconds, type Filter, type NostrEvent, type ServedEvent } from "../../nostr/index.ts"
-import { FreshReads, type StoreError } from "../EventStore.ts"
-import { compileCount, compileHll, compileQuery, compileRecords } from "./compile.ts"
+import { FreshReads, type ScanCursor, type StoreError } from "../EventStore.ts"
+import { compileCount, compileHll, compileQuery, compileRecords, compileScan } from "./compile.ts"
 import { isConnectionError, storeError, withDeadline } from "./errors.ts"
 import { bytesHex, likePattern, rowToEvent, rowToServed, type EventRow, type ServedRow } from "./sql.ts"
 
@@ -136,5 +136,13 @@ export const makeReads = (deps: ReadsDeps) => {
       })
     })
 
-  return { readRaw, query, queryServed, count, countHll, negentropyRecords, authorsAtDomain, warmReads }
+  /** Export: one keyset page, oldest first (compileScan); the stored text, or the columns of rows stored without it. */
+  const scan = (filter: Filter, after: ScanCursor | undefined, max: number): Effect.Effect<ReadonlyArray<ServedEvent>, StoreError> =>
+    Effect.flatMap(nowSeconds, (now) => {
+      const q = compileScan(filter, now, after, max)
+      if (q.parts === 0) return Effect.succeed([])
+      return Effect.map(readRaw<ServedRow>(q.text, q.params), (rows) => rows.map(rowToServed))
+    })
+
+  return { readRaw, query, queryServed, count, countHll, negentropyRecords, authorsAtDomain, scan, warmReads }
 }
