@@ -18,6 +18,7 @@ import { NegentropySessions } from "./negentropy/NegentropySessions.ts"
 import type { SignatureVerifier } from "./ingest/SignatureVerifier.ts"
 import { Moderation } from "./moderation/Moderation.ts"
 import { Policy } from "./policy/Policy.ts"
+import { layerFromConfig as writePolicyPluginFromConfig } from "./policy/plugin/WritePolicyPlugin.ts"
 import { RateLimiter } from "./policy/RateLimiter.ts"
 import { Query } from "./query/Query.ts"
 import { RelayServer } from "./relay/server.ts"
@@ -30,7 +31,9 @@ import { SubscriptionIndex } from "./subscriptions/SubscriptionIndex.ts"
 export const coreLayer = Layer.mergeAll(Ingest.layer, Query.layer).pipe(
   Layer.provideMerge(Membership.layer),
   Layer.provideMerge(Fanout.layer),
-  Layer.provideMerge(Layer.mergeAll(SubscriptionIndex.layer, Policy.layer, AuthSessions.layer, RateLimiter.layer, NegentropySessions.layer)),
+  Layer.provideMerge(
+    Layer.mergeAll(SubscriptionIndex.layer, Policy.layer, writePolicyPluginFromConfig, AuthSessions.layer, RateLimiter.layer, NegentropySessions.layer)
+  ),
   Layer.provideMerge(Layer.mergeAll(Moderation.layer, RelayIdentity.layer))
 )
 

@@ -91,6 +91,11 @@ export const SETTINGS = {
   giftWrapAuth: bool(false, "NIP-59 spam protection: gift wraps (kind 1059) are accepted only from connections that did AUTH (as anyone)."),
   giftWrapMinPow: int(0, 0, 256, "NIP-59 spam protection: least proof of work (NIP-13) for gift wraps (0: off)."),
   minPowDifficulty: int(0, 0, 256, "NIP-13: least proof-of-work (leading zero bits of the id, with a committed target at least as high) for EVENTs (0: off)."),
+  // ------------------------------------------------------------ write policy (plugins and modules)
+  writePolicyPlugin: str("", "A write-policy plugin in strfry's protocol: a command the relay starts once and asks about every event (client EVENTs, mirrored, synced and imported ones) after its own checks, before storage; one JSON line per event on its stdin, one answer line (accept, reject, shadowReject) on its stdout; stderr goes to the log. Without spaces it is a script path, reloaded when the file's modification time changes; with spaces it runs through /bin/sh -c. Restarted with backoff when it exits. One per relay process. Empty: none."),
+  writePolicyPluginTimeoutMs: int(5000, 10, 600000, "With writePolicyPlugin: how long one event may wait for its answer (including a free slot); past it writePolicyPluginFailure decides."),
+  writePolicyPluginMaxInFlight: int(1000, 1, 1000000, "With writePolicyPlugin: most events sent to the plugin and not yet answered; more wait for a slot."),
+  writePolicyPluginFailure: oneOf("reject", ["reject", "accept"], "With writePolicyPlugin: the answer when the plugin does not give one (timeout, not running, exited holding the event): reject (OK false \"error: ...\") or accept."),
   // ------------------------------------------------------------ NIPs
   search: bool(true, "NIP-50 search: filters with `search` (all words, whole words, any language; `domain:` honoured) answered by relevance."),
   relaySecretKey: str("", "The relay's own key (64 hex) for what it signs (NIP-43 lists, NIP-66 self-description); empty: generated once into <dataDir>/relay.key (memory store: a new one per start)."),

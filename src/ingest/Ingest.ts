@@ -1,8 +1,11 @@
 /**
  * The write pipeline for one EVENT:
  *   shape -> limits -> id -> (recently stored? duplicate) -> signature ->
- *   policy -> (vanished pubkey? refused) -> requests (kind 5 deletes, kind 62
+ *   policy -> write-policy plugin (shadowReject: OK true, nothing stored) ->
+ *   (vanished pubkey? refused) -> requests (kind 5 deletes, kind 62
  *   vanishes) -> store (ephemeral: skip) -> fanout -> OK
+ * Every producer of events runs it: client EVENTs, mirroring, imports; the
+ * context's `source` (policy/source.ts) says which.
  * A request's effect is applied before the request is stored, so a failure
  * leaves the client free to resend it.
  * It never fails: every outcome, including a storage outage, becomes the
@@ -26,6 +29,7 @@ import { expectedRelayUrls } from "../nostr/relayUrl.ts"
 import { RelayConfig } from "../config/RelayConfig.ts"
 import { JOIN_KIND, LEAVE_KIND, Membership } from "../membership/Membership.ts"
 import { Policy, type RequestContext } from "../policy/Policy.ts"
+import { WritePolicyPlugin } from "../policy/plugin/WritePolicyPlugin.ts"
 import { EventStore } from "../storage/EventStore.ts"
 import { Fanout } from "../subscriptions/Fanout.ts"
 import { span } from "../observability/tracing.ts"
@@ -76,6 +80,7 @@ export class Ingest extends Context.Service<Ingest, IngestShape>()("parrhesia/in
       const policy = yield* Policy
       const fanout = yield* Fanout
       const membership = yield* Membership
+      const plugin = yield* WritePolicyPlugin
       const recent = makeRecentIds(16384)
 
       // Only ids that stay stored: a replaceable/addressable version can be superseded later, and a
@@ -169,6 +174,10 @@ export class Ingest extends Context.Service<Ingest, IngestShape>()("parrhesia/in
           }
           if (!(yield* span("verify")(verifier.verify(e)))) return yield* new Invalid({ message: "signature verification failed" })
           yield* span("policy.write")(policy.checkWrite(ctx, e))
+          // shadowReject: the author is told it was accepted; nothing is stored or sent to subscribers.
+          if (plugin.enabled && (yield* span("policy.plugin")(plugin.check(ctx, e))) === "shadowReject") {
+            return { id: e.id, accepted: true, message: "", result: "shadowReject" }
+          }
           // NIP-43 requests are answered, never stored or broadcast (a join request carries a secret claim).
           if (membership.enabled && (e.kind === JOIN_KIND || e.kind === LEAVE_KIND)) {
             const message = yield* membership.handleRequest(e)

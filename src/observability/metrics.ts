@@ -108,6 +108,31 @@ export const mirrorLagSeconds = (upstream: string) =>
 export const mirrorCatchups = (upstream: string, method: string) =>
   once(`catchups ${upstream} ${method}`, () => Metric.counter("parrhesia_mirror_catchups_total", { description: "Catch-ups after a connect, by method (negentropy, req)", attributes: { upstream, method } }))
 
+// ------------------------------------------------------------ write-policy plugin (writePolicyPlugin)
+export const pluginCalls = (outcome: string) =>
+  once(`plugin calls ${outcome}`, () =>
+    Metric.counter("parrhesia_write_policy_plugin_calls_total", {
+      description: "Events put to the write-policy plugin, by outcome: accept, reject, shadowReject, timeout, unavailable (not running, or it exited holding the event)",
+      attributes: { outcome }
+    })
+  )
+export const pluginRejections = (action: string) =>
+  once(`plugin rejections ${action}`, () =>
+    Metric.counter("parrhesia_write_policy_plugin_rejections_total", { description: "Events the write-policy plugin refused, by action (reject, shadowReject)", attributes: { action } })
+  )
+export const pluginTimeouts = Metric.counter("parrhesia_write_policy_plugin_timeouts_total", {
+  description: "Events the write-policy plugin did not answer within writePolicyPluginTimeoutMs (answered as writePolicyPluginFailure says)"
+})
+export const pluginRestarts = (reason: string) =>
+  once(`plugin restarts ${reason}`, () =>
+    Metric.counter("parrhesia_write_policy_plugin_restarts_total", { description: "Write-policy plugin processes started again, by reason (exited, reloaded: its file changed)", attributes: { reason } })
+  )
+export const pluginUp = Metric.gauge("parrhesia_write_policy_plugin_up", { description: "1 while a write-policy plugin process runs, else 0" })
+export const pluginSeconds = Metric.histogram("parrhesia_write_policy_plugin_seconds", {
+  description: "Time from sending an event to the write-policy plugin to its answer (answered calls)",
+  boundaries: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
+})
+
 const escapeLabel = (v: string) => v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"')
 
 const labels = (attrs: Readonly<Record<string, string>> | undefined, extra?: Record<string, string>) => {
