@@ -46,8 +46,8 @@ const LAYERS = [
   },
   {
     name: "services",
-    why: "moderation lists, subscriptions and fanout, auth sessions, policy, membership: the state and checks the pipelines consult",
-    path: ["^src/moderation/", "^src/subscriptions/", "^src/auth/", "^src/policy/", "^src/membership/"],
+    why: "moderation lists, subscriptions and fanout, auth sessions, policy, membership and groups: the state and checks the pipelines consult",
+    path: ["^src/moderation/", "^src/subscriptions/", "^src/auth/", "^src/policy/", "^src/membership/", "^src/groups/"],
   },
   {
     name: "pipelines",

@@ -13,6 +13,7 @@ import { mirrorLayer } from "./client/mirror.ts"
 import { ManagementApi } from "./http/nip86.ts"
 import { tracingLayerFromEnv } from "./observability/tracing.ts"
 import { Ingest } from "./ingest/Ingest.ts"
+import { GroupView } from "./groups/GroupView.ts"
 import { Membership } from "./membership/Membership.ts"
 import { NegentropySessions } from "./negentropy/NegentropySessions.ts"
 import type { SignatureVerifier } from "./ingest/SignatureVerifier.ts"
@@ -34,7 +35,7 @@ export const coreLayer = Layer.mergeAll(Ingest.layer, Query.layer).pipe(
   Layer.provideMerge(
     Layer.mergeAll(SubscriptionIndex.layer, Policy.layer, writePolicyPluginFromConfig, AuthSessions.layer, RateLimiter.layer, NegentropySessions.layer)
   ),
-  Layer.provideMerge(Layer.mergeAll(Moderation.layer, RelayIdentity.layer))
+  Layer.provideMerge(Layer.mergeAll(Moderation.layer, RelayIdentity.layer, GroupView.layer))
 )
 
 export const relayLayer = <E1, E2>(adapters: {

@@ -99,12 +99,33 @@ const eventsNeedingModeration = (m: ModerationShape, store: EventStoreShape) =>
     return [...out].map(([id, reason]) => ({ id, reason }))
   })
 
+/** Strings from params[from] on (role ids, role names). */
+const stringsFrom = (params: Params, from: number, what: string): ReadonlyArray<string> =>
+  params.slice(from).map((v) => {
+    if (typeof v !== "string" || v === "" || v.length > 100) throw new RpcError(`each ${what} must be a string of 1 to 100 characters`)
+    return v
+  })
+
+/** NIP-43 role fields: id, label, description, color (a hue 0-360), order (an integer); "" leaves one out. */
+const roleParam = (params: Params) => {
+  const [id, label = "", description = "", color = "", order = ""] = params.map((v) => (typeof v === "number" ? String(v) : v))
+  if (typeof id !== "string" || !/^[\w.-]{1,64}$/.test(id)) throw new RpcError("params[0] must be a role id (1-64 letters, digits, _ . -)")
+  for (const v of [label, description, color, order]) if (typeof v !== "string" || v.length > 1000) throw new RpcError("role fields must be strings")
+  if (color !== "" && !(/^\d{1,3}$/.test(color as string) && Number(color) <= 360)) throw new RpcError("the color must be a hue from 0 to 360")
+  if (order !== "" && !/^-?\d{1,9}$/.test(order as string)) throw new RpcError("the order must be an integer")
+  return { id, label: label as string, description: description as string, color: color as string, order: order as string }
+}
+
 /** NIP-43 membership, when enabled: not in 86.md's list, named after its pattern. */
 const membershipMethods = (membership: MembershipShape): Record<string, Method> => ({
-  listmembers: () => Effect.succeed(membership.members().map((pubkey) => ({ pubkey }))),
-  addmember: (p) => call(() => hexParam(p, "pubkey"), (pk) => Effect.as(membership.addMember(pk), true)),
+  listmembers: () => Effect.succeed(membership.members().map((m) => ({ pubkey: m.pubkey, roles: m.roles }))),
+  addmember: (p) =>
+    call(() => [hexParam(p, "pubkey"), stringsFrom(p, 1, "role id")] as const, ([pk, roles]) => Effect.as(membership.addMember(pk, roles), true)),
   removemember: (p) => call(() => hexParam(p, "pubkey"), (pk) => Effect.as(membership.removeMember(pk), true)),
-  createinvite: () => call(() => undefined, () => membership.createInvite)
+  createinvite: () => call(() => undefined, () => membership.createInvite),
+  setmemberrole: (p) => call(() => roleParam(p), (r) => Effect.as(membership.setRole(r), true)),
+  removememberrole: (p) => call(() => roleParam(p.slice(0, 1)).id, (id) => Effect.as(membership.removeRole(id), true)),
+  listmemberroles: () => Effect.succeed(membership.roles())
 })
 
 const methodsOf = (m: ModerationShape, store: EventStoreShape, membership: MembershipShape): Record<string, Method> => {

@@ -62,15 +62,6 @@ export interface ModerationShape {
   readonly blockIp: (ipOrRange: string, reason: string) => Effect.Effect<void, StoreError>
   readonly unblockIp: (ipOrRange: string) => Effect.Effect<boolean, StoreError>
   readonly setRelayInfo: (field: RelayInfoField, value: string) => Effect.Effect<void, StoreError>
-  // ---------------------------------------------------------------- NIP-43 membership
-  readonly isMember: (pubkey: string) => boolean
-  /** Adds a member; false when already one. */
-  readonly addMember: (pubkey: string) => Effect.Effect<boolean, StoreError>
-  /** Removes a member; false when not one. */
-  readonly removeMember: (pubkey: string) => Effect.Effect<boolean, StoreError>
-  readonly addInvite: (code: string, expiresAt: number) => Effect.Effect<void, StoreError>
-  /** Takes an invite code out (each is claimed once): its expiry, or undefined when unknown. */
-  readonly takeInvite: (code: string) => Effect.Effect<number | undefined, StoreError>
   /** Called after every applied change (e.g. the server closes connections of a newly blocked IP). */
   readonly onChange: (listener: (list: ModerationList | "relayInfo") => void) => () => void
 }
@@ -85,9 +76,7 @@ const staticLists = (s: Settings): Record<ModerationList, ReadonlyArray<string>>
   allowedEvents: [],
   allowedKinds: s.allowedKinds.map(String),
   disallowedKinds: s.disallowedKinds.map(String),
-  blockedIps: s.blockedIps.map(normalizeIp),
-  members: [],
-  invites: []
+  blockedIps: s.blockedIps.map(normalizeIp)
 })
 
 /** A view over the static lists and the store, as made by `Moderation.layer`. */
@@ -203,22 +192,6 @@ export const makeModeration = Effect.fnUntraced(function* (settings: Settings, s
         yield* store.setRelayInfo(field, value)
         info[field] = value
       }).pipe(notify("relayInfo")),
-    isMember: (pk) => get("members").has(pk),
-    addMember: (pk) =>
-      Effect.gen(function* () {
-        if (get("members").has(pk)) return false
-        yield* add("members", pk, "")
-        return true
-      }).pipe(notify("members")),
-    removeMember: (pk) => remove("members", pk).pipe(notify("members")),
-    addInvite: (code, expiresAt) => add("invites", code, String(expiresAt)),
-    takeInvite: (code) =>
-      Effect.gen(function* () {
-        const expires = get("invites").get(code)
-        if (expires === undefined) return undefined
-        yield* remove("invites", code)
-        return Number(expires)
-      }),
     onChange: (listener) => {
       listeners.add(listener)
       return () => void listeners.delete(listener)

@@ -12,8 +12,10 @@
 import { Context, Effect, Layer } from "effect"
 import { RelayConfig } from "../config/RelayConfig.ts"
 import type { Settings } from "../config/settings.ts"
+import { GroupView } from "../groups/GroupView.ts"
 import { Moderation, type ModerationShape } from "../moderation/Moderation.ts"
 import { nowSeconds, type Filter, type NostrEvent, type Rejection, type ServedEvent } from "../nostr/index.ts"
+import { RELAY_SCOPE } from "../storage/GroupStore.ts"
 import * as Access from "./access.ts"
 import { limitChecks } from "./limits.ts"
 import type { ReadCheck, RequestContext, WriteCheck } from "./types.ts"
@@ -67,8 +69,11 @@ export interface PolicyLists {
   readonly moderation?: ModerationShape
 }
 
-/** The write and read rules the configuration asks for, in order. */
-export const fromSettings = (s: Settings, m: ModerationShape): PolicyLists => {
+/**
+ * The write and read rules the configuration asks for, in order. `members` is NIP-43 relay
+ * membership (the group store's relay scope): without it the NIP-43 rules are left out.
+ */
+export const fromSettings = (s: Settings, m: ModerationShape, members?: Access.RelayMembers): PolicyLists => {
   const privateKinds = new Set(s.restrictedReadKinds)
   const authWrites = s.authRequired === "writes" || s.authRequired === "all"
   const authReads = s.authRequired === "reads" || s.authRequired === "all"
@@ -82,7 +87,7 @@ export const fromSettings = (s: Settings, m: ModerationShape): PolicyLists => {
       Access.notBannedAuthor(m),
       Access.allowedAuthor(m),
       Access.allowedKind(m),
-      ...(s.nip43 && s.membersOnly !== "off" ? [Access.memberAuthor(m)] : [])
+      ...(s.nip43 && s.membersOnly !== "off" && members !== undefined ? [Access.memberAuthor(members)] : [])
     ],
     write: [
       ...(authWrites ? [Access.authForWrites] : []),
@@ -94,8 +99,8 @@ export const fromSettings = (s: Settings, m: ModerationShape): PolicyLists => {
       ...(authReads ? [Access.authForReads] : []),
       ...(s.allowListReads ? [Access.allowedReader(m)] : []),
       ...(privateKinds.size > 0 ? [Access.privateKindsNeedAuth(privateKinds)] : []),
-      ...(s.nip43 && s.membersOnly === "all" ? [Access.memberReader(m)] : []),
-      ...(s.nip43 ? [Access.invitesForMembers(m)] : [])
+      ...(s.nip43 && s.membersOnly === "all" && members !== undefined ? [Access.memberReader(members)] : []),
+      ...(s.nip43 && members !== undefined ? [Access.invitesForMembers(members)] : [])
     ],
     privateKinds,
     moderation: m
@@ -134,7 +139,8 @@ export class Policy extends Context.Service<Policy, PolicyShape>()("parrhesia/po
     Effect.gen(function* () {
       const config = yield* RelayConfig
       const moderation = yield* Moderation
-      return Policy.of(Policy.make(fromSettings(config, moderation)))
+      const groups = yield* GroupView
+      return Policy.of(Policy.make(fromSettings(config, moderation, { isMember: (pk) => groups.isMember(RELAY_SCOPE, pk) })))
     })
   )
 }

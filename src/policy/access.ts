@@ -66,8 +66,13 @@ export const giftWrapPow = (min: number): WriteCheck => (_ctx, e) => {
   return bits < min ? Effect.fail(new Pow({ message: `gift wraps need a difficulty of ${min}, this one has ${bits}` })) : pass
 }
 
+/** Who is a NIP-43 member of the relay (the group store's relay scope, through GroupView). */
+export interface RelayMembers {
+  readonly isMember: (pubkey: string) => boolean
+}
+
 /** NIP-43 members-only: the author must be a member (join and leave requests excepted). */
-export const memberAuthor = (m: ModerationShape): WriteCheck => (_ctx, e) =>
+export const memberAuthor = (m: RelayMembers): WriteCheck => (_ctx, e) =>
   e.kind === 28934 || e.kind === 28936 || m.isMember(e.pubkey)
     ? pass
     : Effect.fail(new Restricted({ message: "this relay only accepts events from its members (NIP-43)" }))
@@ -75,16 +80,16 @@ export const memberAuthor = (m: ModerationShape): WriteCheck => (_ctx, e) =>
 // ---------------------------------------------------------------- reads
 
 /** Readers must be authenticated as a member (NIP-43 members-only `all`, and invite requests). */
-const asMember = (m: ModerationShape, ctx: RequestContext, what: string) => {
+const asMember = (m: RelayMembers, ctx: RequestContext, what: string) => {
   if (ctx.authenticated.size === 0) return Effect.fail(new AuthRequired({ message: `${what}: AUTH (NIP-42) as a member first` }))
   for (const pk of ctx.authenticated) if (m.isMember(pk)) return pass
   return Effect.fail(new Restricted({ message: `${what}: only members (NIP-43)` }))
 }
 
-export const memberReader = (m: ModerationShape): ReadCheck => (ctx) => asMember(m, ctx, "this relay serves its members")
+export const memberReader = (m: RelayMembers): ReadCheck => (ctx) => asMember(m, ctx, "this relay serves its members")
 
 /** NIP-43: invite codes (kind 28935) go to members only. */
-export const invitesForMembers = (m: ModerationShape): ReadCheck => (ctx, filters) =>
+export const invitesForMembers = (m: RelayMembers): ReadCheck => (ctx, filters) =>
   filters.some((f) => f.kinds?.includes(28935)) ? asMember(m, ctx, "invite codes") : pass
 
 /** `authRequired: reads | all`: no REQ/COUNT before an AUTH. */

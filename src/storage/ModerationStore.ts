@@ -8,6 +8,8 @@
  * Values are normalised by the caller: pubkeys and event ids are 64 lowercase
  * hex, kinds are decimal strings, IPs are as given to `blockip` (address or
  * CIDR range, normalised by src/net/ip.ts).
+ *
+ * NIP-43 relay membership is not here: it lives in the GroupStore (relay scope).
  */
 import { Context, type Effect } from "effect"
 import type { StoreError } from "./EventStore.ts"
@@ -21,10 +23,6 @@ export type ModerationList =
   | "allowedKinds"
   | "disallowedKinds"
   | "blockedIps"
-  /** NIP-43 members (pubkeys). */
-  | "members"
-  /** NIP-43 invite codes not yet claimed; the reason holds their expiry (unix seconds). */
-  | "invites"
 
 export const MODERATION_LISTS: ReadonlyArray<ModerationList> = [
   "bannedPubkeys",
@@ -33,9 +31,7 @@ export const MODERATION_LISTS: ReadonlyArray<ModerationList> = [
   "allowedEvents",
   "allowedKinds",
   "disallowedKinds",
-  "blockedIps",
-  "members",
-  "invites"
+  "blockedIps"
 ]
 
 export interface ModerationEntry {

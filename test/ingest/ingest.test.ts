@@ -7,12 +7,14 @@ import { ClusterBus } from "../../src/cluster/ClusterBus.ts"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { RelayConfig } from "../../src/config/RelayConfig.ts"
+import { GroupView } from "../../src/groups/GroupView.ts"
 import { Ingest } from "../../src/ingest/Ingest.ts"
 import { SignatureVerifier, verifyNoble } from "../../src/ingest/SignatureVerifier.ts"
 import { RelayIdentity } from "../../src/auth/RelayIdentity.ts"
 import { Membership } from "../../src/membership/Membership.ts"
 import { Moderation } from "../../src/moderation/Moderation.ts"
 import { Policy, type RequestContext } from "../../src/policy/Policy.ts"
+import { layerMemoryGroups } from "../../src/storage/memory/MemoryGroupStore.ts"
 import { layerMemoryModeration } from "../../src/storage/memory/MemoryModerationStore.ts"
 import { EventStore, StoreError, type EventStoreShape } from "../../src/storage/EventStore.ts"
 import { makeMemoryEventStore } from "../../src/storage/memory/MemoryEventStore.ts"
@@ -50,8 +52,8 @@ const setup = () => {
     Layer.provideMerge(Fanout.layer),
     Layer.provide(Layer.succeed(ClusterBus, ClusterBus.local)),
     Layer.provideMerge(Layer.mergeAll(SubscriptionIndex.layer, Policy.layer)),
-    Layer.provideMerge(Moderation.layer),
-    Layer.provideMerge(layerMemoryModeration),
+    Layer.provideMerge(Layer.mergeAll(Moderation.layer, GroupView.layer)),
+    Layer.provideMerge(Layer.mergeAll(layerMemoryModeration, layerMemoryGroups)),
     Layer.provideMerge(Layer.mergeAll(Layer.succeed(EventStore, store), Layer.succeed(SignatureVerifier, verifier))),
     Layer.provideMerge(RelayConfig.layerWith({ maxContentLength: 100 }))
   )

@@ -5,6 +5,7 @@ import { Effect, Layer } from "effect"
 import { TestClock } from "effect/testing"
 import { RelayIdentity } from "../../src/auth/RelayIdentity.ts"
 import { RelayConfig } from "../../src/config/RelayConfig.ts"
+import { GroupView } from "../../src/groups/GroupView.ts"
 import { Membership } from "../../src/membership/Membership.ts"
 import { Moderation } from "../../src/moderation/Moderation.ts"
 import { layerMemoryStores } from "../../src/storage/layer.ts"
@@ -14,7 +15,7 @@ import { makeEvent, newKey, T0 } from "../support/nostr.ts"
 
 const layer = () =>
   Membership.layer.pipe(
-    Layer.provideMerge(Layer.mergeAll(Moderation.layer, RelayIdentity.layer, Fanout.layer.pipe(Layer.provideMerge(SubscriptionIndex.layer), Layer.provide(Layer.succeed(ClusterBus, ClusterBus.local))))),
+    Layer.provideMerge(Layer.mergeAll(Moderation.layer, GroupView.layer, RelayIdentity.layer, Fanout.layer.pipe(Layer.provideMerge(SubscriptionIndex.layer), Layer.provide(Layer.succeed(ClusterBus, ClusterBus.local))))),
     Layer.provideMerge(layerMemoryStores),
     Layer.provideMerge(RelayConfig.layerWith({ nip43: true, inviteTtlSeconds: 3600, store: "memory" }))
   )

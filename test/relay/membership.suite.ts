@@ -74,7 +74,50 @@ export const membershipSuite = (name: string, start: (overrides: Partial<Setting
       const after = (await req(anon, "list2", { kinds: [13534], authors: [doc.self] })).events[0]!
       expect(after.tags.filter((t) => t[0] === "member").map((t) => t[1])).toEqual([alice.pk])
       expect((await req(anon, "rm", { kinds: [8001], authors: [doc.self] })).events.map((e) => e.tags.find((t) => t[0] === "p")![1])).toEqual([bob.pk])
-      expect((await rpc(relay.httpUrl, admin, "listmembers")).body.result).toEqual([{ pubkey: alice.pk }])
+      expect((await rpc(relay.httpUrl, admin, "listmembers")).body.result).toEqual([{ pubkey: alice.pk, roles: [] }])
+    })
+
+    it("roles: the relay signs each definition (33534) and lists members with their roles (13534)", async () => {
+      const relay = await relays.start({ nip43: true, adminPubkeys: [admin.pk], relaySecretKey: newKey().pk })
+      const doc = await selfOf(relay)
+      const anon = await relays.open(relay)
+      const king = ["28b7e50f", "king", "ruler of the relay", "37", "1"]
+      expect((await rpc(relay.httpUrl, admin, "setmemberrole", king)).body).toEqual({ result: true })
+      expect((await rpc(relay.httpUrl, admin, "setmemberrole", ["scribe"])).body).toEqual({ result: true })
+      expect((await rpc(relay.httpUrl, admin, "setmemberrole", ["bad id!"])).body.error).toMatch(/role id/)
+      expect((await rpc(relay.httpUrl, admin, "setmemberrole", ["x", "", "", "400"])).body.error).toMatch(/hue/)
+      const defs = (await req(anon, "roles", { kinds: [33534], authors: [doc.self] })).events
+      const byD = Object.fromEntries(defs.map((e) => [e.tags.find((t) => t[0] === "d")![1], e]))
+      expect(byD["28b7e50f"]!.tags).toEqual([["-"], ["d", "28b7e50f"], ["label", "king"], ["description", "ruler of the relay"], ["color", "37"], ["order", "1"]])
+      expect(byD["scribe"]!.tags).toEqual([["-"], ["d", "scribe"]])
+      expect((await rpc(relay.httpUrl, admin, "listmemberroles")).body.result).toEqual([
+        { id: "28b7e50f", label: "king", description: "ruler of the relay", color: "37", order: "1" },
+        { id: "scribe", label: "", description: "", color: "", order: "" }
+      ])
+
+      const alice = newKey()
+      const bob = newKey()
+      expect((await rpc(relay.httpUrl, admin, "addmember", [alice.pk, "28b7e50f", "scribe"])).body).toEqual({ result: true })
+      expect((await rpc(relay.httpUrl, admin, "addmember", [bob.pk])).body).toEqual({ result: true })
+      expect((await rpc(relay.httpUrl, admin, "addmember", [bob.pk, "nobody"])).body.error).toMatch(/no role nobody/)
+      // (The postgres suite's database is shared by this file's tests: only alice and bob are looked at.)
+      const memberTags = async () =>
+        (await req(anon, `l${Math.random()}`, { kinds: [13534], authors: [doc.self] })).events[0]!.tags
+          .filter((t) => t[0] === "member" && (t[1] === alice.pk || t[1] === bob.pk))
+          .sort()
+      expect(await memberTags()).toEqual([["member", alice.pk, "28b7e50f", "scribe"], ["member", bob.pk]].sort())
+      // A role change of an existing member is not a new member: one 8000 each.
+      expect((await rpc(relay.httpUrl, admin, "addmember", [bob.pk, "scribe"])).body).toEqual({ result: true })
+      expect((await req(anon, "adds", { kinds: [8000], authors: [doc.self], "#p": [alice.pk, bob.pk] })).events.length).toBe(2)
+      expect(await memberTags()).toEqual([["member", alice.pk, "28b7e50f", "scribe"], ["member", bob.pk, "scribe"]].sort())
+
+      // Removing a role takes it off its members and deletes its definition.
+      expect((await rpc(relay.httpUrl, admin, "removememberrole", ["scribe"])).body).toEqual({ result: true })
+      expect(await memberTags()).toEqual([["member", alice.pk, "28b7e50f"], ["member", bob.pk]].sort())
+      expect((await req(anon, "roles2", { kinds: [33534], authors: [doc.self] })).events.map((e) => e.tags[1]![1])).toEqual(["28b7e50f"])
+      expect((await rpc(relay.httpUrl, admin, "listmembers")).body.result).toEqual(
+        expect.arrayContaining([{ pubkey: alice.pk, roles: ["28b7e50f"] }, { pubkey: bob.pk, roles: [] }])
+      )
     })
 
     it("members-only: writes and reads depend on membership", async () => {

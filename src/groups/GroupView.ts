@@ -1,0 +1,185 @@
+/**
+ * GroupView: the group store as one in-memory view for the hot path
+ * (synchronous lookups: is this group managed, private, hidden; is this pubkey
+ * a member, with which roles), for NIP-29 groups and for NIP-43 relay
+ * membership (RELAY_SCOPE). Loaded whole at start; every change is written
+ * through the GroupStore first, then applied here, so it holds at once on
+ * open connections and survives restarts; a scope another process changed is
+ * reloaded from the store (GroupStore.onRemoteChange).
+ *
+ * It decides nothing: the NIP-29 rules are in rules.ts and Groups.ts, the
+ * NIP-43 ones in membership/.
+ */
+import { Context, Effect, Layer } from "effect"
+import type { StoreError } from "../storage/EventStore.ts"
+import {
+  GroupStore,
+  RELAY_SCOPE,
+  type GroupRecord,
+  type GroupStoreShape,
+  type InviteRecord,
+  type MemberRecord,
+  type RoleRecord
+} from "../storage/GroupStore.ts"
+
+export interface GroupViewShape {
+  // ---------------------------------------------------------------- hot-path reads (synchronous)
+  readonly group: (id: string) => GroupRecord | undefined
+  /** Every managed group, sorted by id. */
+  readonly groups: () => ReadonlyArray<GroupRecord>
+  /** The member's roles in the scope, or undefined when not a member. */
+  readonly rolesOf: (scope: string, pubkey: string) => ReadonlyArray<string> | undefined
+  readonly isMember: (scope: string, pubkey: string) => boolean
+  /** Whether one of these (authenticated) pubkeys is a member of the scope. */
+  readonly anyMember: (scope: string, pubkeys: ReadonlySet<string>) => boolean
+  /** The members of a scope, in the order they joined. */
+  readonly members: (scope: string) => ReadonlyArray<MemberRecord>
+  /** NIP-43 role definitions (RELAY_SCOPE), sorted by id. */
+  readonly roles: (scope: string) => ReadonlyArray<RoleRecord>
+  /** Ids of the private groups (only members read); empty when there are none. */
+  readonly privateGroups: () => ReadonlySet<string>
+  /** Ids of the hidden groups (metadata only for members). */
+  readonly hiddenGroups: () => ReadonlySet<string>
+  /** Members summed over every group (not the relay scope). */
+  readonly memberCount: () => number
+
+  // ---------------------------------------------------------------- changes (persisted, then applied)
+  readonly createGroup: (group: GroupRecord, creator: MemberRecord) => Effect.Effect<boolean, StoreError>
+  readonly saveGroups: (groups: ReadonlyArray<GroupRecord>) => Effect.Effect<void, StoreError>
+  readonly deleteGroup: (id: string, updated: ReadonlyArray<GroupRecord>) => Effect.Effect<boolean, StoreError>
+  readonly putMember: (member: MemberRecord) => Effect.Effect<boolean, StoreError>
+  readonly removeMember: (scope: string, pubkey: string) => Effect.Effect<boolean, StoreError>
+  readonly addInvite: (invite: InviteRecord) => Effect.Effect<void, StoreError>
+  readonly claimInvite: (scope: string, code: string) => Effect.Effect<InviteRecord | undefined, StoreError>
+  readonly putRole: (role: RoleRecord) => Effect.Effect<void, StoreError>
+  readonly removeRole: (scope: string, id: string) => Effect.Effect<boolean, StoreError>
+}
+
+const byId = <T extends { readonly id: string }>(a: T, b: T) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+
+/** A view over the store, as made by `GroupView.layer`. */
+export const makeGroupView = Effect.fnUntraced(function* (store: GroupStoreShape) {
+  const groups = new Map<string, GroupRecord>()
+  /** scope -> pubkey -> roles (insertion order: the order they joined) */
+  const members = new Map<string, Map<string, MemberRecord>>()
+  const roles = new Map<string, Map<string, RoleRecord>>()
+  let privateIds: ReadonlySet<string> = new Set()
+  let hiddenIds: ReadonlySet<string> = new Set()
+  let memberTotal = 0
+
+  const derive = () => {
+    const p = new Set<string>()
+    const h = new Set<string>()
+    for (const g of groups.values()) {
+      if (g.private) p.add(g.id)
+      if (g.hidden) h.add(g.id)
+    }
+    privateIds = p
+    hiddenIds = h
+    memberTotal = 0
+    for (const [scope, m] of members) if (scope !== RELAY_SCOPE) memberTotal += m.size
+  }
+  const scopeOf = <V>(m: Map<string, Map<string, V>>, scope: string) => {
+    let s = m.get(scope)
+    if (s === undefined) m.set(scope, (s = new Map()))
+    return s
+  }
+  const setScope = (scope: string, group: GroupRecord | undefined, ms: ReadonlyArray<MemberRecord>, rs: ReadonlyArray<RoleRecord>) => {
+    if (group === undefined) groups.delete(scope)
+    else groups.set(scope, group)
+    if (ms.length === 0) members.delete(scope)
+    else members.set(scope, new Map(ms.map((m) => [m.pubkey, m])))
+    if (rs.length === 0) roles.delete(scope)
+    else roles.set(scope, new Map(rs.map((r) => [r.id, r])))
+  }
+
+  const fillAll = Effect.gen(function* () {
+    const data = yield* store.load
+    groups.clear()
+    members.clear()
+    roles.clear()
+    for (const g of data.groups) groups.set(g.id, g)
+    for (const m of data.members) scopeOf(members, m.scope).set(m.pubkey, m)
+    for (const r of data.roles) scopeOf(roles, r.scope).set(r.id, r)
+    derive()
+  })
+  yield* fillAll
+
+  // Another process (a worker, another host) changed a scope: reload it (or everything) from the store.
+  const reload = (scope: string | undefined) =>
+    (scope === undefined
+      ? fillAll
+      : Effect.map(store.loadScope(scope), (d) => {
+          setScope(scope, d.group, d.members, d.roles)
+          derive()
+        })
+    ).pipe(Effect.catch((e) => Effect.logWarning(`groups: cannot reload what another process changed: ${e.message}`)))
+  store.onRemoteChange?.((scope) => void Effect.runFork(reload(scope)))
+
+  const applied = <A, E>(eff: Effect.Effect<A, E>, apply: (a: A) => void) =>
+    Effect.tap(eff, (a) =>
+      Effect.sync(() => {
+        apply(a)
+        derive()
+      })
+    )
+
+  const shape: GroupViewShape = {
+    group: (id) => groups.get(id),
+    groups: () => [...groups.values()].sort(byId),
+    rolesOf: (scope, pk) => members.get(scope)?.get(pk)?.roles,
+    isMember: (scope, pk) => members.get(scope)?.has(pk) ?? false,
+    anyMember: (scope, pks) => {
+      const m = members.get(scope)
+      if (m === undefined) return false
+      for (const pk of pks) if (m.has(pk)) return true
+      return false
+    },
+    members: (scope) => [...(members.get(scope)?.values() ?? [])],
+    roles: (scope) => [...(roles.get(scope)?.values() ?? [])].sort(byId),
+    privateGroups: () => privateIds,
+    hiddenGroups: () => hiddenIds,
+    memberCount: () => memberTotal,
+
+    createGroup: (g, creator) =>
+      applied(store.createGroup(g, creator), (made) => {
+        if (!made) return
+        groups.set(g.id, g)
+        members.set(g.id, new Map([[creator.pubkey, creator]]))
+      }),
+    saveGroups: (list) => applied(store.saveGroups(list), () => list.forEach((g) => groups.set(g.id, g))),
+    deleteGroup: (id, updated) =>
+      applied(store.deleteGroup(id, updated), () => {
+        setScope(id, undefined, [], [])
+        for (const g of updated) groups.set(g.id, g)
+      }),
+    putMember: (m) => applied(store.putMember(m), () => void scopeOf(members, m.scope).set(m.pubkey, m)),
+    removeMember: (scope, pk) =>
+      applied(store.removeMember(scope, pk), () => {
+        const s = members.get(scope)
+        s?.delete(pk)
+        if (s?.size === 0) members.delete(scope)
+      }),
+    addInvite: (i) => store.addInvite(i),
+    claimInvite: (scope, code) => store.claimInvite(scope, code),
+    putRole: (r) => applied(store.putRole(r), () => void scopeOf(roles, r.scope).set(r.id, r)),
+    removeRole: (scope, id) =>
+      applied(store.removeRole(scope, id), (removed) => {
+        if (!removed) return
+        roles.get(scope)?.delete(id)
+        const s = members.get(scope)
+        if (s !== undefined) for (const [pk, m] of s) if (m.roles.includes(id)) s.set(pk, { ...m, roles: m.roles.filter((r) => r !== id) })
+      })
+  }
+  return shape
+})
+
+export class GroupView extends Context.Service<GroupView, GroupViewShape>()("parrhesia/groups/GroupView") {
+  /** Loads the stored groups and memberships once and keeps the view current. */
+  static readonly layer: Layer.Layer<GroupView, StoreError, GroupStore> = Layer.effect(
+    GroupView,
+    Effect.gen(function* () {
+      return GroupView.of(yield* makeGroupView(yield* GroupStore))
+    })
+  )
+}
