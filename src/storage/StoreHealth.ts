@@ -52,11 +52,20 @@ export interface ServerReport {
   readonly restarts: number
 }
 
-/** The mutable state behind a StoreHealth: fed by a supervisor and a probe. */
+/**
+ * The mutable state behind a StoreHealth: fed by a supervisor, a probe and the outcome of writes.
+ *
+ * Two levels: *available* (the server is up and answers through the pools) gates every call; *ready*
+ * also needs writes to work. A database that answers but cannot write (a full disk: "could not
+ * extend file") is available, so reads go on and each EVENT gets the database's own error at once,
+ * but not ready; a write that succeeds again (a client's, or the probe's rolled-back one) clears it.
+ */
 export class StoreHealthState implements StoreHealthShape {
   private server: ServerReport = { state: "up", reason: "", restarts: 0 }
   private probeFailure: string | undefined
+  private writeFailureNow: string | undefined
   private lastSuccess = 0
+  private availableNow = true
   private readyNow = true
   private sinceMs = Date.now()
   private readonly listeners = new Set<(s: StoreStatus) => void>()
@@ -73,16 +82,21 @@ export class StoreHealthState implements StoreHealthShape {
 
   private reason(): string {
     if (this.server.state !== "up") return this.server.reason
-    return this.probeFailure ?? ""
+    if (this.probeFailure !== undefined) return this.probeFailure
+    return this.writeFailureNow !== undefined ? `writes fail: ${this.writeFailureNow}` : ""
   }
 
   private changed() {
-    const ready = this.server.state === "up" && this.probeFailure === undefined
+    const available = this.server.state === "up" && this.probeFailure === undefined
+    if (available !== this.availableNow) {
+      this.availableNow = available
+      if (available) this.lostSignal = Deferred.makeUnsafe<never, StoreError>()
+      else Deferred.doneUnsafe(this.lostSignal, Effect.fail(this.unavailable()))
+    }
+    const ready = available && this.writeFailureNow === undefined
     if (ready !== this.readyNow) {
       this.readyNow = ready
       this.sinceMs = Date.now()
-      if (ready) this.lostSignal = Deferred.makeUnsafe<never, StoreError>()
-      else Deferred.doneUnsafe(this.lostSignal, Effect.fail(this.unavailable()))
     }
     const s = this.status()
     for (const l of this.listeners) l(s)
@@ -110,6 +124,25 @@ export class StoreHealthState implements StoreHealthShape {
     }
   }
 
+  /** What the last failed write said, while writes fail (the probe then tries a rolled-back write). */
+  writeFailure(): string | undefined {
+    return this.writeFailureNow
+  }
+
+  /** A write failed (not for its event's own sake: an unstorable event is the client's problem). */
+  writeFailed(message: string) {
+    if (message === this.writeFailureNow) return
+    this.writeFailureNow = message
+    this.changed()
+  }
+
+  /** A write succeeded. */
+  wrote() {
+    if (this.writeFailureNow === undefined) return
+    this.writeFailureNow = undefined
+    this.changed()
+  }
+
   /** The outcome of a probe started at `startedAt` (performance.now()); a failure is ignored when a call succeeded meanwhile. */
   probed(failure: string | undefined, startedAt: number) {
     if (failure !== undefined && this.lastSuccess >= startedAt) return
@@ -124,11 +157,11 @@ export class StoreHealthState implements StoreHealthShape {
 
   private lostSignal = Deferred.makeUnsafe<never, StoreError>()
 
-  /** Succeeds while ready, else fails at once naming the reason. */
-  readonly gate: Effect.Effect<void, StoreError> = Effect.suspend(() => (this.readyNow ? Effect.void : Effect.fail(this.unavailable())))
+  /** Succeeds while available, else fails at once naming the reason. */
+  readonly gate: Effect.Effect<void, StoreError> = Effect.suspend(() => (this.availableNow ? Effect.void : Effect.fail(this.unavailable())))
 
   /**
-   * Fails when the store stops being ready (never succeeds). A call under way then answers at once
+   * Fails when the store stops being available (never succeeds). A call under way then answers at once
    * instead of waiting for its time limit (a stalled network, a dead server); whatever it was doing
    * may still complete, so this only ever turns an answer into a refusal, never into an ack.
    */
@@ -167,7 +200,13 @@ export const gated = (store: EventStoreShape, health: StoreHealthState): EventSt
       Effect.tapError((e) => Effect.sync(() => (e.unstorable !== true && isConnectionLoss(e) ? health.wake() : undefined)))
     )
   return {
-    put: (event) => guard(store.put(event)),
+    put: (event) =>
+      guard(
+        store.put(event).pipe(
+          Effect.tap(() => Effect.sync(() => health.wrote())),
+          Effect.tapError((e) => Effect.sync(() => (e.unstorable === true ? undefined : health.writeFailed(e.message))))
+        )
+      ),
     query: (filters) => guard(store.query(filters)),
     ...(store.queryServed !== undefined ? { queryServed: (filters: Parameters<NonNullable<EventStoreShape["queryServed"]>>[0]) => guard(store.queryServed!(filters)) } : {}),
     count: (filters) => guard(store.count(filters)),

@@ -5,6 +5,8 @@
  * is still stored, the publishers' sockets stay open, refusals in between are
  * `error:` answers, and /ready is 200 again within 10 s of the kill. Without
  * the supervisor nothing restarts the server and /ready never comes back.
+ * A server that dies again right after each start is restarted ever later
+ * (500 ms, 1 s, 2 s, ... 30 s), logged and counted.
  */
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -51,4 +53,49 @@ describe("fault: the embedded PostgreSQL is SIGKILLed under publishing load", ()
 
   it("one process: restarted, nothing acknowledged is lost, sockets stay open, ready within 10 s", () => killAndRecover(1), 60_000)
   it("two workers: the primary restarts it, the workers ride through", () => killAndRecover(2), 60_000)
+
+  it("a crash loop (it dies again right after each start) is backed off and reported, never spun", async () => {
+    dir = mkdtempSync(join(tmpdir(), "parrhesia-fault-loop-"))
+    relay = await startRelayProcess({ PARRHESIA_STORE: "postgres", PARRHESIA_DATA_DIR: dir })
+    const load = await startLoad(relay.url, { sockets: 1 })
+    await load.ackedMore(20)
+    // Kill the first server, then each new one as soon as it accepts connections: three deaths in a row.
+    const killed: Array<number> = []
+    const start = performance.now()
+    let reasons: Array<string> = []
+    while (killed.length < 3) {
+      let pid = 0
+      try {
+        pid = postmasterPid(dir, { ready: true })
+      } catch {
+        /* between two servers */
+      }
+      if (pid > 0 && !killed.includes(pid)) {
+        try {
+          process.kill(pid, "SIGKILL")
+          killed.push(pid)
+        } catch {
+          /* a stale file */
+        }
+      }
+      const r = await get(httpOf(relay!.url), "/ready").catch(() => undefined)
+      if (r?.status === 503) reasons.push((JSON.parse(r.body) as { reason: string }).reason)
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    const lastKill = performance.now()
+    const ready = await readyAgain(relay.url, lastKill, { timeoutMs: 20_000 })
+    reasons = [...new Set([...reasons, ...ready.reasons])]
+    await load.ackedMore(20)
+    await load.stop()
+    const delays = [...relay.output().matchAll(/; restarting it in (\d+) ms/g)].map((m) => Number(m[1]))
+    console.log(`[fault] embedded crash loop: delays ${delays.join(", ")} ms, ready ${Math.round(ready.ms)} ms after the last kill (${Math.round(lastKill - start)} ms of kills)`)
+    expect(delays).toEqual([500, 1000, 2000])
+    expect(relay.output()).toMatch(/failure 3 in a row: backing off/)
+    expect(reasons.some((r) => /ended \(signal SIGKILL\)|restarting/.test(r))).toBe(true)
+    expect(ready.ms).toBeLessThan(10_000)
+    expect(Number(/parrhesia_store_restarts_total (\d+)/.exec((await get(httpOf(relay.url), "/metrics")).body)?.[1])).toBe(3)
+    expect(load.closed()).toBe(0)
+    for (const r of load.refused) expect(r.message).toMatch(/^error: /)
+    expect(await missingInDb(embeddedUrl(dir), load.acked)).toEqual([])
+  }, 60_000)
 })

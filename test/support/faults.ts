@@ -211,7 +211,12 @@ export const embeddedUrl = (dataDir: string): string => {
   return `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/parrhesia`
 }
 
-/** The postmaster's pid of a data folder (`<dataDir>/pg/postmaster.pid`). */
-export const postmasterPid = (dataDir: string): number => Number(readFileSync(join(dataDir, "pg", "postmaster.pid"), "utf8").split("\n")[0])
+/** The postmaster's pid of a data folder (`<dataDir>/pg/postmaster.pid`); with `ready`, 0 until it accepts connections. */
+export const postmasterPid = (dataDir: string, options: { readonly ready?: boolean } = {}): number => {
+  const lines = readFileSync(join(dataDir, "pg", "postmaster.pid"), "utf8").split("\n")
+  // Line 8 is the server's status: "starting", then "ready" once it accepts connections.
+  if (options.ready === true && lines[7]?.trim() !== "ready") return 0
+  return Number(lines[0])
+}
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))

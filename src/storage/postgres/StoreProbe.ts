@@ -10,11 +10,19 @@
  * A probe that fails while some store call succeeded meanwhile does not count
  * (a saturated pool made the probe wait, the database is fine), so load
  * cannot make the relay look down.
+ *
+ * While writes fail (a full disk) the probe also tries a write: the writer's
+ * own statement for a made-up event, in a transaction that is rolled back,
+ * so it needs the same space and locks as a real one and stores nothing. Its
+ * success makes the relay ready again even when no client writes.
  */
+import { randomBytes } from "node:crypto"
 import type { PgClient } from "@effect/sql-pg/PgClient"
-import { Cause, Deferred, Effect } from "effect"
+import { Cause, Data, Deferred, Effect } from "effect"
+import type { NostrEvent } from "../../nostr/index.ts"
 import type { StoreHealthState } from "../StoreHealth.ts"
 import { describeError, onLiveClock, withDeadline } from "./errors.ts"
+import { PUT_SQL, putParams } from "./writer.ts"
 
 export interface ProbeOptions {
   readonly pools: ReadonlyArray<{ readonly name: string; readonly client: PgClient }>
@@ -25,7 +33,19 @@ export interface ProbeOptions {
   readonly everyMs?: number
   /** Pause between probes while not ready; default 250 ms. */
   readonly retryMs?: number
+  /** Tried while writes fail; succeeds when a write would. */
+  readonly writeProbe?: Effect.Effect<void, unknown>
 }
+
+class RolledBack extends Data.TaggedError("RolledBack")<{}> {}
+
+/** A write that stores nothing: the writer's statement for a made-up event, rolled back. */
+export const rolledBackWrite = (ingest: PgClient): Effect.Effect<void, unknown> =>
+  Effect.suspend(() => {
+    const hex = (bytes: number) => randomBytes(bytes).toString("hex")
+    const event: NostrEvent = { id: hex(32), pubkey: hex(32), created_at: Math.floor(Date.now() / 1000), kind: 1, tags: [], content: "", sig: hex(64) }
+    return ingest.withTransaction(Effect.andThen(ingest.unsafe(PUT_SQL, putParams([event])), Effect.fail(new RolledBack())))
+  }).pipe(Effect.catchTag("RolledBack", () => Effect.void))
 
 /** One probe: undefined when every pool answered, else what failed. */
 export const probeOnce = (pools: ProbeOptions["pools"], timeoutMs: number): Effect.Effect<string | undefined> =>
@@ -54,7 +74,13 @@ export const probeForever = (options: ProbeOptions) =>
         const pause = health.status().ready ? (options.everyMs ?? 1000) : (options.retryMs ?? 250)
         yield* Effect.raceFirst(Effect.sleep(pause), Deferred.await(woken))
         const startedAt = performance.now()
-        health.probed(yield* probeOnce(options.pools, options.timeoutMs), startedAt)
+        const failure = yield* probeOnce(options.pools, options.timeoutMs)
+        health.probed(failure, startedAt)
+        if (failure === undefined && options.writeProbe !== undefined && health.writeFailure() !== undefined) {
+          const wrote = yield* Effect.result(options.writeProbe.pipe(withDeadline(options.timeoutMs, "write probe")))
+          if (wrote._tag === "Success") health.wrote()
+          else health.writeFailed(describeError(wrote.failure))
+        }
       }
     }))
   )

@@ -19,7 +19,7 @@ import { superviseEmbedded } from "./EmbeddedSupervisor.ts"
 import { runMigrations } from "./Migrator.ts"
 import { describeError, onLiveClock } from "./errors.ts"
 import { makePostgresEventStore, PostgresStore } from "./PostgresEventStore.ts"
-import { probeForever } from "./StoreProbe.ts"
+import { probeForever, rolledBackWrite } from "./StoreProbe.ts"
 
 /** PostgreSQL connections one relay process may open: its three pools, the cluster bus, moderation and groups listeners, and slack for tools. */
 export const connectionsPerProcess = (settings: Settings) =>
@@ -126,7 +126,8 @@ export const makeFromSettings = (settings: Settings) =>
         { name: "read", client: read }
       ],
       health,
-      timeoutMs: Math.min(2000, settings.queryTimeoutMs)
+      timeoutMs: Math.min(2000, settings.queryTimeoutMs),
+      writeProbe: rolledBackWrite(ingest)
     })
     // Periodic partition maintenance; failures are logged and retried at the next tick.
     yield* Effect.forkScoped(

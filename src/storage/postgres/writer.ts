@@ -38,7 +38,7 @@ const indexableValue = (v: string) => v.length <= 500 || Buffer.byteLength(v, "u
 
 const OUTCOMES: ReadonlyArray<PutOutcome> = ["stored", "duplicate", "superseded", "deleted"]
 
-const PUT_SQL =
+export const PUT_SQL =
   "SELECT pos, outcome FROM parrhesia_put_events($1::bytea[], $2::bytea[], $3::bigint[], $4::bigint[]::integer[], $5::text[], " +
   "$6::text[], $7::bytea[], $8::text[], $9::bigint[], $10::integer[], $11::text[], $12::text[])"
 
