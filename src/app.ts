@@ -19,6 +19,7 @@ import { NegentropySessions } from "./negentropy/NegentropySessions.ts"
 import type { SignatureVerifier } from "./ingest/SignatureVerifier.ts"
 import { Moderation } from "./moderation/Moderation.ts"
 import { Policy } from "./policy/Policy.ts"
+import { layerPolicyModules } from "./policy/modules.ts"
 import { layerFromConfig as writePolicyPluginFromConfig } from "./policy/plugin/WritePolicyPlugin.ts"
 import { RateLimiter } from "./policy/RateLimiter.ts"
 import { Query } from "./query/Query.ts"
@@ -28,12 +29,15 @@ import { maintenanceLayer } from "./storage/Maintenance.ts"
 import { Fanout } from "./subscriptions/Fanout.ts"
 import { SubscriptionIndex } from "./subscriptions/SubscriptionIndex.ts"
 
+/** The policy: the built-in rules, then the operator's modules (`policyModules`). */
+const policyLayer = layerPolicyModules.pipe(Layer.provide(Policy.layer))
+
 /** Domain services over the store and verifier ports. */
 export const coreLayer = Layer.mergeAll(Ingest.layer, Query.layer).pipe(
   Layer.provideMerge(Membership.layer),
   Layer.provideMerge(Fanout.layer),
   Layer.provideMerge(
-    Layer.mergeAll(SubscriptionIndex.layer, Policy.layer, writePolicyPluginFromConfig, AuthSessions.layer, RateLimiter.layer, NegentropySessions.layer)
+    Layer.mergeAll(SubscriptionIndex.layer, policyLayer, writePolicyPluginFromConfig, AuthSessions.layer, RateLimiter.layer, NegentropySessions.layer)
   ),
   Layer.provideMerge(Layer.mergeAll(Moderation.layer, RelayIdentity.layer, GroupView.layer))
 )

@@ -96,6 +96,7 @@ export const SETTINGS = {
   writePolicyPluginTimeoutMs: int(5000, 10, 600000, "With writePolicyPlugin: how long one event may wait for its answer (including a free slot); past it writePolicyPluginFailure decides."),
   writePolicyPluginMaxInFlight: int(1000, 1, 1000000, "With writePolicyPlugin: most events sent to the plugin and not yet answered; more wait for a slot."),
   writePolicyPluginFailure: oneOf("reject", ["reject", "accept"], "With writePolicyPlugin: the answer when the plugin does not give one (timeout, not running, exited holding the event): reject (OK false \"error: ...\") or accept."),
+  policyModules: list([], "Policy modules in TypeScript or JavaScript (file paths, relative to the working folder): each default-exports a list of checks run after the built-in ones, write checks on every EVENT, read checks on the filters of every REQ, COUNT and NEG-OPEN. Loaded at start; a module that fails to load stops start-up."),
   // ------------------------------------------------------------ NIPs
   search: bool(true, "NIP-50 search: filters with `search` (all words, whole words, any language; `domain:` honoured) answered by relevance."),
   relaySecretKey: str("", "The relay's own key (64 hex) for what it signs (NIP-43 lists, NIP-66 self-description); empty: generated once into <dataDir>/relay.key (memory store: a new one per start)."),
