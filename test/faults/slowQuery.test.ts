@@ -27,7 +27,7 @@ const holdLock = async (url: string, table: string) => {
   const fiber = Effect.runFork(
     Effect.scoped(
       Effect.gen(function* () {
-        const sql = yield* PgClient.makeClient({ url: Redacted.make(url), maxConnections: 1 }).pipe(Effect.provide(Reactivity.layer))
+        const sql = yield* PgClient.makeClient({ url: Redacted.make(url) }).pipe(Effect.provide(Reactivity.layer))
         yield* sql.withTransaction(
           Effect.gen(function* () {
             yield* sql.unsafe(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`)
