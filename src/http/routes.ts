@@ -15,6 +15,7 @@ import { RelayIdentity } from "../auth/RelayIdentity.ts"
 import { RelayConfig } from "../config/RelayConfig.ts"
 import { Moderation } from "../moderation/Moderation.ts"
 import { openSubscriptions, renderPrometheus, subscriptionBytes, syncStoreHealth } from "../observability/metrics.ts"
+import { syncRuntimeMetrics } from "../observability/runtime.ts"
 import { StoreHealth } from "../storage/StoreHealth.ts"
 import { SubscriptionIndex } from "../subscriptions/SubscriptionIndex.ts"
 import { relayInformation } from "./nip11.ts"
@@ -62,6 +63,7 @@ export const httpApp = Effect.gen(function* () {
       yield* Metric.update(openSubscriptions, index.size())
       yield* Metric.update(subscriptionBytes, index.bytes())
       yield* syncStoreHealth((yield* StoreHealth).status())
+      yield* syncRuntimeMetrics
       const body = yield* renderPrometheus
       return HttpServerResponse.text(body, { contentType: "text/plain; version=0.0.4; charset=utf-8" })
     }
