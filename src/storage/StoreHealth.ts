@@ -52,6 +52,9 @@ export interface ServerReport {
   readonly restarts: number
 }
 
+/** How long writes must have stopped failing before a successful one makes the store ready again. */
+const WRITES_SETTLE_MS = 2000
+
 /**
  * The mutable state behind a StoreHealth: fed by a supervisor, a probe and the outcome of writes.
  *
@@ -131,17 +134,23 @@ export class StoreHealthState implements StoreHealthShape {
 
   /** A write failed (not for its event's own sake: an unstorable event is the client's problem). */
   writeFailed(message: string) {
+    this.lastWriteFailure = performance.now()
     if (message === this.writeFailureNow) return
     this.writeFailureNow = message
     this.changed()
   }
 
-  /** A write succeeded. */
+  /**
+   * A write succeeded. It clears a write failure only once no write has failed for
+   * WRITES_SETTLE_MS: on a nearly full disk some writes still fit, and readiness should not flap.
+   */
   wrote() {
-    if (this.writeFailureNow === undefined) return
+    if (this.writeFailureNow === undefined || performance.now() - this.lastWriteFailure < WRITES_SETTLE_MS) return
     this.writeFailureNow = undefined
     this.changed()
   }
+
+  private lastWriteFailure = 0
 
   /** The outcome of a probe started at `startedAt` (performance.now()); a failure is ignored when a call succeeded meanwhile. */
   probed(failure: string | undefined, startedAt: number) {
@@ -204,7 +213,8 @@ export const gated = (store: EventStoreShape, health: StoreHealthState): EventSt
       guard(
         store.put(event).pipe(
           Effect.tap(() => Effect.sync(() => health.wrote())),
-          Effect.tapError((e) => Effect.sync(() => (e.unstorable === true ? undefined : health.writeFailed(e.message))))
+          // A lost connection is the probe's business (the database is away, not unable to write).
+          Effect.tapError((e) => Effect.sync(() => (e.unstorable === true || isConnectionLoss(e) ? undefined : health.writeFailed(e.message))))
         )
       ),
     query: (filters) => guard(store.query(filters)),

@@ -76,9 +76,8 @@ describe("fault: the database's disk is full", () => {
 
     const filled = performance.now()
     fill(join(dir, "filler"))
-    const noticed = await notReady(relay.url, filled)
-    const ready503 = JSON.parse((await get(httpOf(relay.url), "/ready")).body) as { reason: string }
-    expect(ready503.reason).toMatch(/No space left on device/)
+    const { ms: noticed, reason } = await notReady(relay.url, filled)
+    expect(reason).toMatch(/^writes fail: .*No space left on device/)
     expect((await get(httpOf(relay.url), "/health")).status).toBe(200)
     const refusedBefore = load.refused.length
     await sleep(1500)
@@ -100,6 +99,7 @@ describe("fault: the database's disk is full", () => {
     expect(ready.ms).toBeLessThan(10_000)
     for (const r of [...load.refused, ...after.refused]) expect(r.message).toMatch(/^error: /)
     expect(load.closed() + after.closed()).toBe(0)
+    expect(load.unanswered() + after.unanswered()).toBe(0)
     expect(relay.child.exitCode).toBeNull()
     expect(await missingInDb(embeddedUrl(dataDir), [...load.acked, ...after.acked])).toEqual([])
   }, 60_000)

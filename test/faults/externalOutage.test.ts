@@ -39,7 +39,7 @@ describe("fault: the external PostgreSQL is stopped for 20 s under load", () => 
 
     const stopped = performance.now()
     await pg.stop()
-    const noticed = await notReady(relay.url, stopped)
+    const { ms: noticed } = await notReady(relay.url, stopped)
 
     // EVENT: refused at once with error:, not after a connect timeout.
     const t0 = performance.now()
@@ -72,6 +72,7 @@ describe("fault: the external PostgreSQL is stopped for 20 s under load", () => 
     )
     expect(ready.ms).toBeLessThan(10_000)
     expect(load.closed()).toBe(0)
+    expect(load.unanswered()).toBe(0)
     for (const x of load.refused) expect(x.message).toMatch(/^error: /)
     expect(await missingInDb(pg.url, load.acked)).toEqual([])
     expect(listener.ws.readyState).toBe(listener.ws.OPEN)

@@ -54,7 +54,7 @@ describe("fault: the network to an external PostgreSQL is cut and restored", () 
       const reqMs = performance.now() - t0
       expect(stalled.end).toMatchObject({ type: "CLOSED", message: expect.stringMatching(/^error: /) })
       expect(reqMs).toBeLessThan(QUERY_TIMEOUT_MS + 1500)
-      const noticed = await notReady(relay.url, cut)
+      const { ms: noticed } = await notReady(relay.url, cut)
       // Known down: refused at once.
       const t1 = performance.now()
       const refused = await publish(client, makeEvent({ created_at: now(), content: "into the cut" }, key))
@@ -78,6 +78,7 @@ describe("fault: the network to an external PostgreSQL is cut and restored", () 
       // EVENTs under way when the network went are answered once the relay notices, not at the 30 s write limit.
       expect(load.slowestMs()).toBeLessThan(5000)
       expect(load.closed()).toBe(0)
+      expect(load.unanswered()).toBe(0)
       for (const x of load.refused) expect(x.message).toMatch(/^error: /)
       expect(await missingInDb(pg.url, load.acked)).toEqual([])
       await client.close()

@@ -71,6 +71,7 @@ describe("fault: a worker that dies at once after every start", () => {
     // The survivor served throughout: its clients stayed, everything acknowledged is stored.
     expect(childPids(primary, "main.ts")).toContain(survivor)
     expect(load.closed()).toBe(0)
+    expect(load.unanswered()).toBe(0)
     expect(load.refused).toEqual([])
     expect(await missingInDb(embeddedUrl(dir), load.acked)).toEqual([])
   }, 60_000)

@@ -30,8 +30,10 @@ export interface Load {
   readonly slowestMs: () => number
   /** Resolves once `n` more events than now were acknowledged. */
   readonly ackedMore: (n: number, timeoutMs?: number) => Promise<void>
-  /** Stops sending, waits for the answers in flight, closes the sockets. */
+  /** Stops sending, waits for the answers in flight (at most 35 s), closes the sockets. */
   readonly stop: () => Promise<void>
+  /** EVENTs sent that got no OK (after stop: none may be left; a silent drop otherwise). */
+  readonly unanswered: () => number
 }
 
 /** Keeps `sockets` publishers busy, each with up to `inFlight` EVENTs unanswered (kind 1, created_at now). */
@@ -49,10 +51,12 @@ export const startLoad = async (
   let seq = 0
   const drains: Array<Promise<void>> = []
   const clients: Array<RawClient> = []
+  const pending: Array<Map<string, number>> = []
   for (let s = 0; s < (options.sockets ?? 3); s++) {
     const c = await connect(url)
     clients.push(c)
     const sent = new Map<string, number>()
+    pending.push(sent)
     let settle: () => void = () => {}
     drains.push(new Promise<void>((r) => (settle = r)))
     const fill = () => {
@@ -104,6 +108,7 @@ export const startLoad = async (
           }
         })
       }),
+    unanswered: () => pending.reduce((n, m) => n + m.size, 0),
     stop: async () => {
       stopping = true
       await Promise.race([Promise.all(drains), new Promise((r) => setTimeout(r, 35_000))])
@@ -166,11 +171,11 @@ export const readyAgain = async (
   }
 }
 
-/** Resolves once /ready answers 503 (the relay noticed the outage); the ms since `since`. */
-export const notReady = async (wsUrl: string, since: number, timeoutMs = 20_000): Promise<number> => {
+/** Resolves once /ready answers 503 (the relay noticed the outage); the ms since `since`, and the reason given. */
+export const notReady = async (wsUrl: string, since: number, timeoutMs = 20_000): Promise<{ readonly ms: number; readonly reason: string }> => {
   for (;;) {
     const a = await get(httpOf(wsUrl), "/ready", 2000).catch(() => ({ status: 0, body: "" }))
-    if (a.status === 503) return performance.now() - since
+    if (a.status === 503) return { ms: performance.now() - since, reason: (JSON.parse(a.body) as { reason: string }).reason }
     if (performance.now() - since > timeoutMs) throw new Error(`/ready still ${a.status} after ${timeoutMs} ms`)
     await new Promise((r) => setTimeout(r, 50))
   }
