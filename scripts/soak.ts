@@ -47,7 +47,7 @@
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { loadavg, tmpdir } from "node:os"
-import { dirname, join } from "node:path"
+import { dirname, join, resolve } from "node:path"
 import { monitorEventLoopDelay } from "node:perf_hooks"
 import type { ChildProcess } from "node:child_process"
 import { schnorr } from "@noble/curves/secp256k1.js"
@@ -668,7 +668,7 @@ const main = async () => {
   let dataDir: string | undefined
   if (url === undefined) {
     dataDir = mkdtempSync(join(tmpdir(), "parrhesia-soak-"))
-    const root = args.get("root")
+    const root = args.has("root") ? resolve(args.get("root")!) : undefined // spawnRelay also runs it there: absolute
     const relay = await spawnRelay({ PARRHESIA_STORE: store, PARRHESIA_DATA_DIR: join(dataDir, "data") }, { timeoutMs: 120_000, ...(root === undefined ? {} : { root }) })
     url = relay.url
     child = relay.child
