@@ -13,6 +13,7 @@ import { mirrorLayer } from "./client/mirror.ts"
 import { ManagementApi } from "./http/nip86.ts"
 import { tracingLayerFromEnv } from "./observability/tracing.ts"
 import { Ingest } from "./ingest/Ingest.ts"
+import { Groups } from "./groups/Groups.ts"
 import { GroupView } from "./groups/GroupView.ts"
 import { Membership } from "./membership/Membership.ts"
 import { NegentropySessions } from "./negentropy/NegentropySessions.ts"
@@ -34,7 +35,7 @@ const policyLayer = layerPolicyModules.pipe(Layer.provide(Policy.layer))
 
 /** Domain services over the store and verifier ports. */
 export const coreLayer = Layer.mergeAll(Ingest.layer, Query.layer).pipe(
-  Layer.provideMerge(Membership.layer),
+  Layer.provideMerge(Layer.mergeAll(Membership.layer, Groups.layer)),
   Layer.provideMerge(Fanout.layer),
   Layer.provideMerge(
     Layer.mergeAll(SubscriptionIndex.layer, policyLayer, writePolicyPluginFromConfig, AuthSessions.layer, RateLimiter.layer, NegentropySessions.layer)

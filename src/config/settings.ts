@@ -99,7 +99,7 @@ export const SETTINGS = {
   policyModules: list([], "Policy modules in TypeScript or JavaScript (file paths, relative to the working folder): each default-exports a list of checks run after the built-in ones, write checks on every EVENT, read checks on the filters of every REQ, COUNT and NEG-OPEN. Loaded at start; a module that fails to load stops start-up."),
   // ------------------------------------------------------------ NIPs
   search: bool(true, "NIP-50 search: filters with `search` (all words, whole words, any language; `domain:` honoured) answered by relevance."),
-  relaySecretKey: str("", "The relay's own key (64 hex) for what it signs (NIP-43 lists, NIP-66 self-description); empty: generated once into <dataDir>/relay.key (memory store: a new one per start)."),
+  relaySecretKey: str("", "The relay's own key (64 hex) for what it signs (NIP-43 lists, NIP-29 group state, NIP-66 self-description); empty: generated once into <dataDir>/relay.key (memory store: a new one per start)."),
   publishSelfDescription: bool(false, "NIP-66: the relay signs and stores a kind 30166 event describing itself (NIP-11 facts, measured round-trip times), refreshed every selfDescriptionIntervalSeconds."),
   selfDescriptionIntervalSeconds: int(3600, 60, 86400 * 7, "How often the NIP-66 self-description is refreshed."),
   negentropy: bool(true, "NIP-77 negentropy sync (NEG-OPEN / NEG-MSG / NEG-CLOSE)."),
@@ -117,6 +117,12 @@ export const SETTINGS = {
   nipEE: bool(false, "NIP-EE MLS messaging: accept KeyPackages (443), group messages (445, kept for mlsMessageRetentionSeconds) and KeyPackage relay lists (10051); off: those kinds are refused."),
   mlsMessageRetentionSeconds: int(7 * 86400, 60, 10 * 365 * 86400, "With nipEE: how long MLS group messages (kind 445) are kept, unless a `retention` rule names kind 445."),
   // ------------------------------------------------------------ moderation (static; NIP-86 adds to these at run time)
+  // ------------------------------------------------------------ NIP-29 relay-based groups
+  groups: bool(true, "NIP-29 relay-based groups: `h`-tagged events of a managed group follow its rules (restricted, private, closed, hidden), moderation events 9000-9020 from members whose role permits them, join (9021) and leave (9022) requests, and the group's 39000-39003 and 39005 signed by the relay (NIP-11 `self`)."),
+  groupCreation: oneOf("anyone", ["anyone", "members", "admins", "off"], "Who may create a group with kind 9007, authenticated (NIP-42) as its author: anyone, members (NIP-43 members of the relay), admins (adminPubkeys) or off. The creator becomes the group's admin."),
+  groupsUnmanaged: bool(false, "Accept `h`-tagged events naming no managed group (as plain events, no group rules); off: they are refused with `invalid:`."),
+  groupsLatePublicationSeconds: int(900, 0, 10 * 365 * 86400, "NIP-29 late publication: events of a managed group dated more than this many seconds ago are refused (0: accepted, e.g. while a forked or moved group's history is brought in)."),
+  groupsMinPrevious: int(0, 0, 50, "NIP-29 timeline references: least `previous` references an event of a group must carry (fewer when the group has fewer recent events by others); references to unknown events are refused whatever this is."),
   adminPubkeys: list([], "Pubkeys (hex) allowed to use the NIP-86 management API (NIP-98 authorization); empty: the API is off."),
   bannedPubkeys: list([], "Pubkeys (hex) whose events are refused and no longer served."),
   allowedPubkeys: list([], "Allow-list mode when non-empty: only these pubkeys (hex) may publish (plus those allowed through NIP-86)."),

@@ -93,32 +93,44 @@ export const makeGroupView = Effect.fnUntraced(function* (store: GroupStoreShape
     else roles.set(scope, new Map(rs.map((r) => [r.id, r])))
   }
 
-  const fillAll = Effect.gen(function* () {
-    const data = yield* store.load
-    groups.clear()
-    members.clear()
-    roles.clear()
-    for (const g of data.groups) groups.set(g.id, g)
-    for (const m of data.members) scopeOf(members, m.scope).set(m.pubkey, m)
-    for (const r of data.roles) scopeOf(roles, r.scope).set(r.id, r)
-    derive()
-  })
-  yield* fillAll
+  const data = yield* store.load
+  for (const g of data.groups) groups.set(g.id, g)
+  for (const m of data.members) scopeOf(members, m.scope).set(m.pubkey, m)
+  for (const r of data.roles) scopeOf(roles, r.scope).set(r.id, r)
+  derive()
+
+  /** Local changes applied so far: a reload that read the store while one was made reads again (its snapshot may predate it). */
+  let changes = 0
 
   // Another process (a worker, another host) changed a scope: reload it (or everything) from the store.
-  const reload = (scope: string | undefined) =>
-    (scope === undefined
-      ? fillAll
-      : Effect.map(store.loadScope(scope), (d) => {
+  const reloadOnce = (scope: string | undefined) =>
+    Effect.gen(function* () {
+      for (;;) {
+        const before = changes
+        if (scope === undefined) {
+          const data = yield* store.load
+          if (changes !== before) continue
+          groups.clear()
+          members.clear()
+          roles.clear()
+          for (const g of data.groups) groups.set(g.id, g)
+          for (const m of data.members) scopeOf(members, m.scope).set(m.pubkey, m)
+          for (const r of data.roles) scopeOf(roles, r.scope).set(r.id, r)
+        } else {
+          const d = yield* store.loadScope(scope)
+          if (changes !== before) continue
           setScope(scope, d.group, d.members, d.roles)
-          derive()
-        })
-    ).pipe(Effect.catch((e) => Effect.logWarning(`groups: cannot reload what another process changed: ${e.message}`)))
-  store.onRemoteChange?.((scope) => void Effect.runFork(reload(scope)))
+        }
+        derive()
+        return
+      }
+    }).pipe(Effect.catch((e) => Effect.logWarning(`groups: cannot reload what another process changed: ${e.message}`)))
+  store.onRemoteChange?.((scope) => void Effect.runFork(reloadOnce(scope)))
 
   const applied = <A, E>(eff: Effect.Effect<A, E>, apply: (a: A) => void) =>
     Effect.tap(eff, (a) =>
       Effect.sync(() => {
+        changes++
         apply(a)
         derive()
       })

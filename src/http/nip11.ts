@@ -5,7 +5,7 @@ import { VERSION } from "../version.ts"
 
 /** NIPs this build implements and has enabled; advertise nothing else. */
 export const supportedNips = (s: Settings): ReadonlyArray<number> =>
-  [1, 9, 11, ...(s.minPowDifficulty > 0 ? [13] : []), ...(s.restrictedReadKinds.includes(1059) ? [17, 59] : []), 40, 42, 45,
+  [1, 9, 11, ...(s.minPowDifficulty > 0 ? [13] : []), ...(s.restrictedReadKinds.includes(1059) ? [17, 59] : []), ...(s.groups ? [29] : []), 40, 42, 45,
     ...(s.nip43 ? [43] : []), ...(s.search ? [50] : []), 62, ...(s.publishSelfDescription ? [66] : []), 70, ...(s.negentropy ? [77] : []), ...(s.adminPubkeys.length > 0 ? [86, 98] : [])].sort((a, b) => a - b)
 
 /** Writes are restricted when anything beyond the NIP-01 limits decides who may publish what. */
@@ -29,6 +29,8 @@ export const relayInformation = (s: Settings, m?: ModerationShape) => {
     ...(s.contact ? { contact: s.contact } : {}),
     ...(info.icon ? { icon: info.icon } : {}),
     supported_nips: supportedNips(s),
+    // NIP-29 subgroups (parent and child tags) are supported; live audio/video (LiveKit, 39004) is not.
+    ...(s.groups ? { nip29: { subgroups: true } } : {}),
     version: VERSION,
     limitation: {
       max_message_length: s.maxMessageBytes,

@@ -16,11 +16,13 @@ import * as HttpIncomingMessage from "effect/http/HttpIncomingMessage"
 import { expectedRelayUrls } from "../nostr/relayUrl.ts"
 import { makeReplayGuard, verifyNip98 } from "../auth/nip98.ts"
 import { RelayConfig } from "../config/RelayConfig.ts"
+import { Groups, type GroupsShape } from "../groups/Groups.ts"
 import { Membership, type MembershipShape } from "../membership/Membership.ts"
 import { Moderation, STATIC_REASON, type ModerationShape } from "../moderation/Moderation.ts"
 import { parseIpRange } from "../net/ip.ts"
 import { isHex64, nowSeconds } from "../nostr/index.ts"
 import { EventStore, FreshReads, type EventStoreShape } from "../storage/EventStore.ts"
+import { GROUP_ID } from "../storage/GroupStore.ts"
 
 export const RPC_CONTENT_TYPE = "application/nostr+json+rpc"
 export const MAX_RPC_BODY_BYTES = 64 * 1024
@@ -128,7 +130,31 @@ const membershipMethods = (membership: MembershipShape): Record<string, Method> 
   listmemberroles: () => Effect.succeed(membership.roles())
 })
 
-const methodsOf = (m: ModerationShape, store: EventStoreShape, membership: MembershipShape): Record<string, Method> => {
+/** A group id as params[0]. */
+const groupParam = (params: Params): string => {
+  const v = params[0]
+  if (typeof v !== "string" || !GROUP_ID.test(v)) throw new RpcError("params[0] must be a group id")
+  return v
+}
+const pubkeyAt = (params: Params, i: number): string => {
+  const v = params[i]
+  if (typeof v !== "string" || !isHex64(v.toLowerCase())) throw new RpcError(`params[${i}] must be a pubkey (64 hex characters)`)
+  return v.toLowerCase()
+}
+
+/** NIP-29 groups, when enabled: not in 86.md's list, named after its pattern. */
+const groupMethods = (groups: GroupsShape): Record<string, Method> => ({
+  listgroups: () => Effect.succeed(groups.list()),
+  deletegroup: (p) => call(() => groupParam(p), (id) => groups.deleteGroup(id)),
+  addgroupadmin: (p) =>
+    call(
+      () => [groupParam(p), pubkeyAt(p, 1), stringsFrom(p, 2, "role")] as const,
+      ([id, pk, roles]) => Effect.as(groups.putAdmin(id, pk, roles.length > 0 ? roles : undefined), true)
+    ),
+  removegroupadmin: (p) => call(() => [groupParam(p), pubkeyAt(p, 1)] as const, ([id, pk]) => groups.removeAdmin(id, pk))
+})
+
+const methodsOf = (m: ModerationShape, store: EventStoreShape, membership: MembershipShape, groups: GroupsShape): Record<string, Method> => {
   const pubkeyEntries = (list: "bannedPubkeys" | "allowedPubkeys") => m.list(list).map((e) => ({ pubkey: e.value, reason: e.reason }))
   const methods: Record<string, Method> = {
     banpubkey: (p) => call(() => hexParam(p, "pubkey"), (pk) => Effect.as(m.banPubkey(pk, reasonParam(p, 1)), true)),
@@ -168,7 +194,8 @@ const methodsOf = (m: ModerationShape, store: EventStoreShape, membership: Membe
     unblockip: (p) =>
       call(() => ipParam(p), (ip) => Effect.flatMap(m.unblockIp(ip), (r) => unless(r, isStatic(m, "blockedIps", ip), "this block"))),
     listblockedips: () => Effect.succeed(m.list("blockedIps").map((e) => ({ ip: e.value, reason: e.reason }))),
-    ...(membership.enabled ? membershipMethods(membership) : {})
+    ...(membership.enabled ? membershipMethods(membership) : {}),
+    ...(groups.enabled ? groupMethods(groups) : {})
   }
   return { supportedmethods: () => Effect.succeed(Object.keys(methods).concat("supportedmethods").sort()), ...methods }
 }
@@ -194,7 +221,7 @@ export class ManagementApi extends Context.Service<
       const store = yield* EventStore
       const admins = new Set(config.adminPubkeys)
       const replay = makeReplayGuard()
-      const methods = methodsOf(moderation, store, yield* Membership)
+      const methods = methodsOf(moderation, store, yield* Membership, yield* Groups)
 
       const handle = Effect.gen(function* () {
         const req = yield* HttpServerRequest.HttpServerRequest

@@ -72,7 +72,7 @@ export const httpApp = Effect.gen(function* () {
   const accept = (req.headers["accept"] ?? "").toLowerCase()
   if (accept.includes("application/nostr+json")) {
     const moderation = yield* Moderation
-    const self = config.publishSelfDescription || config.nip43 ? yield* Effect.orDie((yield* RelayIdentity).get) : undefined
+    const self = config.publishSelfDescription || config.nip43 || config.groups ? yield* Effect.orDie((yield* RelayIdentity).get) : undefined
     const doc = { ...relayInformation(config, moderation), ...(self !== undefined ? { self: self.pubkey } : {}) }
     return HttpServerResponse.text(JSON.stringify(doc), {
       contentType: "application/nostr+json",

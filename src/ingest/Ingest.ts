@@ -2,8 +2,9 @@
  * The write pipeline for one EVENT:
  *   shape -> limits -> id -> (recently stored? duplicate) -> signature ->
  *   policy -> write-policy plugin (shadowReject: OK true, nothing stored) ->
- *   (vanished pubkey? refused) -> requests (kind 5 deletes, kind 62
- *   vanishes) -> store (ephemeral: skip) -> fanout -> OK
+ *   NIP-43 requests (answered) -> NIP-29 group rules (moderation, join and
+ *   leave applied) -> (vanished pubkey? refused) -> requests (kind 5 deletes,
+ *   kind 62 vanishes) -> store (ephemeral: skip) -> fanout -> OK
  * Every producer of events runs it: client EVENTs, mirroring, imports; the
  * context's `source` (policy/source.ts) says which.
  * A request's effect is applied before the request is stored, so a failure
@@ -27,6 +28,7 @@ import {
 } from "../nostr/index.ts"
 import { expectedRelayUrls } from "../nostr/relayUrl.ts"
 import { RelayConfig } from "../config/RelayConfig.ts"
+import { Groups } from "../groups/Groups.ts"
 import { JOIN_KIND, LEAVE_KIND, Membership } from "../membership/Membership.ts"
 import { Policy, type RequestContext } from "../policy/Policy.ts"
 import { WritePolicyPlugin } from "../policy/plugin/WritePolicyPlugin.ts"
@@ -80,6 +82,7 @@ export class Ingest extends Context.Service<Ingest, IngestShape>()("parrhesia/in
       const policy = yield* Policy
       const fanout = yield* Fanout
       const membership = yield* Membership
+      const groups = yield* Groups
       const plugin = yield* WritePolicyPlugin
       const recent = makeRecentIds(16384)
 
@@ -182,6 +185,13 @@ export class Ingest extends Context.Service<Ingest, IngestShape>()("parrhesia/in
           if (membership.enabled && (e.kind === JOIN_KIND || e.kind === LEAVE_KIND)) {
             const message = yield* membership.handleRequest(e)
             return { id: e.id, accepted: true, message, result: "accepted" }
+          }
+          // NIP-29: the group rules, and what a moderation, join or leave event asks applied before it is stored.
+          if (groups.enabled) {
+            const admitted = yield* span("groups")(groups.admit(e, ctx))
+            if (admitted?.forget === "all") recent.clear()
+            else if (admitted?.forget !== undefined) for (const id of admitted.forget) recent.forget(id)
+            if (admitted !== undefined && !admitted.store) return { id: e.id, accepted: true, message: admitted.message, result: "accepted" }
           }
           return yield* accept(e, ctx)
         }).pipe(Effect.catch((r: Rejection) => Effect.succeed(rejected(e.id, r))))

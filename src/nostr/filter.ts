@@ -28,6 +28,18 @@ export interface Filter {
    * read policy adds it so a private kind is served only to a recipient it names.
    */
   readonly alsoTagged?: { readonly name: string; readonly value: string }
+  /**
+   * Events the filter must NOT match: those with a tag `name` whose first value is one of
+   * `values` (of the given `kinds` only, when set). Never parsed from a client: the read policy
+   * adds it so private NIP-29 groups' events, and hidden groups' metadata, reach members only.
+   */
+  readonly excludeTagged?: ReadonlyArray<TagExclusion>
+}
+
+export interface TagExclusion {
+  readonly name: string
+  readonly values: ReadonlyArray<string>
+  readonly kinds?: ReadonlyArray<number>
 }
 
 export interface FilterLimits {
@@ -130,6 +142,7 @@ interface Compiled {
   readonly kinds: ReadonlySet<number> | undefined
   readonly excludeKinds: ReadonlySet<number> | undefined
   readonly tags: ReadonlyArray<readonly [string, ReadonlySet<string>]>
+  readonly excludeTagged: ReadonlyArray<{ readonly name: string; readonly values: ReadonlySet<string>; readonly kinds: ReadonlySet<number> | undefined }> | undefined
   /** The words of `search` (its `domain:` part is the store's to check). */
   readonly words: ReadonlyArray<string> | undefined
 }
@@ -145,6 +158,7 @@ const compile = (f: Filter): Compiled => {
       kinds: f.kinds && new Set(f.kinds),
       excludeKinds: f.excludeKinds && new Set(f.excludeKinds),
       tags: f.tags ? Object.entries(f.tags).map(([k, v]) => [k, new Set(v)] as const) : [],
+      excludeTagged: f.excludeTagged?.map((x) => ({ name: x.name, values: new Set(x.values), kinds: x.kinds && new Set(x.kinds) })),
       words: searchWords(f.search)
     }
     compiled.set(f, c)
@@ -172,6 +186,12 @@ export const matchesFilter = (f: Filter, e: NostrEvent): boolean => {
   if (c.kinds && !c.kinds.has(e.kind)) return false
   if (c.excludeKinds && c.excludeKinds.has(e.kind)) return false
   if (f.alsoTagged !== undefined && !hasTag(e, f.alsoTagged.name, f.alsoTagged.value)) return false
+  if (c.excludeTagged !== undefined) {
+    for (const x of c.excludeTagged) {
+      if (x.kinds !== undefined && !x.kinds.has(e.kind)) continue
+      for (const tag of e.tags) if (tag[0] === x.name && tag.length > 1 && x.values.has(tag[1]!)) return false
+    }
+  }
   for (const [name, values] of c.tags) {
     let hit = false
     for (const tag of e.tags) {

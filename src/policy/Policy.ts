@@ -17,6 +17,7 @@ import { Moderation, type ModerationShape } from "../moderation/Moderation.ts"
 import { nowSeconds, type Filter, type NostrEvent, type Rejection, type ServedEvent } from "../nostr/index.ts"
 import { RELAY_SCOPE } from "../storage/GroupStore.ts"
 import * as Access from "./access.ts"
+import { groupsNeedMembership, hasGroupRestrictions, mayReadGroupEvent, scopeGroups, type GroupReads } from "./groups.ts"
 import { limitChecks } from "./limits.ts"
 import type { ReadCheck, RequestContext, WriteCheck } from "./types.ts"
 
@@ -24,6 +25,9 @@ export type { EventSource, ReadCheck, RequestContext, SourceType, WriteCheck } f
 export { limitChecks } from "./limits.ts"
 
 const pass = Effect.void
+
+/** NIP-29 kinds that carry an invite code (create-invite 9009, join request 9021): served to their author only. */
+const SECRET_GROUP_KINDS = [9009, 9021]
 
 /**
  * Runs checks in order, the first failure wins. A check that passes returns the shared
@@ -67,14 +71,19 @@ export interface PolicyLists {
   readonly privateKinds?: ReadonlySet<number>
   /** Bans that hide stored events from every reader. */
   readonly moderation?: ModerationShape
+  /** NIP-29: private groups' events and hidden groups' state served to their members only. */
+  readonly groups?: GroupReads
 }
 
 /**
  * The write and read rules the configuration asks for, in order. `members` is NIP-43 relay
- * membership (the group store's relay scope): without it the NIP-43 rules are left out.
+ * membership (the group store's relay scope): without it the NIP-43 rules are left out; `groups`
+ * the NIP-29 groups (GroupView): with `groups` on, their read rules, and the kinds that carry
+ * invite codes (9009, 9021) served to their authors only.
  */
-export const fromSettings = (s: Settings, m: ModerationShape, members?: Access.RelayMembers): PolicyLists => {
-  const privateKinds = new Set(s.restrictedReadKinds)
+export const fromSettings = (s: Settings, m: ModerationShape, members?: Access.RelayMembers, groups?: GroupReads): PolicyLists => {
+  const withGroups = s.groups && groups !== undefined
+  const privateKinds = new Set([...s.restrictedReadKinds, ...(withGroups ? SECRET_GROUP_KINDS : [])])
   const authWrites = s.authRequired === "writes" || s.authRequired === "all"
   const authReads = s.authRequired === "reads" || s.authRequired === "all"
   return {
@@ -100,10 +109,12 @@ export const fromSettings = (s: Settings, m: ModerationShape, members?: Access.R
       ...(s.allowListReads ? [Access.allowedReader(m)] : []),
       ...(privateKinds.size > 0 ? [Access.privateKindsNeedAuth(privateKinds)] : []),
       ...(s.nip43 && s.membersOnly === "all" && members !== undefined ? [Access.memberReader(members)] : []),
-      ...(s.nip43 && members !== undefined ? [Access.invitesForMembers(members)] : [])
+      ...(s.nip43 && members !== undefined ? [Access.invitesForMembers(members)] : []),
+      ...(withGroups ? [groupsNeedMembership(groups)] : [])
     ],
     privateKinds,
-    moderation: m
+    moderation: m,
+    ...(withGroups ? { groups } : {})
   }
 }
 
@@ -115,12 +126,18 @@ export class Policy extends Context.Service<Policy, PolicyShape>()("parrhesia/po
     const read = runAll(lists.read)
     const privateKinds = lists.privateKinds ?? new Set<number>()
     const m = lists.moderation
+    const g = lists.groups
     const canServe = (ctx: RequestContext, e: NostrEvent): boolean => {
       if (m !== undefined && m.hasServeRestrictions() && (m.isEventBanned(e.id) || m.isPubkeyBanned(e.pubkey))) return false
+      if (g !== undefined && !mayReadGroupEvent(g, ctx, e)) return false
       return !privateKinds.has(e.kind) || Access.mayReadPrivate(ctx, e)
     }
     const canServeStored = (ctx: RequestContext, e: ServedEvent): boolean => {
       if (m !== undefined && m.hasServeRestrictions() && (m.isEventBanned(e.id) || m.isPubkeyBanned(e.pubkey))) return false
+      // Parsed only when a private or hidden group exists and the text could name one.
+      if (g !== undefined && hasGroupRestrictions(g) && (e.json.includes('"h"') || (e.kind >= 39000 && e.kind <= 39005)) && !mayReadGroupEvent(g, ctx, e.event())) {
+        return false
+      }
       return !privateKinds.has(e.kind) || Access.mayReadPrivate(ctx, e.event())
     }
     return {
@@ -130,7 +147,7 @@ export class Policy extends Context.Service<Policy, PolicyShape>()("parrhesia/po
       canServe,
       canServeStored,
       isBanned: (id, pubkey) => m !== undefined && m.hasServeRestrictions() && (m.isEventBanned(id) || m.isPubkeyBanned(pubkey)),
-      scopeFilter: (ctx, f) => Access.scopePrivate(privateKinds, ctx, f)
+      scopeFilter: g === undefined ? (ctx, f) => Access.scopePrivate(privateKinds, ctx, f) : (ctx, f) => scopeGroups(g, ctx, f).flatMap((x) => Access.scopePrivate(privateKinds, ctx, x))
     }
   }
 
@@ -140,7 +157,7 @@ export class Policy extends Context.Service<Policy, PolicyShape>()("parrhesia/po
       const config = yield* RelayConfig
       const moderation = yield* Moderation
       const groups = yield* GroupView
-      return Policy.of(Policy.make(fromSettings(config, moderation, { isMember: (pk) => groups.isMember(RELAY_SCOPE, pk) })))
+      return Policy.of(Policy.make(fromSettings(config, moderation, { isMember: (pk) => groups.isMember(RELAY_SCOPE, pk) }, groups)))
     })
   )
 }

@@ -524,6 +524,34 @@ export const eventStoreContract = (name: string, makeLayer: () => Layer.Layer<Ev
           expect(yield* q({ t: ["ALPHA"] })).toEqual([])
         }))
 
+      test("excludeTagged (the read policy's, for private groups) leaves out events tagged with a value, of the given kinds only", (store) =>
+        Effect.gen(function* () {
+          const k = newKey()
+          const secret = makeEvent({ kind: 9, created_at: T0, tags: [["h", "secret"]] }, k)
+          const open = makeEvent({ kind: 9, created_at: T0 + 1, tags: [["h", "open"]] }, k)
+          const plain = makeEvent({ kind: 9, created_at: T0 + 2 }, k)
+          const later = makeEvent({ kind: 9, created_at: T0 + 3, tags: [["x", "1"], ["h", "hidden"]] }, k)
+          const metaHidden = makeEvent({ kind: 39000, created_at: T0 + 4, tags: [["d", "hidden"]] }, k)
+          const otherKind = makeEvent({ kind: 30001, created_at: T0 + 5, tags: [["d", "hidden"]] }, k)
+          yield* putAll(store, [secret, open, plain, later, metaHidden, otherKind])
+          const f: Filter = {
+            authors: [k.pk],
+            excludeTagged: [
+              { name: "h", values: ["secret", "hidden"] },
+              { name: "d", values: ["hidden"], kinds: [39000, 39001] }
+            ]
+          }
+          const want = sortedIds([open, plain, otherKind])
+          expect(sortedIds(yield* store.query([f]))).toEqual(want)
+          expect(yield* store.count([f])).toBe(3)
+          expect((yield* store.negentropyRecords([f], 100)).map((r) => r.id).sort()).toEqual(want)
+          expect(sortedIds(yield* store.query([{ ...f, tags: { h: ["secret", "open"] } }]))).toEqual([open.id])
+          // Values no stored tag can hold change nothing.
+          expect(sortedIds(yield* store.query([{ authors: [k.pk], kinds: [9], excludeTagged: [{ name: "h", values: ["\u0000"] }] }]))).toEqual(
+            sortedIds([secret, open, plain, later])
+          )
+        }))
+
       test("several tag conditions are ANDed, and combine with other fields", (store) =>
         Effect.gen(function* () {
           const a = newKey()

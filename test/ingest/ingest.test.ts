@@ -7,6 +7,7 @@ import { ClusterBus } from "../../src/cluster/ClusterBus.ts"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { RelayConfig } from "../../src/config/RelayConfig.ts"
+import { Groups } from "../../src/groups/Groups.ts"
 import { GroupView } from "../../src/groups/GroupView.ts"
 import { Ingest } from "../../src/ingest/Ingest.ts"
 import { SignatureVerifier, verifyNoble } from "../../src/ingest/SignatureVerifier.ts"
@@ -47,7 +48,7 @@ const setup = () => {
     verifyBatch: (es) => Effect.sync(() => es.map(verifyNoble))
   })
   const layer = Ingest.layer.pipe(
-    Layer.provideMerge(Membership.layer),
+    Layer.provideMerge(Layer.mergeAll(Membership.layer, Groups.layer)),
     Layer.provideMerge(RelayIdentity.layer),
     Layer.provideMerge(Fanout.layer),
     Layer.provide(Layer.succeed(ClusterBus, ClusterBus.local)),

@@ -151,3 +151,17 @@ describe("matchesFilter / matchesAny (examples)", () => {
     expect(matchesFilter(f, e)).toBe(true)
   })
 })
+
+describe("excludeTagged (set by the read policy, never by a client)", () => {
+  it("leaves out events tagged with a listed first value, of the listed kinds only", () => {
+    const k = newKey()
+    const f: Filter = { excludeTagged: [{ name: "h", values: ["a"] }, { name: "d", values: ["x"], kinds: [39000] }] }
+    expect(matchesFilter(f, makeEvent({ tags: [["h", "a"]] }, k))).toBe(false)
+    expect(matchesFilter(f, makeEvent({ tags: [["h", "b"], ["h", "a"]] }, k))).toBe(false)
+    expect(matchesFilter(f, makeEvent({ tags: [["h", "b", "a"]] }, k))).toBe(true)
+    expect(matchesFilter(f, makeEvent({ tags: [["h", "b"]] }, k))).toBe(true)
+    expect(matchesFilter(f, makeEvent({ kind: 39000, tags: [["d", "x"]] }, k))).toBe(false)
+    expect(matchesFilter(f, makeEvent({ kind: 30000, tags: [["d", "x"]] }, k))).toBe(true)
+    bad({ excludeTagged: [] }, "unsupported", "excludeTagged")
+  })
+})

@@ -84,6 +84,17 @@ const filterSql = (f: Filter, p: Params, nowParam: string): FilterSql => {
             ` AND ta.value = ${p.add(f.alsoTagged.value)}::text)`
     )
   }
+  if (f.excludeTagged !== undefined) {
+    for (const x of f.excludeTagged) {
+      // A value PostgreSQL text cannot hold is in no stored tag: nothing to leave out for it.
+      const values = x.values.filter((v) => badText(v) === undefined)
+      if (values.length === 0) continue
+      const tagged =
+        `NOT EXISTS (SELECT 1 FROM event_tags tx WHERE tx.event_id = e.id AND tx.created_at = e.created_at` +
+        ` AND tx.name = ${p.add(x.name)}::text AND tx.value = ANY(${p.add(textArray(values))}::text[]))`
+      c.push(x.kinds === undefined ? tagged : `(e.kind <> ALL(${p.add(int4Array(x.kinds))}::integer[]) OR ${tagged})`)
+    }
+  }
   const driving: Array<string> = []
   if (f.tags !== undefined) {
     // A value PostgreSQL text cannot hold (NUL, a lone surrogate) is in no stored tag: it matches nothing.

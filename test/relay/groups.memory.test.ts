@@ -1,0 +1,4 @@
+import { startRelay } from "../support/relay.ts"
+import { groupsSuite } from "./groups.suite.ts"
+
+groupsSuite("memory", (overrides) => startRelay(overrides))
