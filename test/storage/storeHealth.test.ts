@@ -1,0 +1,81 @@
+/**
+ * StoreHealth's state without a database: what makes the store unavailable
+ * (the server, the probe) and what only makes it not ready (failing writes),
+ * that a gated store refuses at once and answers calls under way when the
+ * store goes, that load cannot fake an outage, and the supervisor's backoff.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Deferred, Effect, Fiber } from "effect"
+import { layerMemory } from "../../src/storage/memory/MemoryEventStore.ts"
+import { EventStore, StoreError, type EventStoreShape } from "../../src/storage/EventStore.ts"
+import { gated, StoreHealthState } from "../../src/storage/StoreHealth.ts"
+import { storeRestartDelayMs } from "../../src/storage/postgres/EmbeddedSupervisor.ts"
+import { makeEvent } from "../support/nostr.ts"
+
+const memoryStore = Effect.provide(
+  Effect.gen(function* () {
+    return yield* EventStore
+  }),
+  layerMemory
+)
+
+describe("StoreHealthState", () => {
+  it("is ready until the server or the probe says otherwise, and names why", () => {
+    const h = new StoreHealthState()
+    expect(h.status()).toMatchObject({ ready: true, server: "up", reason: "" })
+    h.reportServer({ state: "down", reason: "the embedded PostgreSQL (pid 1) ended (signal SIGKILL)", restarts: 0 })
+    expect(h.status()).toMatchObject({ ready: false, server: "down", reason: "the embedded PostgreSQL (pid 1) ended (signal SIGKILL)" })
+    h.reportServer({ state: "up", reason: "", restarts: 1 })
+    expect(h.status()).toMatchObject({ ready: true, restarts: 1 })
+    h.probed("read pool: connect ECONNREFUSED", performance.now())
+    expect(h.status()).toMatchObject({ ready: false, reason: "read pool: connect ECONNREFUSED" })
+    h.probed(undefined, performance.now())
+    expect(h.status().ready).toBe(true)
+  })
+
+  it("ignores a failed probe when a call succeeded meanwhile (a saturated pool is not an outage)", () => {
+    const h = new StoreHealthState()
+    const started = performance.now()
+    h.succeeded()
+    h.probed("ingest pool: SELECT 1 timed out after 2000 ms", started)
+    expect(h.status().ready).toBe(true)
+  })
+
+  it("failing writes make it not ready but leave it available; a write clears them once none failed for 2 s", () => {
+    const h = new StoreHealthState()
+    h.writeFailed('could not extend file "base/1/2": No space left on device')
+    expect(h.status()).toMatchObject({ ready: false, reason: 'writes fail: could not extend file "base/1/2": No space left on device' })
+    expect(Effect.runSync(Effect.result(h.gate))._tag).toBe("Success")
+    h.wrote()
+    expect(h.status().ready).toBe(false)
+    ;(h as unknown as { lastWriteFailure: number }).lastWriteFailure = performance.now() - 2001
+    h.wrote()
+    expect(h.status().ready).toBe(true)
+  })
+
+  it.effect("a gated store refuses at once while unavailable, and answers a call under way when the store goes", () =>
+    Effect.gen(function* () {
+      const h = new StoreHealthState()
+      const stuck = yield* Deferred.make<void>()
+      const inner: EventStoreShape = { ...(yield* memoryStore), query: () => Effect.as(Deferred.await(stuck), []) }
+      const store = gated(inner, h)
+      expect(yield* store.put(makeEvent({}))).toBe("stored")
+      const pending = yield* Effect.forkChild(Effect.result(store.query([{}])))
+      yield* Effect.yieldNow
+      h.reportServer({ state: "down", reason: "the embedded PostgreSQL (pid 7) ended (signal SIGKILL)", restarts: 0 })
+      const answered = yield* Fiber.join(pending)
+      expect(answered._tag).toBe("Failure")
+      if (answered._tag === "Failure") expect(answered.failure.message).toBe("the database is unavailable (the embedded PostgreSQL (pid 7) ended (signal SIGKILL))")
+      const refused = yield* Effect.result(store.put(makeEvent({})))
+      expect(refused._tag === "Failure" && refused.failure instanceof StoreError).toBe(true)
+      h.reportServer({ state: "up", reason: "", restarts: 1 })
+      expect(yield* store.put(makeEvent({}))).toBe("stored")
+    })
+  )
+})
+
+describe("the embedded server's restart backoff", () => {
+  it("starts within a second and doubles to 30 s", () => {
+    expect([0, 1, 2, 3, 4, 5, 6, 7, 30].map(storeRestartDelayMs)).toEqual([500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000])
+  })
+})
