@@ -13,8 +13,9 @@ import { Effect, Metric } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "effect/http"
 import { RelayIdentity } from "../auth/RelayIdentity.ts"
 import { RelayConfig } from "../config/RelayConfig.ts"
+import { GroupView } from "../groups/GroupView.ts"
 import { Moderation } from "../moderation/Moderation.ts"
-import { openSubscriptions, renderPrometheus, subscriptionBytes, syncStoreHealth } from "../observability/metrics.ts"
+import { groupMembers, groupsManaged, openSubscriptions, renderPrometheus, subscriptionBytes, syncStoreHealth } from "../observability/metrics.ts"
 import { syncRuntimeMetrics } from "../observability/runtime.ts"
 import { StoreHealth } from "../storage/StoreHealth.ts"
 import { SubscriptionIndex } from "../subscriptions/SubscriptionIndex.ts"
@@ -62,6 +63,9 @@ export const httpApp = Effect.gen(function* () {
       const index = yield* SubscriptionIndex
       yield* Metric.update(openSubscriptions, index.size())
       yield* Metric.update(subscriptionBytes, index.bytes())
+      const groups = yield* GroupView
+      yield* Metric.update(groupsManaged, groups.groups().length)
+      yield* Metric.update(groupMembers, groups.memberCount())
       yield* syncStoreHealth((yield* StoreHealth).status())
       yield* syncRuntimeMetrics
       const body = yield* renderPrometheus

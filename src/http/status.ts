@@ -8,6 +8,7 @@
  */
 import { Effect, Metric } from "effect"
 import type { Settings } from "../config/settings.ts"
+import { GroupView } from "../groups/GroupView.ts"
 import * as M from "../observability/metrics.ts"
 import { EventStore } from "../storage/EventStore.ts"
 import { StoreHealth } from "../storage/StoreHealth.ts"
@@ -24,6 +25,9 @@ export interface RelayStats {
   /** Stored events (counted at most once a second). */
   readonly storedEvents: number | null
   readonly uptimeSeconds: number
+  /** NIP-29 groups managed here, and their members summed. */
+  readonly groups: number
+  readonly groupMembers: number
   /** Whether the store takes writes and answers reads (what /ready says), why not, and since when (ms since the epoch). */
   readonly store: { readonly ready: boolean; readonly reason: string; readonly since: number }
 }
@@ -41,6 +45,7 @@ export const relayStats = Effect.gen(function* () {
   const index = yield* SubscriptionIndex
   const store = yield* EventStore
   const health = (yield* StoreHealth).status()
+  const groups = yield* GroupView
   const now = Date.now()
   const accepted = yield* counterValue(M.eventsResult("accepted"))
   if (now - sample.at >= 1000) sample = { at: now, accepted, rate: ((accepted - sample.accepted) * 1000) / (now - sample.at) }
@@ -57,6 +62,8 @@ export const relayStats = Effect.gen(function* () {
     eventsPerSecond: Math.round(sample.rate * 10) / 10,
     storedEvents: stored.n,
     uptimeSeconds: Math.floor((now - started) / 1000),
+    groups: groups.groups().length,
+    groupMembers: groups.memberCount(),
     store: { ready: health.ready, reason: health.reason, since: health.since }
   } satisfies RelayStats
 })
@@ -100,7 +107,7 @@ footer{margin-top:2rem;color:#6b7280;font-size:.85rem}
 <div class="figure"><b id="events-per-second">…</b><span>events per second</span></div>
 <div class="figure"><b id="stored-events">…</b><span>stored events</span></div>
 <div class="figure"><b id="subscriptions">…</b><span>subscriptions</span></div>
-</section>
+${s.groups ? `<div class="figure"><b id="groups">…</b><span>groups (NIP-29)</span></div>\n` : ""}</section>
 <h2>Supported NIPs</h2><ul class="nips">${nips}</ul>
 <h2>Limits</h2><table>${limits}</table>
 <footer>parrhesia ${escape(info.version)}${s.contact ? ` · contact: ${escape(s.contact)}` : ""} · <span id="updated">connecting…</span></footer>
@@ -116,6 +123,8 @@ const refresh = async () => {
     document.getElementById("events-per-second").textContent = fmt(s.eventsPerSecond)
     document.getElementById("stored-events").textContent = fmt(s.storedEvents)
     document.getElementById("subscriptions").textContent = fmt(s.subscriptions)
+    const groups = document.getElementById("groups")
+    if (groups) groups.textContent = fmt(s.groups)
     const down = s.store !== undefined && !s.store.ready
     document.getElementById("store-banner").hidden = !down
     document.getElementById("store-reason").textContent = down ? "(" + s.store.reason + ", since " + new Date(s.store.since).toLocaleTimeString() + ")" : ""

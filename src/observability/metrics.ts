@@ -37,6 +37,8 @@ export const subscriptionBudgetRefusals = (budget: string): Metric.Counter<numbe
   }
   return m
 }
+export const groupsManaged = Metric.gauge("parrhesia_groups", { description: "NIP-29 groups managed by the relay" })
+export const groupMembers = Metric.gauge("parrhesia_group_members", { description: "Members of NIP-29 groups, summed over the groups" })
 export const replicaLagSeconds = Metric.gauge("parrhesia_replica_lag_seconds", {
   description: "How far the read replica (readDatabaseUrl) is behind its primary, in seconds (0 when it has replayed all it received); sampled every 5 s"
 })

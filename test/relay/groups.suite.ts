@@ -464,6 +464,27 @@ export const groupsSuite = (name: string, start: (overrides: Partial<Settings>) 
       )
     })
 
+    it("group counts on the status page (/stats) and in /metrics", async () => {
+      const relay = await relays.start({})
+      const owner = newKey()
+      const c = await as(relay, owner)
+      const a = await group(c, owner, gid("count-a"))
+      await group(c, owner, gid("count-b"))
+      await publishOk(c, ev(owner, 9000, a, [["p", newKey().pk]]))
+      const stats = (await (await fetch(`${relay.httpUrl}/stats`)).json()) as { groups: number; groupMembers: number }
+      // (The postgres suite's database holds the groups of the file's earlier tests too.)
+      const before = { groups: stats.groups - 2, groupMembers: stats.groupMembers - 3 }
+      expect(before.groups).toBeGreaterThanOrEqual(0)
+      expect(before.groupMembers).toBeGreaterThanOrEqual(0)
+      const metrics = await (await fetch(`${relay.httpUrl}/metrics`)).text()
+      expect(metrics).toContain(`parrhesia_groups ${stats.groups}`)
+      expect(metrics).toContain(`parrhesia_group_members ${stats.groupMembers}`)
+      const page = await (await fetch(relay.httpUrl, { headers: { accept: "text/html" } })).text()
+      expect(page).toContain("groups (NIP-29)")
+      await publishOk(c, ev(owner, 9008, a))
+      expect(((await (await fetch(`${relay.httpUrl}/stats`)).json()) as { groups: number }).groups).toBe(stats.groups - 1)
+    })
+
     it("groups off: no rules, no NIP-29 in NIP-11", async () => {
       const relay = await relays.start({ groups: false })
       const doc = await info(relay)
