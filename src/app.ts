@@ -64,10 +64,19 @@ const LEVELS = {
   none: "None"
 } as const
 
-/** Effect's logger, readable or JSON lines, with the configured minimum level. */
-export const loggingLayer = (s: Settings) =>
+/**
+ * Effect's logger, readable or JSON lines, with the configured minimum level; `stderr` for the
+ * tools whose stdout is their output (export, import).
+ */
+export const loggingLayer = (s: Settings, stderr = false) =>
   Layer.mergeAll(
-    Logger.layer([s.logFormat === "json" ? Logger.consoleJson : Logger.consoleLogFmt]),
+    Logger.layer([
+      stderr
+        ? Logger.withConsoleError(s.logFormat === "json" ? Logger.formatJson : Logger.formatLogFmt)
+        : s.logFormat === "json"
+          ? Logger.consoleJson
+          : Logger.consoleLogFmt
+    ]),
     Layer.succeed(References.MinimumLogLevel, LEVELS[s.logLevel as keyof typeof LEVELS])
   )
 

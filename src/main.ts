@@ -3,11 +3,13 @@
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Cause, Effect, Exit, Layer } from "effect"
-import { relayLayer } from "./app.ts"
+import { loggingLayer, relayLayer } from "./app.ts"
 import { runAdmin } from "./client/admin.ts"
 import { scanArgs } from "./client/args.ts"
 import { runBenchCli } from "./client/bench.ts"
 import { runDoctorCli } from "./client/doctor.ts"
+import { runExportCli } from "./client/exportCli.ts"
+import type { StoreToolWiring } from "./client/storeTool.ts"
 import { runSyncCli } from "./client/syncCli.ts"
 import { isWorker, onPrimaryStoreReport, reportListening, superviseWorkers, tellWorkers, workerSlot } from "./cluster/workers.ts"
 import { ConfigError, loadSettings, RelayConfig, workerCount } from "./config/RelayConfig.ts"
@@ -15,8 +17,9 @@ import { envName, SETTINGS, type Settings } from "./config/settings.ts"
 import { VERSION } from "./version.ts"
 import { layerFromConfig as verifierFromConfig } from "./ingest/SignatureVerifier.ts"
 import { RelayServer } from "./relay/server.ts"
-import { storeFromConfig } from "./storage/layer.ts"
+import { layerToolStores, storeFromConfig } from "./storage/layer.ts"
 import { embeddedFromSettings } from "./storage/postgres/layer.ts"
+import { findRunningEmbedded } from "./storage/postgres/runningEmbedded.ts"
 import { reportFromPrimary, type ServerReport } from "./storage/StoreHealth.ts"
 
 const USAGE = `parrhesia ${VERSION}: a Nostr relay
@@ -27,6 +30,7 @@ Usage:
   parrhesia sync <from-url> <to-url> [--filter JSON] [--both] [--auth-key HEX|nsec] [--method auto|negentropy|req] [--json]
   parrhesia doctor <url> [--json] [--auth-key HEX|nsec] [--timeout MS] [--rounds N]
   parrhesia bench <url> [<url>...] [--scenarios ingest,query,fanout,connections|all] [--events N] [--pid PID]
+  parrhesia export [--filter JSON] [--out FILE] [--include-private] [--config FILE]
   parrhesia help | version
 
 admin: one NIP-86 management call (e.g. "banpubkey <hex> spam", "listbannedpubkeys",
@@ -45,6 +49,12 @@ it can store (/ready), the WebSocket upgrade, a publish-and-read round trip,
 AUTH, latency, and what
 NIP-11 claims against what the relay does). Exit 0 all passed (warnings
 allowed), 1 a check failed, 2 usage, 3 unreachable.
+
+export: the store's events as JSON lines, one event a line (the format of
+strfry export), oldest first; gzip/zstd by the name of --out. Works on the
+relay's own database, with the relay running (its embedded PostgreSQL found
+from <dataDir>/pg) or stopped. Private kinds (restrictedReadKinds) only with
+--include-private.
 
 Every setting can be set in the JSON config file (--config) and overridden by
 an environment variable PARRHESIA_<SETTING> (e.g. PARRHESIA_PORT=7777,
@@ -146,6 +156,30 @@ const servePrimary = (settings: Settings, count: number) =>
     })
   )
 
+/**
+ * export and import on the relay's store: the database of `databaseUrl`, else the embedded PostgreSQL
+ * of a relay running on `dataDir` (never a second server on its folder), else one started for the run.
+ * Reads from the primary (an export wants the latest), logs on stderr (stdout carries the output).
+ */
+const storeTools: StoreToolWiring = {
+  locate: async (settings) => {
+    const tuned: Settings = { ...settings, readDatabaseUrl: "", readPoolSize: 2 }
+    if (settings.databaseUrl !== "") return { settings: tuned, shared: true, where: "the database of setting databaseUrl" }
+    const running = await findRunningEmbedded(settings.dataDir)
+    if (running === undefined) {
+      return { settings: tuned, shared: false, where: `the embedded PostgreSQL in ${settings.dataDir} (no relay is running on it: started for this run)` }
+    }
+    return {
+      settings: { ...tuned, databaseUrl: running.url },
+      shared: true,
+      where: `the embedded PostgreSQL of the relay running on ${settings.dataDir} (relay pid ${running.ownerPid}, port ${running.port})`
+    }
+  },
+  store: (db) => layerToolStores(false).pipe(Layer.provideMerge(toolBase(db.settings)))
+}
+
+const toolBase = (settings: Settings) => Layer.mergeAll(Layer.succeed(RelayConfig, RelayConfig.of(settings)), loggingLayer(settings, true))
+
 const main = Effect.gen(function* () {
   // The admin client has its own arguments: handled before the relay's flags are parsed.
   if (process.argv[2] === "admin") {
@@ -161,11 +195,14 @@ const main = Effect.gen(function* () {
     bench: (argv) => runBenchCli(argv, process.env, io),
     // doctor colours its report on stdout; sync redraws its progress line on stderr.
     doctor: (argv) => runDoctorCli(argv, process.env, { ...io, tty: process.stdout.isTTY === true }),
-    sync: (argv) => runSyncCli(argv, process.env, { ...io, tty: process.stderr.isTTY === true })
+    sync: (argv) => runSyncCli(argv, process.env, { ...io, tty: process.stderr.isTTY === true }),
+    export: (argv) => runExportCli(argv, process.env, { ...io, tty: process.stderr.isTTY === true }, storeTools)
   }
   const tool = Object.hasOwn(tools, process.argv[2] ?? "") ? tools[process.argv[2]!] : undefined
   if (tool !== undefined) {
-    process.exitCode = yield* Effect.promise(() => tool(process.argv.slice(3)))
+    const run = Effect.promise(() => tool(process.argv.slice(3)))
+    // export stops gently on Ctrl-C itself (the page in hand written, the file closed properly).
+    process.exitCode = yield* (process.argv[2] === "export" ? Effect.uninterruptible(run) : run)
     return
   }
   const cli = yield* Effect.try({

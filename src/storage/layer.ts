@@ -34,3 +34,15 @@ export const storeFromConfig: Layer.Layer<Stores, StoreError, RelayConfig> = Lay
     return config.store === "memory" ? layerMemoryStores : layerPostgresStores
   })
 )
+
+/**
+ * The PostgreSQL stores of an operator tool (`parrhesia export`, `import`): no hot window (a tool
+ * answers no REQ); the cluster bus only when `notify`, i.e. when a relay may be listening, so what
+ * the tool stores reaches that relay's subscribers and hot window with each commit. On an embedded
+ * server the tool started itself nobody listens, and notifying every event of a bulk import would
+ * about triple PostgreSQL's work for nothing.
+ */
+export const layerToolStores = (notify: boolean): Layer.Layer<Stores, StoreError, RelayConfig> =>
+  Layer.mergeAll(layerPostgresModeration, layerPostgresGroups, notify ? layerPostgresClusterBus : ClusterBus.layerLocal).pipe(
+    Layer.provideMerge(layerWithInternals)
+  )
