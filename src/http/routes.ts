@@ -77,7 +77,12 @@ export const httpApp = Effect.gen(function* () {
   if (accept.includes("application/nostr+json")) {
     const moderation = yield* Moderation
     const self = config.publishSelfDescription || config.nip43 || config.groups ? yield* Effect.orDie((yield* RelayIdentity).get) : undefined
-    const doc = { ...relayInformation(config, moderation), ...(self !== undefined ? { self: self.pubkey } : {}) }
+    const doc = {
+      ...relayInformation(config, moderation),
+      ...(self !== undefined ? { self: self.pubkey } : {}),
+      // NIP-29 clients that take the group state's author from `pubkey` (nostr-tools' loadGroup) find it when no contact is set.
+      ...(self !== undefined && config.groups && config.pubkey === "" ? { pubkey: self.pubkey } : {})
+    }
     return HttpServerResponse.text(JSON.stringify(doc), {
       contentType: "application/nostr+json",
       headers: CORS

@@ -21,6 +21,7 @@ import { forSub, nextEvent, now, publish, publishOk, req, reqClosed, type RawCli
 
 interface Info {
   readonly self: string
+  readonly pubkey?: string
   readonly supported_nips: Array<number>
   readonly nip29?: { readonly subgroups: boolean }
 }
@@ -60,6 +61,10 @@ export const groupsSuite = (name: string, start: (overrides: Partial<Settings>) 
       expect(doc.supported_nips).toContain(29)
       expect(doc.nip29).toEqual({ subgroups: true })
       expect(doc.self).toMatch(/^[0-9a-f]{64}$/)
+      // No contact pubkey set: NIP-11 pubkey names the relay's key (where nostr-tools' loadGroup looks for the group state's author).
+      expect(doc.pubkey).toBe(doc.self)
+      const contact = newKey().pk
+      expect((await info(await relays.start({ pubkey: contact }))).pubkey).toBe(contact)
       const alice = newKey()
       const anon = await relays.open(relay)
       const id = gid("pizza")

@@ -1,0 +1,4 @@
+import { startRelay } from "../support/relay.ts"
+import { nostrToolsGroupSuite } from "./nostrtools.groups.suite.ts"
+
+nostrToolsGroupSuite("memory", (overrides) => startRelay(overrides))
