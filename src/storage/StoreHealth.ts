@@ -195,8 +195,24 @@ export const followPrimary = (health: StoreHealthState): (() => void) => {
   return () => void followers.delete(health)
 }
 
-/** A connection-level failure (refused, reset, lost): worth probing at once rather than at the next tick. */
-const isConnectionLoss = (e: StoreError): boolean => /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|connection|terminat|shut ?down|Failed to connect/i.test(e.message)
+/** Whether a `reason` or `cause` down the chain is tagged `tag` (effect/sql's SqlError reasons: "ConnectionError"). */
+const tagged = (e: unknown, tag: string): boolean => {
+  let cur: unknown = e
+  for (let i = 0; i < 8 && cur !== null && typeof cur === "object"; i++) {
+    const o = cur as { _tag?: unknown; reason?: unknown; cause?: unknown }
+    if (o._tag === tag) return true
+    cur = o.reason ?? o.cause
+  }
+  return false
+}
+
+/**
+ * A connection-level failure (refused, reset, lost): worth probing at once rather than at the next
+ * tick, and not a sign that writes fail. Words, not substrings: every driver message names
+ * "PgConnection", a full disk's too.
+ */
+const isConnectionLoss = (e: StoreError): boolean =>
+  tagged(e.cause, "ConnectionError") || /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|\bconnection\b|\bterminat|\bshut ?down|Failed to connect/i.test(e.message)
 
 /**
  * `store` behind the health gate: while not ready every call fails at once with StoreError; each

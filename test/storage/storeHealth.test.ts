@@ -74,6 +74,31 @@ describe("StoreHealthState", () => {
   )
 })
 
+describe("gated writes", () => {
+  const failingPut = (message: string, cause?: unknown) =>
+    Effect.gen(function* () {
+      const h = new StoreHealthState()
+      const inner: EventStoreShape = { ...(yield* memoryStore), put: () => Effect.fail(new StoreError({ message, cause })) }
+      yield* Effect.result(gated(inner, h).put(makeEvent({})))
+      return h.status()
+    })
+
+  it.effect("a full disk counts as failing writes, though the driver's message names PgConnection", () =>
+    Effect.gen(function* () {
+      const status = yield* failingPut('could not store event: could not extend file "base/16384/16396_fsm": No space left on device (PgConnection: Query failed)')
+      expect(status).toMatchObject({ ready: false, reason: expect.stringMatching(/^writes fail: .*No space left on device/) })
+    })
+  )
+
+  it.effect("a lost connection does not (the probe decides)", () =>
+    Effect.gen(function* () {
+      expect((yield* failingPut("could not store event: connect ECONNREFUSED 127.0.0.1:5432 (PgConnection: Failed to connect)")).ready).toBe(true)
+      expect((yield* failingPut("could not store event: terminating connection due to unexpected postmaster exit")).ready).toBe(true)
+      expect((yield* failingPut("could not store event: boom", { reason: { _tag: "ConnectionError" } })).ready).toBe(true)
+    })
+  )
+})
+
 describe("the embedded server's restart backoff", () => {
   it("starts within a second and doubles to 30 s", () => {
     expect([0, 1, 2, 3, 4, 5, 6, 7, 30].map(storeRestartDelayMs)).toEqual([500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000])
