@@ -36,7 +36,8 @@ class RpcError {
 }
 
 type Params = ReadonlyArray<unknown>
-type Method = (params: Params) => Effect.Effect<unknown, RpcError>
+/** A method may read the request (e.g. the Host a relay URL is made of). */
+type Method = (params: Params) => Effect.Effect<unknown, RpcError, HttpServerRequest.HttpServerRequest>
 
 const reasonParam = (params: Params, i: number): string => {
   const r = params[i]
@@ -119,8 +120,13 @@ const roleParam = (params: Params) => {
 }
 
 /** NIP-43 membership, when enabled: not in 86.md's list, named after its pattern. */
-const membershipMethods = (membership: MembershipShape): Record<string, Method> => ({
-  listmembers: () => Effect.succeed(membership.members().map((m) => ({ pubkey: m.pubkey, roles: m.roles }))),
+const membershipMethods = (membership: MembershipShape, relayUrl: string): Record<string, Method> => ({
+  // With `listed`: whether the member's own 10010 here names this relay (43.md: consult both lists).
+  listmembers: () =>
+    Effect.gen(function* () {
+      const req = yield* HttpServerRequest.HttpServerRequest
+      return yield* Effect.mapError(membership.listedMembers(expectedRelayUrls(relayUrl, req.headers["host"])), (e) => new RpcError(e.message))
+    }),
   addmember: (p) =>
     call(() => [hexParam(p, "pubkey"), stringsFrom(p, 1, "role id")] as const, ([pk, roles]) => Effect.as(membership.addMember(pk, roles), true)),
   removemember: (p) => call(() => hexParam(p, "pubkey"), (pk) => Effect.as(membership.removeMember(pk), true)),
@@ -154,7 +160,7 @@ const groupMethods = (groups: GroupsShape): Record<string, Method> => ({
   removegroupadmin: (p) => call(() => [groupParam(p), pubkeyAt(p, 1)] as const, ([id, pk]) => groups.removeAdmin(id, pk))
 })
 
-const methodsOf = (m: ModerationShape, store: EventStoreShape, membership: MembershipShape, groups: GroupsShape): Record<string, Method> => {
+const methodsOf = (m: ModerationShape, store: EventStoreShape, membership: MembershipShape, groups: GroupsShape, relayUrl: string): Record<string, Method> => {
   const pubkeyEntries = (list: "bannedPubkeys" | "allowedPubkeys") => m.list(list).map((e) => ({ pubkey: e.value, reason: e.reason }))
   const methods: Record<string, Method> = {
     banpubkey: (p) => call(() => hexParam(p, "pubkey"), (pk) => Effect.as(m.banPubkey(pk, reasonParam(p, 1)), true)),
@@ -194,7 +200,7 @@ const methodsOf = (m: ModerationShape, store: EventStoreShape, membership: Membe
     unblockip: (p) =>
       call(() => ipParam(p), (ip) => Effect.flatMap(m.unblockIp(ip), (r) => unless(r, isStatic(m, "blockedIps", ip), "this block"))),
     listblockedips: () => Effect.succeed(m.list("blockedIps").map((e) => ({ ip: e.value, reason: e.reason }))),
-    ...(membership.enabled ? membershipMethods(membership) : {}),
+    ...(membership.enabled ? membershipMethods(membership, relayUrl) : {}),
     ...(groups.enabled ? groupMethods(groups) : {})
   }
   return { supportedmethods: () => Effect.succeed(Object.keys(methods).concat("supportedmethods").sort()), ...methods }
@@ -221,7 +227,7 @@ export class ManagementApi extends Context.Service<
       const store = yield* EventStore
       const admins = new Set(config.adminPubkeys)
       const replay = makeReplayGuard()
-      const methods = methodsOf(moderation, store, yield* Membership, yield* Groups)
+      const methods = methodsOf(moderation, store, yield* Membership, yield* Groups, config.relayUrl)
 
       const handle = Effect.gen(function* () {
         const req = yield* HttpServerRequest.HttpServerRequest

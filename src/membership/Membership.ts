@@ -16,7 +16,8 @@ import { RelayIdentity } from "../auth/RelayIdentity.ts"
 import { RelayConfig } from "../config/RelayConfig.ts"
 import { GroupView } from "../groups/GroupView.ts"
 import { firstTagValue, Invalid, nowSeconds, Restricted, ServerError, type NostrEvent, type Rejection } from "../nostr/index.ts"
-import { EventStore } from "../storage/EventStore.ts"
+import { sameRelayUrl } from "../nostr/relayUrl.ts"
+import { EventStore, FreshReads } from "../storage/EventStore.ts"
 import { RELAY_SCOPE, type RoleRecord } from "../storage/GroupStore.ts"
 import { Fanout } from "../subscriptions/Fanout.ts"
 
@@ -37,6 +38,12 @@ export interface MemberEntry {
   readonly roles: ReadonlyArray<string>
 }
 
+/** A member as both sides see it (43.md: consult the relay's 13534 and the member's own 10010). */
+export interface ListedMember extends MemberEntry {
+  /** Whether the member's latest kind 10010 here names this relay (a `relay` or `r` tag); null: it has none here. */
+  readonly listed: boolean | null
+}
+
 /** A role as an operator gives it (NIP-86 `setmemberrole`); "" leaves an optional tag out. */
 export type RoleInput = Omit<RoleRecord, "scope">
 
@@ -53,6 +60,8 @@ export interface MembershipShape {
   readonly removeMember: (pubkey: string) => Effect.Effect<boolean, Rejection>
   readonly isMember: (pubkey: string) => boolean
   readonly members: () => ReadonlyArray<MemberEntry>
+  /** The members with what their own 10010 says, this relay being known by `urls`. */
+  readonly listedMembers: (urls: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<ListedMember>, Rejection>
   /** Defines (or redefines) a role and publishes its kind 33534. */
   readonly setRole: (role: RoleInput) => Effect.Effect<void, Rejection>
   /** Removes a role (from every member too), deletes its 33534 and republishes the member list. */
@@ -172,6 +181,26 @@ export class Membership extends Context.Service<Membership, MembershipShape>()("
           return true
         })
 
+      /** 43.md: membership is both the relay's list and the member's own 10010 naming the relay. */
+      const listedMembers = (urls: ReadonlyArray<string>) =>
+        Effect.gen(function* () {
+          const all = members()
+          const lists =
+            all.length === 0
+              ? []
+              : yield* Effect.mapError(
+                  Effect.provideService(store.query([{ kinds: [MEMBER_RELAYS_KIND], authors: all.map((m) => m.pubkey) }]), FreshReads, true),
+                  failed("read the members' relay lists")
+                )
+          const byAuthor = new Map(lists.map((e) => [e.pubkey, e]))
+          return all.map((m): ListedMember => {
+            const list = byAuthor.get(m.pubkey)
+            if (list === undefined) return { ...m, listed: null }
+            const named = list.tags.some((t) => (t[0] === "relay" || t[0] === "r") && t[1] !== undefined && urls.some((u) => sameRelayUrl(t[1]!, u)))
+            return { ...m, listed: named }
+          })
+        })
+
       return Membership.of({
         enabled,
         handleRequest: (e) => (e.kind === JOIN_KIND ? join(e) : leave(e)),
@@ -185,6 +214,7 @@ export class Membership extends Context.Service<Membership, MembershipShape>()("
         removeMember,
         isMember: (pk) => view.isMember(RELAY_SCOPE, pk),
         members,
+        listedMembers,
         setRole,
         removeRole,
         roles: () => view.roles(RELAY_SCOPE).map(({ scope: _scope, ...r }) => r)

@@ -74,7 +74,7 @@ export const membershipSuite = (name: string, start: (overrides: Partial<Setting
       const after = (await req(anon, "list2", { kinds: [13534], authors: [doc.self] })).events[0]!
       expect(after.tags.filter((t) => t[0] === "member").map((t) => t[1])).toEqual([alice.pk])
       expect((await req(anon, "rm", { kinds: [8001], authors: [doc.self] })).events.map((e) => e.tags.find((t) => t[0] === "p")![1])).toEqual([bob.pk])
-      expect((await rpc(relay.httpUrl, admin, "listmembers")).body.result).toEqual([{ pubkey: alice.pk, roles: [] }])
+      expect((await rpc(relay.httpUrl, admin, "listmembers")).body.result).toEqual([{ pubkey: alice.pk, roles: [], listed: null }])
     })
 
     it("roles: the relay signs each definition (33534) and lists members with their roles (13534)", async () => {
@@ -116,8 +116,22 @@ export const membershipSuite = (name: string, start: (overrides: Partial<Setting
       expect(await memberTags()).toEqual([["member", alice.pk, "28b7e50f"], ["member", bob.pk]].sort())
       expect((await req(anon, "roles2", { kinds: [33534], authors: [doc.self] })).events.map((e) => e.tags[1]![1])).toEqual(["28b7e50f"])
       expect((await rpc(relay.httpUrl, admin, "listmembers")).body.result).toEqual(
-        expect.arrayContaining([{ pubkey: alice.pk, roles: ["28b7e50f"] }, { pubkey: bob.pk, roles: [] }])
+        expect.arrayContaining([{ pubkey: alice.pk, roles: ["28b7e50f"], listed: null }, { pubkey: bob.pk, roles: [], listed: null }])
       )
+    })
+
+    it("a member's own 10010 is consulted beside the relay's list: listmembers says whether it names this relay", async () => {
+      const relay = await relays.start({ nip43: true, membersOnly: "writes", adminPubkeys: [admin.pk], relaySecretKey: newKey().pk })
+      const [stays, elsewhere, silent] = [newKey(), newKey(), newKey()]
+      for (const k of [stays, elsewhere, silent]) expect((await rpc(relay.httpUrl, admin, "addmember", [k.pk])).body).toEqual({ result: true })
+      const c = await relays.open(relay)
+      await publishOk(c, makeEvent({ kind: 10010, created_at: now(), tags: [["relay", `${relay.url}/`], ["relay", "wss://other.example"]] }, stays))
+      await publishOk(c, makeEvent({ kind: 10010, created_at: now(), tags: [["r", "wss://other.example"]] }, elsewhere))
+      const listed = (await rpc(relay.httpUrl, admin, "listmembers")).body.result as Array<{ pubkey: string; listed: boolean | null }>
+      const of = (k: { pk: string }) => listed.find((m) => m.pubkey === k.pk)?.listed
+      expect([of(stays), of(elsewhere), of(silent)]).toEqual([true, false, null])
+      // A non-member's 10010 claims nothing on a members-only relay: refused like its other events.
+      expect((await publish(c, makeEvent({ kind: 10010, created_at: now(), tags: [["relay", relay.url]] }, newKey()))).message).toMatch(/^restricted: /)
     })
 
     it("members-only: writes and reads depend on membership", async () => {
