@@ -85,6 +85,8 @@ export interface GroupsShape {
 
 /** Events of a group looked at for `previous` references (29.md: "the last 50 events seen by the user"). */
 const RECENT_WINDOW = 200
+/** The relay's newest events looked at when a reference is not among its group's. */
+const RELAY_WINDOW = 1000
 /** Groups whose recent ids are kept in memory. */
 const RECENT_GROUPS = 1000
 
@@ -177,14 +179,23 @@ export class Groups extends Context.Service<Groups, GroupsShape>()("parrhesia/gr
             events = yield* Effect.mapError(loadRecent(g.id), failed("check the timeline references"))
             known = recent.get(g.id)!
           }
-          const unknown = missing()
+          let unknown = missing()
+          if (unknown.length > 0) {
+            // Not among the group's recent events: any recent event of this relay counts (29.md: "any event in the
+            // last 50 events seen by the user in the relay"; refused are references to events not in its database).
+            const newest = yield* Effect.mapError(fresh(store.query([{ limit: RELAY_WINDOW }])), failed("check the timeline references"))
+            const seen = new Set(newest.map((x) => x.id.slice(0, 8)))
+            unknown = unknown.filter((r) => !seen.has(r))
+          }
           if (unknown.length > 0) {
             return yield* new Invalid({
-              message: `unknown timeline reference${unknown.length > 1 ? "s" : ""} ${unknown.join(", ")}: a previous tag names the first 8 hex characters of events this relay has in group ${g.id}`
+              message: `unknown timeline reference${unknown.length > 1 ? "s" : ""} ${unknown.join(", ")}: a previous tag names the first 8 hex characters of recent events this relay has`
             })
           }
           if (min > 0) {
-            const others = events!.slice(0, 50).filter((x) => x.pubkey !== e.pubkey).length
+            // Others: not the author, and not the relay (its 9000 / 9001 may be referenced, but a group's first posts need not).
+            const me = yield* identity
+            const others = events!.slice(0, 50).filter((x) => x.pubkey !== e.pubkey && x.pubkey !== me.pubkey).length
             const need = Math.min(min, others)
             if (new Set(refs).size < need) {
               return yield* new Invalid({ message: `events of group ${g.id} must carry at least ${need} timeline references (previous) to recent events by others` })
@@ -274,6 +285,8 @@ export class Groups extends Context.Service<Groups, GroupsShape>()("parrhesia/gr
             failed("create the group")
           )
           if (!made) return yield* new Duplicate({ message: `group ${id} already exists` })
+          // The creator's role as a relay 9000 too, so the group's state can be rebuilt from its events alone.
+          yield* issue(R.PUT_USER, id, e.pubkey, R.CREATOR_ROLES)
           yield* regenerate([id])
           remember(id, e.id)
           return stored

@@ -93,8 +93,11 @@ export const groupsSuite = (name: string, start: (overrides: Partial<Settings>) 
       const hello = ev(stranger, 9, id, [], "hello")
       await publishOk(anon, hello)
       expect((await req(anon, "r", { "#h": [id] })).events.map((e) => e.id)).toContain(hello.id)
-      // The creation event is kept as the group's history.
+      // The creation event is kept as the group's history, with the relay's 9000 giving the creator its role.
       expect((await req(anon, "hist", { kinds: [9007], "#h": [id] })).events.map((e) => e.pubkey)).toEqual([alice.pk])
+      expect((await req(anon, "role", { kinds: [9000], authors: [doc.self], "#h": [id] })).events.map((e) => e.tags)).toEqual([
+        [["h", id], ["p", alice.pk, "admin"]]
+      ])
     })
 
     it("groupCreation: members (NIP-43), admins (adminPubkeys) or off", async () => {
@@ -151,11 +154,11 @@ export const groupsSuite = (name: string, start: (overrides: Partial<Settings>) 
       await publishOk(c, ev(member, 9, id, [["previous", first.id.slice(0, 8)]], "in context"))
       expect((await publish(c, ev(member, 9, id, [["previous", first.id.slice(0, 8), "00000000"]]))).message).toMatch(/^invalid: unknown timeline reference.*00000000/)
       expect((await publish(c, ev(member, 9, id, [["previous", "xyz"]]))).message).toMatch(/^invalid: /)
-      // An event of another group is no reference here.
+      // Any recent event of this relay is a reference (29.md: "the last 50 events seen by the user in the relay").
       const other = await group(c, owner, gid("other"))
       const elsewhere = ev(owner, 9, other, [], "elsewhere")
       await publishOk(c, elsewhere)
-      expect((await publish(c, ev(member, 9, id, [["previous", elsewhere.id.slice(0, 8)]]))).message).toMatch(/^invalid: unknown timeline/)
+      await publishOk(c, ev(member, 9, id, [["previous", elsewhere.id.slice(0, 8), first.id.slice(0, 8)]]))
       // Unrestricted again: anyone writes.
       await publishOk(c, ev(owner, 9002, id, [["name", "Rules"]]))
       await publishOk(c, ev(outsider, 1, id))
@@ -246,7 +249,7 @@ export const groupsSuite = (name: string, start: (overrides: Partial<Settings>) 
 
       // History: the moderation events as the group's timeline.
       const history = (await req(anon, "hist", { kinds: [9000, 9001, 9002, 9005, 9007, 9010], "#h": [id] })).events
-      expect(history.filter((e) => e.kind === 9000).length).toBe(3)
+      expect(history.filter((e) => e.kind === 9000 && e.pubkey !== doc.self).length).toBe(3)
       expect(history.filter((e) => e.kind === 9001).length).toBe(1)
       expect(history.filter((e) => e.kind === 9002).length).toBe(2)
       expect(history.filter((e) => e.kind === 9010).length).toBe(2)
@@ -266,7 +269,8 @@ export const groupsSuite = (name: string, start: (overrides: Partial<Settings>) 
       const join = ev(ann, 9021, open, [], "hi")
       await publishOk(anon, join)
       const added = (await req(anon, "add", { kinds: [9000], authors: [doc.self], "#h": [open] })).events
-      expect(added.map((e) => tagsOf(e, "p")[0]![1])).toEqual([ann.pk])
+      // Ann's, and the creator's (with its role).
+      expect(added.map((e) => tagsOf(e, "p")[0]!.slice(1)).sort()).toEqual([[ann.pk], [owner.pk, "admin"]].sort())
       expect(pOf(await state(anon, doc.self, 39002, open)).map((p) => p[0])).toContain(ann.pk)
       expect(await publish(anon, ev(ann, 9021, open))).toEqual({ accepted: false, message: expect.stringMatching(/^duplicate: /) })
 
@@ -455,8 +459,8 @@ export const groupsSuite = (name: string, start: (overrides: Partial<Settings>) 
       expect((await rpc(relay.httpUrl, admin, "addgroupadmin", [id, helper.pk])).body).toEqual({ result: true })
       expect((await rpc(relay.httpUrl, admin, "addgroupadmin", [id, owner.pk, "moderator"])).body).toEqual({ result: true })
       expect(pOf(await state(anon, doc.self, 39001, id))).toEqual([[owner.pk, "moderator"], [helper.pk, "admin"]])
-      // The relay's own 9000 keeps the history.
-      expect((await req(anon, "put", { kinds: [9000], authors: [doc.self], "#h": [id] })).events.length).toBe(2)
+      // The relay's own 9000 keeps the history (the creator's, then these two).
+      expect((await req(anon, "put", { kinds: [9000], authors: [doc.self], "#h": [id] })).events.length).toBe(3)
       expect((await rpc(relay.httpUrl, admin, "removegroupadmin", [id, helper.pk])).body).toEqual({ result: true })
       expect(pOf(await state(anon, doc.self, 39001, id))).toEqual([[owner.pk, "moderator"]])
       expect(pOf(await state(anon, doc.self, 39002, id)).map((p) => p[0])).toContain(helper.pk)
