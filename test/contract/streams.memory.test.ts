@@ -1,4 +1,0 @@
-import { layerMemoryStreams } from "../../src/storage/memory/MemoryStreamStore.ts"
-import { streamStoreContract } from "./streamStore.contract.ts"
-
-streamStoreContract("memory", () => layerMemoryStreams)
