@@ -1,5 +1,4 @@
 export * from "./event.ts"
-export * from "./deletion.ts"
 export * from "./filter.ts"
 export * from "./hll.ts"
 export * from "./kinds.ts"

@@ -63,6 +63,8 @@ export const groupsSuite = (name: string, start: (overrides: Partial<Settings>) 
       expect(doc.self).toMatch(/^[0-9a-f]{64}$/)
       // No contact pubkey set: NIP-11 pubkey names the relay's key (where nostr-tools' loadGroup looks for the group state's author).
       expect(doc.pubkey).toBe(doc.self)
+      // No live audio/video: the well-known endpoint does not answer 204 (29.md's sign of LiveKit support).
+      expect((await fetch(`${relay.httpUrl}/.well-known/nip29/livekit`)).status).toBe(404)
       const contact = newKey().pk
       expect((await info(await relays.start({ pubkey: contact }))).pubkey).toBe(contact)
       const alice = newKey()
