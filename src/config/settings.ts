@@ -116,13 +116,13 @@ export const SETTINGS = {
   inviteTtlSeconds: int(7 * 86400, 60, 365 * 86400, "How long a NIP-43 invite code stays valid (each is claimed once)."),
   nipEE: bool(false, "NIP-EE MLS messaging: accept KeyPackages (443), group messages (445, kept for mlsMessageRetentionSeconds) and KeyPackage relay lists (10051); off: those kinds are refused."),
   mlsMessageRetentionSeconds: int(7 * 86400, 60, 10 * 365 * 86400, "With nipEE: how long MLS group messages (kind 445) are kept, unless a `retention` rule names kind 445."),
-  // ------------------------------------------------------------ moderation (static; NIP-86 adds to these at run time)
   // ------------------------------------------------------------ NIP-29 relay-based groups
   groups: bool(true, "NIP-29 relay-based groups: `h`-tagged events of a managed group follow its rules (restricted, private, closed, hidden), moderation events 9000-9020 from members whose role permits them, join (9021) and leave (9022) requests, and the group's 39000-39003 and 39005 signed by the relay (NIP-11 `self`)."),
   groupCreation: oneOf("anyone", ["anyone", "members", "admins", "off"], "Who may create a group with kind 9007, authenticated (NIP-42) as its author: anyone, members (NIP-43 members of the relay), admins (adminPubkeys) or off. The creator becomes the group's admin."),
   groupsUnmanaged: bool(false, "Accept `h`-tagged events naming no managed group (as plain events, no group rules); off: they are refused with `invalid:`."),
   groupsLatePublicationSeconds: int(900, 0, 10 * 365 * 86400, "NIP-29 late publication: events of a managed group dated more than this many seconds ago are refused (0: accepted, e.g. while a forked or moved group's history is brought in)."),
   groupsMinPrevious: int(0, 0, 50, "NIP-29 timeline references: least `previous` references an event of a group must carry (fewer when the group has fewer recent events by others); references to unknown events are refused whatever this is."),
+  // ------------------------------------------------------------ moderation (static; NIP-86 adds to these at run time)
   adminPubkeys: list([], "Pubkeys (hex) allowed to use the NIP-86 management API (NIP-98 authorization); empty: the API is off."),
   bannedPubkeys: list([], "Pubkeys (hex) whose events are refused and no longer served."),
   allowedPubkeys: list([], "Allow-list mode when non-empty: only these pubkeys (hex) may publish (plus those allowed through NIP-86)."),
