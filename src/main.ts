@@ -3,19 +3,20 @@
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Cause, Effect, Exit, Layer } from "effect"
-import { loggingLayer, relayLayer } from "./app.ts"
+import { coreLayer, loggingLayer, relayLayer } from "./app.ts"
 import { runAdmin } from "./client/admin.ts"
 import { scanArgs } from "./client/args.ts"
 import { runBenchCli } from "./client/bench.ts"
 import { runDoctorCli } from "./client/doctor.ts"
 import { runExportCli } from "./client/exportCli.ts"
+import { runImportCli } from "./client/importCli.ts"
 import type { StoreToolWiring } from "./client/storeTool.ts"
 import { runSyncCli } from "./client/syncCli.ts"
 import { isWorker, onPrimaryStoreReport, reportListening, superviseWorkers, tellWorkers, workerSlot } from "./cluster/workers.ts"
 import { ConfigError, loadSettings, RelayConfig, workerCount } from "./config/RelayConfig.ts"
 import { envName, SETTINGS, type Settings } from "./config/settings.ts"
 import { VERSION } from "./version.ts"
-import { layerFromConfig as verifierFromConfig } from "./ingest/SignatureVerifier.ts"
+import { layerFromConfig as verifierFromConfig, layerUnchecked } from "./ingest/SignatureVerifier.ts"
 import { RelayServer } from "./relay/server.ts"
 import { layerToolStores, storeFromConfig } from "./storage/layer.ts"
 import { embeddedFromSettings } from "./storage/postgres/layer.ts"
@@ -31,6 +32,7 @@ Usage:
   parrhesia doctor <url> [--json] [--auth-key HEX|nsec] [--timeout MS] [--rounds N]
   parrhesia bench <url> [<url>...] [--scenarios ingest,query,fanout,connections|all] [--events N] [--pid PID]
   parrhesia export [--filter JSON] [--out FILE] [--include-private] [--config FILE]
+  parrhesia import [FILE | -] [--no-verify] [--concurrency N] [--json] [--config FILE]
   parrhesia help | version
 
 admin: one NIP-86 management call (e.g. "banpubkey <hex> spam", "listbannedpubkeys",
@@ -50,11 +52,15 @@ AUTH, latency, and what
 NIP-11 claims against what the relay does). Exit 0 all passed (warnings
 allowed), 1 a check failed, 2 usage, 3 unreachable.
 
-export: the store's events as JSON lines, one event a line (the format of
-strfry export), oldest first; gzip/zstd by the name of --out. Works on the
-relay's own database, with the relay running (its embedded PostgreSQL found
-from <dataDir>/pg) or stopped. Private kinds (restrictedReadKinds) only with
---include-private.
+export / import: the store's events as JSON lines, one event a line (the
+format of strfry export), oldest first; gzip/zstd by the name of --out and by
+the first bytes of an imported file. Both work on the relay's own database,
+with the relay running (its embedded PostgreSQL found from <dataDir>/pg) or
+stopped. export leaves out private kinds (restrictedReadKinds) unless
+--include-private. import puts each event through the relay's write checks
+(source: Import) and its storage rules, prints a summary; exit 0 all stored
+or already there, 1 some refused or malformed, 2 usage, 3 file or store
+unusable; run again after an interruption, it goes on (duplicates).
 
 Every setting can be set in the JSON config file (--config) and overridden by
 an environment variable PARRHESIA_<SETTING> (e.g. PARRHESIA_PORT=7777,
@@ -159,11 +165,13 @@ const servePrimary = (settings: Settings, count: number) =>
 /**
  * export and import on the relay's store: the database of `databaseUrl`, else the embedded PostgreSQL
  * of a relay running on `dataDir` (never a second server on its folder), else one started for the run.
- * Reads from the primary (an export wants the latest), logs on stderr (stdout carries the output).
+ * Reads from the primary (an export wants the latest), logs on stderr (stdout carries the output);
+ * what an import stores reaches the relays on that database through the cluster bus, with each commit.
  */
 const storeTools: StoreToolWiring = {
   locate: async (settings) => {
-    const tuned: Settings = { ...settings, readDatabaseUrl: "", readPoolSize: 2 }
+    // Larger group commits than a relay's (an import has thousands of events in flight, no client waits for an OK).
+    const tuned: Settings = { ...settings, readDatabaseUrl: "", readPoolSize: 2, ingestPoolSize: 2, writeBatchSize: 2000 }
     if (settings.databaseUrl !== "") return { settings: tuned, shared: true, where: "the database of setting databaseUrl" }
     const running = await findRunningEmbedded(settings.dataDir)
     if (running === undefined) {
@@ -175,7 +183,12 @@ const storeTools: StoreToolWiring = {
       where: `the embedded PostgreSQL of the relay running on ${settings.dataDir} (relay pid ${running.ownerPid}, port ${running.port})`
     }
   },
-  store: (db) => layerToolStores(false).pipe(Layer.provideMerge(toolBase(db.settings)))
+  store: (db) => layerToolStores(false).pipe(Layer.provideMerge(toolBase(db.settings))),
+  pipeline: (db, verify) =>
+    coreLayer.pipe(
+      Layer.provideMerge(Layer.mergeAll(layerToolStores(db.shared), verify ? verifierFromConfig : layerUnchecked)),
+      Layer.provideMerge(toolBase(db.settings))
+    )
 }
 
 const toolBase = (settings: Settings) => Layer.mergeAll(Layer.succeed(RelayConfig, RelayConfig.of(settings)), loggingLayer(settings, true))
@@ -196,13 +209,14 @@ const main = Effect.gen(function* () {
     // doctor colours its report on stdout; sync redraws its progress line on stderr.
     doctor: (argv) => runDoctorCli(argv, process.env, { ...io, tty: process.stdout.isTTY === true }),
     sync: (argv) => runSyncCli(argv, process.env, { ...io, tty: process.stderr.isTTY === true }),
-    export: (argv) => runExportCli(argv, process.env, { ...io, tty: process.stderr.isTTY === true }, storeTools)
+    export: (argv) => runExportCli(argv, process.env, { ...io, tty: process.stderr.isTTY === true }, storeTools),
+    import: (argv) => runImportCli(argv, process.env, { ...io, tty: process.stderr.isTTY === true }, storeTools)
   }
   const tool = Object.hasOwn(tools, process.argv[2] ?? "") ? tools[process.argv[2]!] : undefined
   if (tool !== undefined) {
     const run = Effect.promise(() => tool(process.argv.slice(3)))
-    // export stops gently on Ctrl-C itself (the page in hand written, the file closed properly).
-    process.exitCode = yield* (process.argv[2] === "export" ? Effect.uninterruptible(run) : run)
+    // export and import stop gently on Ctrl-C themselves (finish what is in flight, close the file, summary).
+    process.exitCode = yield* (process.argv[2] === "export" || process.argv[2] === "import" ? Effect.uninterruptible(run) : run)
     return
   }
   const cli = yield* Effect.try({

@@ -10,6 +10,7 @@ import type { Layer } from "effect"
 import { Effect } from "effect"
 import { ConfigError, loadSettings } from "../config/RelayConfig.ts"
 import type { Settings } from "../config/settings.ts"
+import type { Ingest } from "../ingest/Ingest.ts"
 import type { EventStore } from "../storage/EventStore.ts"
 
 export interface ToolDatabase {
@@ -27,6 +28,8 @@ export interface StoreToolWiring {
   readonly locate: (settings: Settings) => Promise<ToolDatabase>
   /** The event store alone (export). */
   readonly store: (database: ToolDatabase) => Layer.Layer<EventStore, unknown>
+  /** The relay's write pipeline over its store (import); `verify` false: signatures are taken as valid. */
+  readonly pipeline: (database: ToolDatabase, verify: boolean) => Layer.Layer<Ingest | EventStore, unknown>
 }
 
 export interface ToolIo {

@@ -46,6 +46,15 @@ export const layerNoble = Layer.succeed(
   })
 )
 
+/** Takes every signature as valid: only for `parrhesia import --no-verify` (a file the operator trusts). */
+export const layerUnchecked = Layer.succeed(
+  SignatureVerifier,
+  SignatureVerifier.of({
+    verify: () => Effect.succeed(true),
+    verifyBatch: (es) => Effect.succeed(es.map(() => true))
+  })
+)
+
 /** The worker pool could not start (backend not loadable, worker failed to boot). */
 export class VerifierStartError extends Data.TaggedError("VerifierStartError")<{ readonly message: string }> {}
 

@@ -119,6 +119,11 @@ export interface EventStoreShape {
    * Expired events (NIP-40) are left out, as by `query`. For `parrhesia export`.
    */
   readonly scan: (filter: Filter, after: ScanCursor | undefined, max: number) => Effect.Effect<ReadonlyArray<ServedEvent>, StoreError>
+  /**
+   * Which of `ids` the store holds: exactly those a `put` would answer "duplicate" for. For
+   * `parrhesia import`, to skip what an earlier, interrupted run stored without checking it again.
+   */
+  readonly storedIds: (ids: ReadonlyArray<string>) => Effect.Effect<ReadonlySet<string>, StoreError>
   /** Every pubkey that asked to vanish, with the latest `until`. */
   readonly vanished: Effect.Effect<ReadonlyArray<Vanished>, StoreError>
   /** Removes events whose NIP-40 expiration is at or before `now` (unix seconds). */

@@ -242,6 +242,7 @@ export const gated = (store: EventStoreShape, health: StoreHealthState): EventSt
     negentropyRecords: (filters, max) => guard(store.negentropyRecords(filters, max)),
     authorsAtDomain: (domain) => guard(store.authorsAtDomain(domain)),
     scan: (filter, after, max) => guard(store.scan(filter, after, max)),
+    storedIds: (ids) => guard(store.storedIds(ids)),
     vanished: guard(store.vanished),
     purgeExpired: (now) => guard(store.purgeExpired(now)),
     purgeByRetention: (policy, now) => guard(store.purgeByRetention(policy, now))

@@ -711,6 +711,24 @@ export const eventStoreContract = (name: string, makeLayer: () => Layer.Layer<Ev
         }))
     })
 
+    describe("storedIds (import: what a put would answer duplicate for)", () => {
+      test("names the stored ids among those asked, not replaced versions, deleted or unknown ones", (store) =>
+        Effect.gen(function* () {
+          const k = newKey()
+          const kept = makeEvent({ created_at: T0 }, k)
+          const deleted = makeEvent({ created_at: T0 + 1 }, k)
+          const old = makeEvent({ kind: 0, created_at: T0 + 2 }, k)
+          const current = makeEvent({ kind: 0, created_at: T0 + 3 }, k)
+          yield* putAll(store, [kept, deleted, old, current])
+          yield* store.deleteByRequest({ pubkey: k.pk, ids: [deleted.id], addresses: [], until: T0 + 10 })
+          const unknown = "ab".repeat(32)
+          const found = yield* store.storedIds([kept.id, deleted.id, old.id, current.id, unknown, kept.id])
+          expect([...found].sort()).toEqual([kept.id, current.id].sort())
+          expect((yield* store.storedIds([])).size).toBe(0)
+          for (const e of [kept, current]) expect(yield* store.put(e)).toBe("duplicate")
+        }))
+    })
+
     // ------------------------------------------------------------------ count
 
     describe("count", () => {

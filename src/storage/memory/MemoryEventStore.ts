@@ -258,6 +258,7 @@ export const makeMemoryEventStore = () => {
     negentropyRecords: (filters, max) =>
       Effect.map(query(filters), (events) => events.slice(0, max).map((e) => ({ created_at: e.created_at, id: e.id, pubkey: e.pubkey }))),
     authorsAtDomain: (domain) => Effect.sync(() => authorsAtDomainSync(domain)),
+    storedIds: (ids) => Effect.sync(() => new Set(ids.filter((id) => byId.has(id)))),
     // Sorts every match per page: fine for tests and small stores, which is what this adapter is for.
     scan: (filter, after, max) =>
       Effect.map(nowSeconds, (now) => {

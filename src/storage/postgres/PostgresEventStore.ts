@@ -91,6 +91,7 @@ export const makePostgresEventStore = Effect.fnUntraced(function* (
     negentropyRecords: reads.negentropyRecords,
     authorsAtDomain: reads.authorsAtDomain,
     scan: reads.scan,
+    storedIds: reads.storedIds,
     deleteByRequest: maintenance.deleteByRequest,
     vanish: maintenance.vanish,
     vanished: maintenance.vanished,

@@ -13,7 +13,7 @@ import { compareNewestFirst, nip05AtDomain, nowSeconds, type Filter, type NostrE
 import { FreshReads, type ScanCursor, type StoreError } from "../EventStore.ts"
 import { compileCount, compileHll, compileQuery, compileRecords, compileScan } from "./compile.ts"
 import { isConnectionError, storeError, withDeadline } from "./errors.ts"
-import { bytesHex, likePattern, rowToEvent, rowToServed, type EventRow, type ServedRow } from "./sql.ts"
+import { byteaArray, bytesHex, likePattern, rowToEvent, rowToServed, type EventRow, type ServedRow } from "./sql.ts"
 
 /** What the reads need: the pools and the deadline. */
 export interface ReadsDeps {
@@ -144,5 +144,15 @@ export const makeReads = (deps: ReadsDeps) => {
       return Effect.map(readRaw<ServedRow>(q.text, q.params), (rows) => rows.map(rowToServed))
     })
 
-  return { readRaw, query, queryServed, count, countHll, negentropyRecords, authorsAtDomain, scan, warmReads }
+  /** Import: which ids are stored, from event_ids (one row per stored event, unpartitioned: one probe an id). */
+  const storedIds = (ids: ReadonlyArray<string>): Effect.Effect<ReadonlySet<string>, StoreError> =>
+    ids.length === 0
+      ? Effect.succeed(new Set())
+      : Effect.map(
+          // What a put would find: the primary's, also with a read replica.
+          Effect.provideService(readRaw<{ id: Uint8Array }>(`SELECT id FROM event_ids WHERE id = ANY($1::bytea[])`, [byteaArray(ids)]), FreshReads, true),
+          (rows) => new Set(rows.map((r) => bytesHex(r.id)))
+        )
+
+  return { readRaw, query, queryServed, count, countHll, negentropyRecords, authorsAtDomain, scan, storedIds, warmReads }
 }
