@@ -25,6 +25,13 @@ export interface ClusterBusShape {
   readonly publish: (event: NostrEvent) => void
   /** Registers the handler for events published by other processes. */
   readonly onRemote: (handler: (event: NostrEvent) => void) => void
+  /**
+   * Registers a handler called whenever events of other processes may have been missed: each
+   * time the transport starts listening (the first time too; at once if it already listens) and
+   * when it drops a message. What was heard before is then incomplete (the hot window rebuilds
+   * from the store). Absent: nothing is ever missed (one process).
+   */
+  readonly onGap?: (handler: () => void) => void
 }
 
 export class ClusterBus extends Context.Service<ClusterBus, ClusterBusShape>()("parrhesia/cluster/ClusterBus") {

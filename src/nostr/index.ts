@@ -1,4 +1,5 @@
 export * from "./event.ts"
+export * from "./deletion.ts"
 export * from "./filter.ts"
 export * from "./hll.ts"
 export * from "./kinds.ts"

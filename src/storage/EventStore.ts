@@ -19,6 +19,7 @@
 import { Context, Data, Effect } from "effect"
 import { servedEvent, type Filter, type NostrEvent, type ServedEvent } from "../nostr/index.ts"
 import type { RetentionPolicy } from "../config/retention.ts"
+import type { DeletionRequest } from "../nostr/deletion.ts"
 
 /**
  * Reads run inside `Effect.provideService(FreshReads, true)` need the latest
@@ -45,18 +46,8 @@ export type PutOutcome =
   /** The event was deleted earlier (NIP-09 / NIP-62) and may not come back. */
   | "deleted"
 
-/** A NIP-09 deletion request, already validated: what its author asked to delete. */
-export interface DeletionRequest {
-  readonly pubkey: string
-  /** Event ids from `e` tags. */
-  readonly ids: ReadonlyArray<string>
-  /** `kind:pubkey:d` addresses from `a` tags (only the author's own). */
-  readonly addresses: ReadonlyArray<{ readonly kind: number; readonly pubkey: string; readonly d: string }>
-  /** Versions of addresses up to this created_at are deleted. */
-  readonly until: number
-  /** The request's `k` kinds, when it has any: only events of these kinds are deleted by id. */
-  readonly kinds?: ReadonlyArray<number>
-}
+/** A NIP-09 deletion request, already validated: what its author asked to delete (src/nostr/deletion.ts). */
+export type { DeletionRequest }
 
 /** What NIP-77 reconciles: an event's (created_at, id), with its author for the access rules. */
 export interface NegentropyRecord {

@@ -16,6 +16,7 @@ import { layerPostgresClusterBus } from "./postgres/PostgresClusterBus.ts"
 import { layerPostgresGroups } from "./postgres/PostgresGroupStore.ts"
 import { layerWithInternals } from "./postgres/layer.ts"
 import { layerPostgresModeration } from "./postgres/PostgresModerationStore.ts"
+import { withHotWindow } from "./withHotWindow.ts"
 
 /** What a storage backend provides to the relay. */
 export type Stores = EventStore | ModerationStore | GroupStore | ClusterBus
@@ -23,9 +24,12 @@ export type Stores = EventStore | ModerationStore | GroupStore | ClusterBus
 /** Both stores in memory (tests, `store: memory`); one process, so a local bus. */
 export const layerMemoryStores: Layer.Layer<Stores> = Layer.mergeAll(layerMemory, layerMemoryModeration, layerMemoryGroups, ClusterBus.layerLocal)
 
-/** Both stores and the LISTEN/NOTIFY bus on PostgreSQL (embedded unless databaseUrl is set); one set of pools. */
-export const layerPostgresStores: Layer.Layer<Stores, StoreError, RelayConfig> = Layer.mergeAll(layerPostgresModeration, layerPostgresGroups, layerPostgresClusterBus).pipe(
-  Layer.provideMerge(layerWithInternals)
+/**
+ * Both stores and the LISTEN/NOTIFY bus on PostgreSQL (embedded unless databaseUrl is set); one set of pools;
+ * the hot window (`hotWindowBytes`) in front of the event store.
+ */
+export const layerPostgresStores: Layer.Layer<Stores, StoreError, RelayConfig> = withHotWindow(
+  Layer.mergeAll(layerPostgresModeration, layerPostgresGroups, layerPostgresClusterBus).pipe(Layer.provideMerge(layerWithInternals))
 )
 
 export const storeFromConfig: Layer.Layer<Stores, StoreError, RelayConfig> = Layer.unwrap(

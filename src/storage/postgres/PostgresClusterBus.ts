@@ -14,6 +14,9 @@
  * - Ephemeral events (`publish`): gathered for one turn of the event loop,
  *   then sent in one statement — one transaction, whose notifications
  *   PostgreSQL delivers together and in order.
+ * - Gaps (`onGap`): each time listening starts (again, after a lost
+ *   connection) and when a message could not be read, what was heard before
+ *   may be incomplete; the hot window fills itself again from the store.
  */
 import { randomBytes } from "node:crypto"
 import * as PgTypes from "@effect/sql-pg/PgTypes"
@@ -39,6 +42,9 @@ export const makePostgresClusterBus = (pg: Pick<PostgresStoreInternals, "admin" 
     const services = yield* Effect.context<never>()
     const run = <A, E>(e: Effect.Effect<A, E>) => void Effect.runForkWith(services)(Effect.catchCause(e, (c) => Effect.logWarning("cluster bus", c)))
     let handler: (e: NostrEvent) => void = () => {}
+    // Listening (re)started or a message was lost: what was heard before may be incomplete (hot window).
+    let listening = false
+    let gap: () => void = () => {}
 
     // Stored events: with the commit of the batch that stored them.
     pg.setBatchNotifier((events): BatchNotice => {
@@ -69,16 +75,23 @@ export const makePostgresClusterBus = (pg: Pick<PostgresStoreInternals, "admin" 
       // Pieces of a message arrive together (one transaction); a new listen starts afresh.
       const rx = new Reassembler(origin)
       let dropped = 0
+      listening = true
+      gap()
       return (payload) =>
         Effect.gen(function* () {
           const r = rx.push(payload, Date.now())
           if (r._tag === "Events") {
             for (const e of r.events) handler(e)
-            if (r.invalid > 0) yield* Effect.logWarning(`cluster bus: skipped ${r.invalid} malformed event(s) from another process`)
+            if (r.invalid > 0) {
+              gap()
+              yield* Effect.logWarning(`cluster bus: skipped ${r.invalid} malformed event(s) from another process`)
+            }
           } else if (r._tag === "Invalid") {
+            gap()
             yield* Effect.logWarning(`cluster bus: skipped a notification: ${r.reason}`)
           }
           if (rx.dropped !== dropped) {
+            gap()
             yield* Effect.logWarning(`cluster bus: dropped ${rx.dropped - dropped} incomplete message(s)`)
             dropped = rx.dropped
           }
@@ -92,6 +105,10 @@ export const makePostgresClusterBus = (pg: Pick<PostgresStoreInternals, "admin" 
       },
       onRemote: (h) => {
         handler = h
+      },
+      onGap: (h) => {
+        gap = h
+        if (listening) h()
       }
     } satisfies ClusterBusShape
   })

@@ -1,0 +1,185 @@
+/**
+ * The hot window's own rules (src/storage/HotWindow.ts): what it holds, what it may claim,
+ * and what it hands to the store.
+ */
+import { describe, expect, it } from "vitest"
+import { eventJson, type Filter, type NostrEvent } from "../../src/nostr/index.ts"
+import { makeHotWindow } from "../../src/storage/HotWindow.ts"
+
+const A = "a".repeat(64)
+const B = "b".repeat(64)
+let seq = 0
+const ev = (over: Partial<NostrEvent> = {}): NostrEvent => ({
+  id: (seq++).toString(16).padStart(64, "0"),
+  pubkey: A,
+  created_at: 100,
+  kind: 1,
+  tags: [],
+  content: "hello",
+  sig: "0".repeat(128),
+  ...over
+})
+
+const windowWith = (events: ReadonlyArray<NostrEvent>, maxBytes = 1 << 30) => {
+  const w = makeHotWindow({ maxBytes })
+  for (const e of events) w.add(e, eventJson(e), "local")
+  w.open(-Infinity)
+  return w
+}
+const ids = (plan: { readonly local: ReadonlyArray<{ readonly id: string }> }) => plan.local.map((e) => e.id)
+const NOW = 1000
+
+describe("hot window", () => {
+  it("claims nothing before it is opened, and everything of a store it holds whole", () => {
+    const e = ev()
+    const w = makeHotWindow({ maxBytes: 1 << 20 })
+    w.add(e, eventJson(e), "local")
+    const f: Filter = { kinds: [1], limit: 10 }
+    expect(w.plan([f], NOW)).toEqual({ local: [], rest: [f], result: "miss" })
+    w.open(-Infinity)
+    const p = w.plan([f], NOW)
+    expect(p.result).toBe("hit")
+    expect(ids(p)).toEqual([e.id])
+    expect(p.local[0]!.json).toBe(eventJson(e))
+  })
+
+  it("answers newest first, ties by lowest id, each filter with its limit, several filters merged", () => {
+    const es = [ev({ created_at: 5 }), ev({ created_at: 7 }), ev({ created_at: 7 }), ev({ created_at: 6, pubkey: B })]
+    const w = windowWith([...es].reverse())
+    expect(ids(w.plan([{ limit: 3 }], NOW))).toEqual([es[1]!.id, es[2]!.id, es[3]!.id])
+    expect(ids(w.plan([{ authors: [B], limit: 5 }, { kinds: [1], limit: 1 }], NOW))).toEqual([es[1]!.id, es[3]!.id])
+    expect(ids(w.plan([{ since: 6, until: 6, limit: 5 }], NOW))).toEqual([es[3]!.id])
+  })
+
+  it("evicts the oldest second whole and claims only from after it", () => {
+    const es = [10, 10, 11, 12, 13].map((t) => ev({ created_at: t }))
+    const one = eventJson(es[0]!).length
+    // Room for about three events: the two of second 10 go together.
+    const w = makeHotWindow({ maxBytes: 3 * (one + 420) })
+    for (const e of es) w.add(e, eventJson(e), "local")
+    w.open(-Infinity)
+    expect(w.floor).toBe(11)
+    expect(w.stats().events).toBe(3)
+    // Enough matches in the window: a hit.
+    expect(w.plan([{ kinds: [1], limit: 2 }], NOW).result).toBe("hit")
+    // Not enough: the window's part, and the rest below the floor from the store.
+    const p = w.plan([{ kinds: [1], limit: 5 }], NOW)
+    expect(p.result).toBe("partial")
+    expect(ids(p)).toEqual([es[4]!.id, es[3]!.id, es[2]!.id])
+    expect(p.rest).toEqual([{ kinds: [1], limit: 2, until: 10 }])
+    // since at or after the floor: all matches are here.
+    expect(w.plan([{ kinds: [1], since: 11, limit: 5 }], NOW).result).toBe("hit")
+    // Entirely below the floor: the store.
+    expect(w.plan([{ kinds: [1], until: 10, limit: 5 }], NOW).result).toBe("miss")
+    // Older events are not taken any more.
+    expect(w.add(ev({ created_at: 10 }), "{}", "local")).toBe(false)
+  })
+
+  it("answers ids it holds all of, whatever the floor", () => {
+    const es = [20, 21].map((t) => ev({ created_at: t }))
+    const w = windowWith(es)
+    w.raiseFloor(21)
+    expect(w.plan([{ ids: [es[1]!.id], limit: 5 }], NOW).result).toBe("hit")
+    const missing = w.plan([{ ids: [es[1]!.id, es[0]!.id], limit: 5 }], NOW)
+    expect(missing.result).toBe("partial")
+    expect(missing.rest).toEqual([{ ids: [es[1]!.id, es[0]!.id], limit: 4, until: 20 }])
+  })
+
+  it("keeps the newest version of a replaceable or addressable event", () => {
+    const old = ev({ kind: 0, created_at: 5 })
+    const cur = ev({ kind: 0, created_at: 6 })
+    const tieLow = ev({ kind: 30023, created_at: 9, tags: [["d", "x"]], id: "1".repeat(64) })
+    const tieHigh = ev({ kind: 30023, created_at: 9, tags: [["d", "x"]], id: "2".repeat(64) })
+    const w = windowWith([old, cur, tieHigh, tieLow])
+    expect(ids(w.plan([{ kinds: [0, 30023], limit: 10 }], NOW))).toEqual([tieLow.id, cur.id])
+    // An older version arriving late is not taken.
+    expect(w.add(old, eventJson(old), "local")).toBe(false)
+  })
+
+  it("applies deletion requests by id (with k) and by address, and refuses what they removed", () => {
+    const mine = ev({ kind: 1, created_at: 5 })
+    const theirs = ev({ kind: 1, created_at: 5, pubkey: B })
+    const reaction = ev({ kind: 7, created_at: 5 })
+    const article = ev({ kind: 30023, created_at: 5, tags: [["d", "x"]] })
+    const w = windowWith([mine, theirs, reaction, article])
+    w.deleteByRequest({ pubkey: A, ids: [mine.id, theirs.id, reaction.id], addresses: [{ kind: 30023, pubkey: A, d: "x" }], until: 6, kinds: [1] })
+    expect(ids(w.plan([{ limit: 10 }], NOW)).sort()).toEqual([theirs.id, reaction.id].sort())
+    // Reaching the window after the request (another process's commit racing it): not taken.
+    const late = ev({ kind: 1, created_at: 5 })
+    w.deleteByRequest({ pubkey: A, ids: [late.id], addresses: [], until: 6 })
+    expect(w.add(late, eventJson(late), "local")).toBe(false)
+    expect(w.add(ev({ kind: 30023, created_at: 6, tags: [["d", "x"]] }), "{}", "local")).toBe(false)
+    expect(w.add(ev({ kind: 30023, created_at: 7, tags: [["d", "x"]] }), "{}", "local")).toBe(true)
+  })
+
+  it("gives up what a request to vanish covers, and doubts what others send after it", () => {
+    const own = ev({ created_at: 5 })
+    const later = ev({ created_at: 9 })
+    const wrap = ev({ kind: 1059, pubkey: B, created_at: 5, tags: [["p", A]] })
+    const w = windowWith([own, later, wrap])
+    expect(w.vanish(A, 6)).toBe(true)
+    expect(w.floor).toBe(7)
+    expect(ids(w.plan([{ limit: 10 }], NOW))).toEqual([later.id])
+    // An older request changes nothing below the floor.
+    expect(w.vanish(B, 3)).toBe(false)
+    // Filled again within the grace: this process's own commits come after its requests; what others
+    // send or the fill reads, at or before the request, may have raced it: the floor goes past it.
+    w.reset()
+    expect(w.add(ev({ kind: 1059, pubkey: B, created_at: 5, tags: [["p", A]] }), "{}", "local")).toBe(true)
+    expect(w.add(ev({ kind: 1059, pubkey: B, created_at: 4, tags: [["p", A]] }), "{}", "fill")).toBe(false)
+    expect(w.floor).toBe(5)
+  })
+
+  it("leaves out expired events when answering, and drops them and old ones on the purges", () => {
+    const expiring = ev({ created_at: 5, tags: [["expiration", "900"]] })
+    const plain = ev({ created_at: 5, kind: 7 })
+    const w = windowWith([expiring, plain])
+    expect(ids(w.plan([{ limit: 10 }], 899))).toHaveLength(2)
+    expect(ids(w.plan([{ limit: 10 }], 900))).toEqual([plain.id])
+    expect(w.countable([{}], 900)).toHaveLength(1)
+    w.purgeExpired(900)
+    expect(w.stats().events).toBe(1)
+    w.purgeByRetention({ rules: [{ from: 7, to: 7, maxAge: 10 }], fallback: undefined }, 16)
+    expect(w.stats().events).toBe(0)
+  })
+
+  it("sends search and filters on tag values PostgreSQL does not index to the store", () => {
+    const w = windowWith([ev()])
+    expect(w.plan([{ search: "hello", limit: 5 }], NOW).result).toBe("miss")
+    expect(w.plan([{ tags: { t: ["x".repeat(2500)] }, limit: 5 }], NOW).result).toBe("miss")
+  })
+
+  it("gives up on an answer that would examine too many entries", () => {
+    const w = makeHotWindow({ maxBytes: 1 << 30, maxScan: 50 })
+    for (let i = 0; i < 100; i++) {
+      const e = ev({ created_at: i })
+      w.add(e, eventJson(e), "local")
+    }
+    w.open(-Infinity)
+    expect(w.plan([{ kinds: [1], tags: { t: ["nothing"] }, limit: 5 }], NOW).result).toBe("hit")
+    expect(w.plan([{ kinds: [1], authors: [A], since: 0, until: 99, limit: 5, tags: { e: [] } }], NOW).result).toBe("hit")
+    expect(w.plan([{ kinds: [1], limit: 100 }], NOW).result).toBe("miss")
+  })
+
+  it("counts only when it holds every match", () => {
+    const es = [10, 11, 12].map((t) => ev({ created_at: t }))
+    const w = windowWith(es)
+    expect(w.countable([{ kinds: [1] }], NOW)).toHaveLength(3)
+    w.raiseFloor(11)
+    expect(w.countable([{ kinds: [1] }], NOW)).toBeUndefined()
+    expect(w.countable([{ kinds: [1], since: 11 }], NOW)).toHaveLength(2)
+  })
+
+  it("empties on reset and keeps its budget", () => {
+    const w = makeHotWindow({ maxBytes: 50_000 })
+    for (let i = 0; i < 1000; i++) {
+      const e = ev({ created_at: i, tags: [["t", `v${i % 7}`], ["p", B]] })
+      w.add(e, eventJson(e), "local")
+    }
+    expect(w.stats().bytes).toBeLessThanOrEqual(50_000)
+    expect(w.stats().events).toBeGreaterThan(10)
+    w.reset()
+    expect(w.stats()).toMatchObject({ bytes: 0, events: 0 })
+    expect(w.ready).toBe(false)
+  })
+})
