@@ -550,8 +550,13 @@ export const makeHotWindow = (options: HotWindowOptions) => {
       fromWindow++
       if (found.length > 0) local = local === undefined ? found : local.concat(found)
       if (found.length >= limit || fullyCovered(f)) continue
-      // The window holds the newest matches; the store adds the rest, all older than the floor.
-      ;(rest ??= []).push({ ...f, until: floor - 1, limit: limit - found.length })
+      // The window holds the newest matches; the store adds the rest, all older than the floor (of
+      // named ids, only those the window lacks: an id it holds is an event at or after the floor).
+      const older: { -readonly [K in keyof Filter]: Filter[K] } = { ...f, until: floor - 1 }
+      if (limit === Infinity) delete older.limit
+      else older.limit = limit - found.length
+      if (f.ids !== undefined) older.ids = f.ids.filter((id) => !byId.has(id))
+      ;(rest ??= []).push(older)
     }
     if (local !== undefined && filters.length > 1) {
       local.sort(compareNewestFirst)
