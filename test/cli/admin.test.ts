@@ -76,7 +76,7 @@ describe("parrhesia admin", { timeout: 60_000 }, () => {
       const env = { PARRHESIA_ADMIN_SECRET_KEY: bytesToHex(key.sk), PARRHESIA_URL: withMembers.httpUrl }
       const member = newKey().pk
       expect(await admin(["addmember", member], env)).toMatchObject({ code: 0, out: "true\n" })
-      expect(JSON.parse((await admin(["listmembers"], env)).out)).toEqual({ pubkey: member })
+      expect(JSON.parse((await admin(["listmembers"], env)).out)).toEqual({ pubkey: member, roles: [], listed: null })
       expect((await admin(["createinvite"], env)).out).toMatch(/^"[\w-]+"\n$/)
     } finally {
       await withMembers.close()
