@@ -2,9 +2,13 @@
  * The hot window's own rules (src/storage/HotWindow.ts): what it holds, what it may claim,
  * and what it hands to the store.
  */
+import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
+import { ClusterBus } from "../../src/cluster/ClusterBus.ts"
 import { eventJson, type Filter, type NostrEvent } from "../../src/nostr/index.ts"
 import { makeHotWindow } from "../../src/storage/HotWindow.ts"
+import { makeMemoryEventStore } from "../../src/storage/memory/MemoryEventStore.ts"
+import { makeHotWindowStore } from "../../src/storage/withHotWindow.ts"
 
 const A = "a".repeat(64)
 const B = "b".repeat(64)
@@ -182,5 +186,22 @@ describe("hot window", () => {
     w.reset()
     expect(w.stats()).toMatchObject({ bytes: 0, events: 0 })
     expect(w.ready).toBe(false)
+  })
+})
+
+describe("hot window store", () => {
+  it("decorates every method that changes stored events; every other one is a known read", async () => {
+    const inner = makeMemoryEventStore()
+    const decorated = await Effect.runPromise(
+      Effect.scoped(Effect.map(makeHotWindowStore(inner, ClusterBus.local, { maxBytes: 1 << 20 }), (m) => m.store))
+    )
+    // A new method of the port that writes or removes events must be mirrored in the window
+    // (storage/withHotWindow.ts), or the window would serve what the store no longer holds.
+    const reads = ["query", "negentropyRecords", "authorsAtDomain", "vanished", "scan", "storedIds", "size"]
+    const decoratedKeys = ["put", "queryServed", "count", "countHll", "deleteByRequest", "vanish", "purgeExpired", "purgeByRetention"]
+    for (const key of Object.keys(inner)) {
+      if (decoratedKeys.includes(key)) expect(decorated[key as keyof typeof decorated], key).not.toBe(inner[key as keyof typeof inner])
+      else expect(reads, `EventStore.${key}: a read the window may pass through, or a write it must mirror?`).toContain(key)
+    }
   })
 })
