@@ -15,125 +15,15 @@
  * Effect failing with the tagged RelayClientError.
  */
 import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js"
-import { Data, Effect } from "effect"
+import { Effect } from "effect"
+import { backoffDelay, BoundedSet } from "./backoff.ts"
+import { RelayClientError, type ClientOptions, type ConnectionState, type PublishResult, type RelayStats, type Subscription, type SubscriptionHandlers, type LiveSub, type PendingPublish, type PendingQuery, type Waiter } from "./relayClientTypes.ts"
 import WebSocket from "ws"
 import { signEvent, isHex64, type Filter, type NostrEvent } from "../nostr/index.ts"
 
-export type ClientErrorReason = "unreachable" | "disconnected" | "timeout" | "protocol" | "refused" | "unsupported" | "queue-full" | "closed"
-
-export class RelayClientError extends Data.TaggedError("RelayClientError")<{
-  readonly url: string
-  readonly reason: ClientErrorReason
-  readonly message: string
-}> {}
-
-export type ConnectionState = "connecting" | "open" | "backoff" | "closed"
-
-export interface RelayStats {
-  readonly url: string
-  readonly state: ConnectionState
-  readonly connects: number
-  readonly disconnects: number
-  readonly framesSent: number
-  readonly framesReceived: number
-  readonly eventsReceived: number
-  readonly duplicatesDropped: number
-  readonly published: number
-  readonly accepted: number
-  readonly refused: number
-  readonly notices: number
-  readonly protocolErrors: number
-  readonly queued: number
-  readonly authenticated: boolean
-  readonly lastError: string | undefined
-  readonly lastNotice: string | undefined
-}
-
-export interface ClientOptions {
-  /** Secret key for NIP-42 AUTH when the relay asks (none: requests needing AUTH are refused). */
-  readonly authKey?: Uint8Array
-  /** Signs the AUTH event instead of `authKey` (e.g. as the relay's own identity). */
-  readonly authSigner?: (template: { readonly kind: number; readonly created_at: number; readonly tags: ReadonlyArray<ReadonlyArray<string>>; readonly content: string }) => NostrEvent
-  /** Reconnect after a drop (default true). */
-  readonly reconnect?: boolean
-  readonly backoffBaseMs?: number
-  readonly backoffMaxMs?: number
-  /** Publishes waiting for an OK (sent or not): beyond this a publish fails with `queue-full`. */
-  readonly maxQueued?: number
-  readonly connectTimeoutMs?: number
-  /** How long a publish, query or NIP-77 message waits for its answer. */
-  readonly requestTimeoutMs?: number
-  /** Largest frame accepted from the relay. */
-  readonly maxFrameBytes?: number
-  readonly random?: () => number
-  /** Called on every state change (and with the error that caused a drop). */
-  readonly onState?: (state: ConnectionState, error?: string) => void
-}
-
-export interface PublishResult {
-  readonly id: string
-  readonly accepted: boolean
-  readonly message: string
-}
-
-export interface SubscriptionHandlers {
-  readonly onEvent: (event: NostrEvent) => void
-  readonly onEose?: () => void
-  /** The relay ended the subscription (CLOSED); it is not asked again. */
-  readonly onClosed?: (message: string) => void
-}
-
-export interface Subscription {
-  readonly id: string
-  readonly close: () => void
-}
-
-/** Exponential backoff with "equal jitter": between half and all of min(max, base * 2^attempt). */
-export const backoffDelay = (attempt: number, baseMs: number, maxMs: number, random: () => number): number => {
-  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 30))
-  return Math.round(ceiling / 2 + (random() * ceiling) / 2)
-}
-
-/** An insertion-ordered set that forgets its oldest entries past `capacity`. */
-export class BoundedSet {
-  private readonly items = new Set<string>()
-  private readonly capacity: number
-  constructor(capacity: number) {
-    this.capacity = capacity
-  }
-  /** Adds; false when it was already there. */
-  add(x: string): boolean {
-    if (this.items.has(x)) return false
-    this.items.add(x)
-    if (this.items.size > this.capacity) this.items.delete(this.items.values().next().value!)
-    return true
-  }
-  get size() {
-    return this.items.size
-  }
-}
-
-interface Waiter<A> {
-  readonly resolve: (a: A) => void
-  readonly reject: (e: RelayClientError) => void
-  timer?: ReturnType<typeof setTimeout>
-}
-interface PendingPublish extends Waiter<PublishResult> {
-  readonly frame: string
-  authRetried: boolean
-}
-interface PendingQuery extends Waiter<ReadonlyArray<NostrEvent>> {
-  readonly frame: string
-  readonly events: Array<NostrEvent>
-  readonly seen: Set<string>
-  authRetried: boolean
-}
-interface LiveSub {
-  readonly filters: () => ReadonlyArray<Filter>
-  readonly handlers: SubscriptionHandlers
-  readonly seen: BoundedSet
-  authRetried: boolean
-}
+export { RelayClientError } from "./relayClientTypes.ts"
+export type { ClientErrorReason, ClientOptions, ConnectionState, PublishResult, RelayStats, Subscription, SubscriptionHandlers } from "./relayClientTypes.ts"
+export { backoffDelay, BoundedSet } from "./backoff.ts"
 
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e))
 

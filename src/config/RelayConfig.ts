@@ -8,6 +8,7 @@ import { availableParallelism } from "node:os"
 import { Context, Data, Effect, Layer } from "effect"
 import { parseIpRange } from "../net/ip.ts"
 import { parseFilter } from "../nostr/filter.ts"
+import { parseStreams } from "./streams.ts"
 import { parseRetention } from "./retention.ts"
 import { envName, SETTINGS, type Setting, type SettingKey, type Settings } from "./settings.ts"
 
@@ -70,6 +71,8 @@ const coerce = (key: string, s: Setting, raw: unknown, source: string): number |
     case "string":
       // `workers` is a number or "auto": a JSON number in the config file is taken as its text.
       if (key === "workers" && typeof raw === "number") return String(raw)
+      // `streams` is JSON: the config file may hold the list itself.
+      if (key === "streams" && Array.isArray(raw)) return JSON.stringify(raw)
       if (typeof raw !== "string") throw new ConfigError({ message: `${where} must be a string, got ${JSON.stringify(raw)}` })
       return raw
   }
@@ -146,6 +149,8 @@ const crossChecks = (s: Settings) => {
     const f = parseFilter(raw, { maxFilterValues: s.maxFilterValues, allowSearch: false })
     if ("error" in f) throw new ConfigError({ message: `setting "mirrorFilter": ${f.error}` })
   }
+  const streams = parseStreams(s.streams)
+  if ("error" in streams) throw new ConfigError({ message: `setting "streams" ${streams.error}` })
   const retention = parseRetention(s.retention)
   if ("error" in retention) throw new ConfigError({ message: `setting "retention": ${retention.error}` })
   for (const key of ["blockedIps", "trustedProxies"] as const) {

@@ -11,25 +11,28 @@ import type { GroupStore } from "./GroupStore.ts"
 import { layerMemory } from "./memory/MemoryEventStore.ts"
 import { layerMemoryGroups } from "./memory/MemoryGroupStore.ts"
 import { layerMemoryModeration } from "./memory/MemoryModerationStore.ts"
+import { layerMemoryStreams } from "./memory/MemoryStreamStore.ts"
 import type { ModerationStore } from "./ModerationStore.ts"
 import { layerPostgresClusterBus } from "./postgres/PostgresClusterBus.ts"
 import { layerPostgresGroups } from "./postgres/PostgresGroupStore.ts"
 import { layerWithInternals } from "./postgres/layer.ts"
 import { layerPostgresModeration } from "./postgres/PostgresModerationStore.ts"
+import { layerPostgresStreams } from "./postgres/PostgresStreamStore.ts"
+import type { StreamStore } from "./StreamStore.ts"
 import { withHotWindow } from "./withHotWindow.ts"
 
 /** What a storage backend provides to the relay. */
-export type Stores = EventStore | ModerationStore | GroupStore | ClusterBus
+export type Stores = EventStore | ModerationStore | GroupStore | StreamStore | ClusterBus
 
 /** Both stores in memory (tests, `store: memory`); one process, so a local bus. */
-export const layerMemoryStores: Layer.Layer<Stores> = Layer.mergeAll(layerMemory, layerMemoryModeration, layerMemoryGroups, ClusterBus.layerLocal)
+export const layerMemoryStores: Layer.Layer<Stores> = Layer.mergeAll(layerMemory, layerMemoryModeration, layerMemoryGroups, layerMemoryStreams, ClusterBus.layerLocal)
 
 /**
  * Both stores and the LISTEN/NOTIFY bus on PostgreSQL (embedded unless databaseUrl is set); one set of pools;
  * the hot window (`hotWindowBytes`) in front of the event store.
  */
 export const layerPostgresStores: Layer.Layer<Stores, StoreError, RelayConfig> = withHotWindow(
-  Layer.mergeAll(layerPostgresModeration, layerPostgresGroups, layerPostgresClusterBus).pipe(Layer.provideMerge(layerWithInternals))
+  Layer.mergeAll(layerPostgresModeration, layerPostgresGroups, layerPostgresStreams, layerPostgresClusterBus).pipe(Layer.provideMerge(layerWithInternals))
 )
 
 export const storeFromConfig: Layer.Layer<Stores, StoreError, RelayConfig> = Layer.unwrap(
@@ -47,6 +50,6 @@ export const storeFromConfig: Layer.Layer<Stores, StoreError, RelayConfig> = Lay
  * about triple PostgreSQL's work for nothing.
  */
 export const layerToolStores = (notify: boolean): Layer.Layer<Stores, StoreError, RelayConfig> =>
-  Layer.mergeAll(layerPostgresModeration, layerPostgresGroups, notify ? layerPostgresClusterBus : ClusterBus.layerLocal).pipe(
+  Layer.mergeAll(layerPostgresModeration, layerPostgresGroups, layerPostgresStreams, notify ? layerPostgresClusterBus : ClusterBus.layerLocal).pipe(
     Layer.provideMerge(layerWithInternals)
   )

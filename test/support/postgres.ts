@@ -57,7 +57,7 @@ export const usePostgresDatabase = (): TestDatabase => {
 }
 
 export const TABLES =
-  "events, event_tags, event_ids, deleted_events, replaceable_heads, deleted_addresses, moderation_entries, relay_info_overrides, vanished_pubkeys, nip29_groups, group_members, group_invites, group_roles"
+  "events, event_tags, event_ids, deleted_events, replaceable_heads, deleted_addresses, moderation_entries, relay_info_overrides, vanished_pubkeys, nip29_groups, group_members, group_invites, group_roles, streams"
 
 /** A Postgres store on the file's database, with empty tables; also provides the PostgresStore internals. */
 export const postgresStoreLayer = (

@@ -13,6 +13,7 @@ import { RelayServer } from "../../src/relay/server.ts"
 import { ClusterBus } from "../../src/cluster/ClusterBus.ts"
 import type { EventStore } from "../../src/storage/EventStore.ts"
 import { layerMemoryStores, type Stores } from "../../src/storage/layer.ts"
+import { layerMemoryStreams } from "../../src/storage/memory/MemoryStreamStore.ts"
 import { layerMemoryGroups } from "../../src/storage/memory/MemoryGroupStore.ts"
 import { layerMemoryModeration } from "../../src/storage/memory/MemoryModerationStore.ts"
 
@@ -38,7 +39,7 @@ export const startRelay = async (
   } = {}
 ): Promise<TestRelay> => {
   const settings: Settings = { ...defaults(), host: "127.0.0.1", port: 0, logLevel: "warn", ...overrides }
-  const stores = adapters.stores ?? (adapters.store ? Layer.mergeAll(adapters.store, layerMemoryModeration, layerMemoryGroups, ClusterBus.layerLocal) : layerMemoryStores)
+  const stores = adapters.stores ?? (adapters.store ? Layer.mergeAll(adapters.store, layerMemoryModeration, layerMemoryGroups, layerMemoryStreams, ClusterBus.layerLocal) : layerMemoryStores)
   const layer = relayLayer({ store: stores, verifier: adapters.verifier ?? layerNoble }).pipe(
     Layer.provide(Layer.succeed(RelayConfig, RelayConfig.of(settings)))
   )

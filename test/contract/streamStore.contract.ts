@@ -1,0 +1,78 @@
+/**
+ * The StreamStore contract: one suite for every adapter. `makeLayer` is called
+ * per test and must give an EMPTY store; `reopen` (when the adapter persists)
+ * gives a second store over the same data, as after a restart.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, type Layer } from "effect"
+import { StreamStore, type StreamStoreShape } from "../../src/storage/StreamStore.ts"
+
+type Body = (store: StreamStoreShape) => Effect.Effect<void, unknown>
+
+export const streamStoreContract = (name: string, makeLayer: () => Layer.Layer<StreamStore, unknown>, reopen?: () => Layer.Layer<StreamStore, unknown>) =>
+  describe(`StreamStore contract: ${name}`, () => {
+    const test = (title: string, body: Body) => it.live(title, () => Effect.flatMap(StreamStore, body).pipe(Effect.provide(makeLayer())))
+    const A = "ws://a.example:7777"
+    const B = "wss://b.example"
+
+    test("adds, replaces, lists and removes runtime streams", (s) =>
+      Effect.gen(function* () {
+        expect(yield* s.load).toEqual([])
+        yield* s.add({ url: B, direction: "up", filter: "", authKey: "" })
+        yield* s.add({ url: A, direction: "down", filter: '{"kinds":[1]}', authKey: "11".repeat(32) })
+        yield* s.add({ url: B, direction: "both", filter: "", authKey: "" })
+        const rows = yield* s.load
+        expect(rows.map((r) => [r.url, r.runtime, r.direction, r.filter, r.authKey, r.paused])).toEqual([
+          [A, true, "down", '{"kinds":[1]}', "11".repeat(32), false],
+          [B, true, "both", "", "", false]
+        ])
+        expect(yield* s.remove(A)).toBe(true)
+        expect(yield* s.remove(A)).toBe(false)
+        expect((yield* s.load).map((r) => r.url)).toEqual([B])
+      }))
+
+    test("pauses configured and runtime streams; a configured stream's row is not removable", (s) =>
+      Effect.gen(function* () {
+        yield* s.setPaused(A, true)
+        yield* s.add({ url: B, direction: "up", filter: "", authKey: "" })
+        yield* s.setPaused(B, true)
+        yield* s.setPaused(B, false)
+        const rows = yield* s.load
+        expect(rows.map((r) => [r.url, r.runtime, r.paused])).toEqual([
+          [A, false, true],
+          [B, true, false]
+        ])
+        expect(yield* s.remove(A)).toBe(false)
+        // Adding a configured URL at run time keeps its pause.
+        yield* s.add({ url: A, direction: "both", filter: "", authKey: "" })
+        expect((yield* s.load)[0]).toMatchObject({ url: A, runtime: true, paused: true, direction: "both" })
+      }))
+
+    test("positions move forward per direction, never back", (s) =>
+      Effect.gen(function* () {
+        yield* s.advance(A, "down", { createdAt: 100, id: "a".repeat(64) })
+        yield* s.advance(A, "down", { createdAt: 90, id: "b".repeat(64) })
+        yield* s.advance(A, "up", { createdAt: 50, id: "" })
+        yield* s.advance(A, "up", { createdAt: 70, id: "c".repeat(64) })
+        const [row] = yield* s.load
+        expect(row).toMatchObject({ url: A, runtime: false, paused: false })
+        expect(row!.down).toEqual({ createdAt: 100, id: "a".repeat(64) })
+        expect(row!.up).toEqual({ createdAt: 70, id: "c".repeat(64) })
+        // A runtime add keeps positions.
+        yield* s.add({ url: A, direction: "both", filter: "", authKey: "" })
+        expect((yield* s.load)[0]!.down).toEqual({ createdAt: 100, id: "a".repeat(64) })
+      }))
+
+    if (reopen !== undefined) {
+      test("what is stored survives a restart", (s) =>
+        Effect.gen(function* () {
+          yield* s.add({ url: B, direction: "up", filter: "", authKey: "" })
+          yield* s.setPaused(B, true)
+          yield* s.advance(B, "up", { createdAt: 1234, id: "d".repeat(64) })
+          const rows = yield* Effect.flatMap(StreamStore, (x) => x.load).pipe(Effect.provide(reopen()))
+          expect(rows).toEqual([
+            { url: B, runtime: true, direction: "up", filter: "", authKey: "", paused: true, down: undefined, up: { createdAt: 1234, id: "d".repeat(64) } }
+          ])
+        }))
+    }
+  })
