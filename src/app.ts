@@ -10,6 +10,7 @@ import { AuthSessions } from "./auth/AuthSessions.ts"
 import { RelayIdentity } from "./auth/RelayIdentity.ts"
 import { selfDescriptionLayer } from "./discovery/SelfDescription.ts"
 import { mirrorLayer } from "./client/mirror.ts"
+import { streamsLayer } from "./client/streams.ts"
 import { ManagementApi } from "./http/nip86.ts"
 import { tracingLayerFromEnv } from "./observability/tracing.ts"
 import { Ingest } from "./ingest/Ingest.ts"
@@ -48,7 +49,7 @@ export const relayLayer = <E1, E2>(adapters: {
   readonly store: Layer.Layer<Stores, E1, RelayConfig>
   readonly verifier: Layer.Layer<SignatureVerifier, E2, RelayConfig>
 }) =>
-  Layer.mergeAll(selfDescriptionLayer.pipe(Layer.provideMerge(RelayServer.layer)), maintenanceLayer(60), mirrorLayer).pipe(
+  Layer.mergeAll(selfDescriptionLayer.pipe(Layer.provideMerge(RelayServer.layer)), maintenanceLayer(60), mirrorLayer, streamsLayer).pipe(
     Layer.provideMerge(ManagementApi.layer),
     Layer.provideMerge(coreLayer),
     Layer.provideMerge(Layer.mergeAll(adapters.store, adapters.verifier)),

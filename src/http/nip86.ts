@@ -23,6 +23,8 @@ import { parseIpRange } from "../net/ip.ts"
 import { isHex64, nowSeconds } from "../nostr/index.ts"
 import { EventStore, FreshReads, type EventStoreShape } from "../storage/EventStore.ts"
 import { GROUP_ID } from "../storage/GroupStore.ts"
+import { parseStreams, parseStreamSpec, type StreamSpec } from "../config/streams.ts"
+import { desiredStreams, StreamStore, type StreamStoreShape } from "../storage/StreamStore.ts"
 
 export const RPC_CONTENT_TYPE = "application/nostr+json+rpc"
 export const MAX_RPC_BODY_BYTES = 64 * 1024
@@ -160,7 +162,62 @@ const groupMethods = (groups: GroupsShape): Record<string, Method> => ({
   removegroupadmin: (p) => call(() => [groupParam(p), pubkeyAt(p, 1)] as const, ([id, pk]) => groups.removeAdmin(id, pk))
 })
 
-const methodsOf = (m: ModerationShape, store: EventStoreShape, membership: MembershipShape, groups: GroupsShape, relayUrl: string): Record<string, Method> => {
+/** Streams (`streams`; src/client/streams.ts runs them, re-reading the store every second): named after 86.md's pattern. */
+const streamMethods = (streams: StreamStoreShape, configured: ReadonlyArray<StreamSpec>): Record<string, Method> => {
+  const isConfigured = (url: string) => configured.some((s) => s.url === url)
+  const urlParam = (params: Params): string => {
+    const v = params[0]
+    if (typeof v !== "string" || !/^wss?:\/\/\S+$/.test(v.trim())) throw new RpcError("params[0] must be the stream's ws:// or wss:// URL")
+    return v.trim()
+  }
+  const runtimeUrl = (params: Params): string => {
+    const url = urlParam(params)
+    if (isConfigured(url)) throw new RpcError(`the stream to ${url} comes from the relay's configuration and cannot be changed here (pausestream can pause it)`)
+    return url
+  }
+  const setPaused = (params: Params, paused: boolean) =>
+    call(
+      () => urlParam(params),
+      (url) =>
+        Effect.flatMap(streams.load, (rows) =>
+          desiredStreams(configured, rows).some((v) => v.url === url) ? Effect.as(streams.setPaused(url, paused), true) : Effect.fail(new RpcError(`no stream to ${url}`))
+        )
+    )
+  return {
+    // The stream's key is never shown: authKey says whose key it AUTHs with.
+    liststreams: () =>
+      call(
+        () => undefined,
+        () => Effect.map(streams.load, (rows) => desiredStreams(configured, rows).map(({ spec, ...view }) => ({ ...view, authKey: spec.authKey === "" ? "relay" : "own" })))
+      ),
+    addstream: (p) =>
+      call(
+        () => {
+          const spec = parseStreamSpec({ url: p[0], direction: p[1] ?? "down", filter: p[2], authKey: p[3] })
+          if ("error" in spec) throw new RpcError(spec.error)
+          runtimeUrl([spec.url])
+          return spec
+        },
+        (spec) => Effect.as(streams.add(spec), true)
+      ),
+    removestream: (p) =>
+      call(
+        () => runtimeUrl(p),
+        (url) => Effect.flatMap(streams.remove(url), (removed) => (removed ? Effect.succeed(true) : Effect.fail(new RpcError(`no stream to ${url} was added at run time`))))
+      ),
+    pausestream: (p) => setPaused(p, true),
+    resumestream: (p) => setPaused(p, false)
+  }
+}
+
+const methodsOf = (
+  m: ModerationShape,
+  store: EventStoreShape,
+  membership: MembershipShape,
+  groups: GroupsShape,
+  relayUrl: string,
+  streams: Record<string, Method>
+): Record<string, Method> => {
   const pubkeyEntries = (list: "bannedPubkeys" | "allowedPubkeys") => m.list(list).map((e) => ({ pubkey: e.value, reason: e.reason }))
   const methods: Record<string, Method> = {
     banpubkey: (p) => call(() => hexParam(p, "pubkey"), (pk) => Effect.as(m.banPubkey(pk, reasonParam(p, 1)), true)),
@@ -201,7 +258,8 @@ const methodsOf = (m: ModerationShape, store: EventStoreShape, membership: Membe
       call(() => ipParam(p), (ip) => Effect.flatMap(m.unblockIp(ip), (r) => unless(r, isStatic(m, "blockedIps", ip), "this block"))),
     listblockedips: () => Effect.succeed(m.list("blockedIps").map((e) => ({ ip: e.value, reason: e.reason }))),
     ...(membership.enabled ? membershipMethods(membership, relayUrl) : {}),
-    ...(groups.enabled ? groupMethods(groups) : {})
+    ...(groups.enabled ? groupMethods(groups) : {}),
+    ...streams
   }
   return { supportedmethods: () => Effect.succeed(Object.keys(methods).concat("supportedmethods").sort()), ...methods }
 }
@@ -227,7 +285,9 @@ export class ManagementApi extends Context.Service<
       const store = yield* EventStore
       const admins = new Set(config.adminPubkeys)
       const replay = makeReplayGuard()
-      const methods = methodsOf(moderation, store, yield* Membership, yield* Groups, config.relayUrl)
+      const configuredStreams = parseStreams(config.streams)
+      const streams = streamMethods(yield* StreamStore, "error" in configuredStreams ? [] : configuredStreams)
+      const methods = methodsOf(moderation, store, yield* Membership, yield* Groups, config.relayUrl, streams)
 
       const handle = Effect.gen(function* () {
         const req = yield* HttpServerRequest.HttpServerRequest

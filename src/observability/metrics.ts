@@ -110,6 +110,31 @@ export const mirrorLagSeconds = (upstream: string) =>
 export const mirrorCatchups = (upstream: string, method: string) =>
   once(`catchups ${upstream} ${method}`, () => Metric.counter("parrhesia_mirror_catchups_total", { description: "Catch-ups after a connect, by method (negentropy, req)", attributes: { upstream, method } }))
 
+// Streams (`streams`, NIP-86 addstream): one series per stream (the remote's URL).
+export const streamConnected = (stream: string) =>
+  once(`stream connected ${stream}`, () => Metric.gauge("parrhesia_stream_connected", { description: "1 while the stream is connected to its remote", attributes: { stream } }))
+export const streamLagSeconds = (stream: string, direction: string) =>
+  once(`stream lag ${stream} ${direction}`, () =>
+    Metric.gauge("parrhesia_stream_lag_seconds", { description: "Seconds between the newest live event's created_at and its arrival (down) or its sending (up)", attributes: { stream, direction } })
+  )
+export const streamEvents = (stream: string, direction: string, source: string, result: string) =>
+  once(`stream events ${stream} ${direction} ${source} ${result}`, () =>
+    Metric.counter("parrhesia_stream_events_total", {
+      description: "Events each way (down: from the remote, stored here; up: sent to the remote) by source (live, catchup) and result (accepted, duplicate, or the refusal prefix)",
+      attributes: { stream, direction, source, result }
+    })
+  )
+export const streamRefusals = (stream: string, reason: string) =>
+  once(`stream refusals ${stream} ${reason}`, () =>
+    Metric.counter("parrhesia_stream_refusals_total", { description: "The remote's refusals (of our events, subscription, NIP-77 or AUTH) by reason (the NIP-01 prefix)", attributes: { stream, reason } })
+  )
+export const streamCatchups = (stream: string, method: string) =>
+  once(`stream catchups ${stream} ${method}`, () => Metric.counter("parrhesia_stream_catchups_total", { description: "Catch-ups from the stored position, by method (negentropy, req)", attributes: { stream, method } }))
+export const streamEchoes = (stream: string) =>
+  once(`stream echoes ${stream}`, () => Metric.counter("parrhesia_stream_echoes_total", { description: "Events the remote sent back that this relay had sent it (dropped: loops)", attributes: { stream } }))
+export const streamRestarts = (stream: string) =>
+  once(`stream restarts ${stream}`, () => Metric.counter("parrhesia_stream_restarts_total", { description: "Times the stream failed and was restarted with backoff", attributes: { stream } }))
+
 // ------------------------------------------------------------ write-policy plugin (writePolicyPlugin)
 export const pluginCalls = (outcome: string) =>
   once(`plugin calls ${outcome}`, () =>

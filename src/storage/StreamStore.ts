@@ -48,3 +48,30 @@ export interface StreamStoreShape {
 }
 
 export class StreamStore extends Context.Service<StreamStore, StreamStoreShape>()("parrhesia/storage/StreamStore") {}
+
+/** One stream's state as the NIP-86 `liststreams` shows it. */
+export interface StreamView {
+  readonly url: string
+  readonly direction: string
+  readonly filter: string
+  readonly source: "config" | "runtime"
+  readonly paused: boolean
+  readonly down: StreamPosition | null
+  readonly up: StreamPosition | null
+}
+
+/** The streams to run: the configuration's, then the runtime ones (the store), each with its pause and positions. */
+export const desiredStreams = (configured: ReadonlyArray<StreamSpec>, rows: ReadonlyArray<StoredStream>): Array<StreamView & { readonly spec: StreamSpec }> => {
+  const byUrl = new Map(rows.map((r) => [r.url, r]))
+  const out: Array<StreamView & { readonly spec: StreamSpec }> = []
+  const seen = new Set<string>()
+  const view = (spec: StreamSpec, source: "config" | "runtime") => {
+    const r = byUrl.get(spec.url)
+    seen.add(spec.url)
+    out.push({ url: spec.url, direction: spec.direction, filter: spec.filter, source, paused: r?.paused ?? false, down: r?.down ?? null, up: r?.up ?? null, spec })
+  }
+  for (const spec of configured) view(spec, "config")
+  for (const r of rows) if (r.runtime && !seen.has(r.url)) view({ url: r.url, direction: r.direction, filter: r.filter, authKey: r.authKey }, "runtime")
+  return out
+}
+
