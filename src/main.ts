@@ -6,6 +6,7 @@ import { Cause, Effect, Exit, Layer } from "effect"
 import { coreLayer, loggingLayer, relayLayer } from "./app.ts"
 import { runAdmin } from "./client/admin.ts"
 import { scanArgs } from "./client/args.ts"
+import { runBackupCli } from "./client/backupCli.ts"
 import { runBenchCli } from "./client/bench.ts"
 import { runDoctorCli } from "./client/doctor.ts"
 import { runExportCli } from "./client/exportCli.ts"
@@ -29,6 +30,7 @@ Usage:
   parrhesia [serve] [--host HOST] [--port PORT] [--config FILE]
   parrhesia admin <method> [params...] [--url URL]
   parrhesia sync <from-url> <to-url> [--filter JSON] [--both] [--auth-key HEX|nsec] [--method auto|negentropy|req] [--json]
+  parrhesia backup <npub | hex> [--bootstrap URL ...] [--to URL] [--mentions] [--auth-key HEX|nsec] [--json]
   parrhesia doctor <url> [--json] [--auth-key HEX|nsec] [--timeout MS] [--rounds N]
   parrhesia bench <url> [<url>...] [--scenarios ingest,query,fanout,connections|all] [--events N] [--pid PID]
   parrhesia export [--filter JSON] [--out FILE] [--include-private] [--config FILE]
@@ -45,6 +47,16 @@ the filter (default: everything). Uses NIP-77 when both relays speak it, else
 compares REQ results over time windows. AUTH key from --auth-key or
 PARRHESIA_AUTH_KEY. Exit 0 in sync, 1 some events refused or not fetched,
 2 usage, 3 a relay unreachable or broke the protocol.
+
+backup: copies into --to (default: this relay, from the settings' relayUrl,
+else host and port) every event the user wrote, from each write relay of
+their newest relay list (kind 10002, NIP-65), and with --mentions the events
+tagging them from their read relays; NIP-77 where a relay speaks it, else REQ
+windows. The relay list is looked for on the --bootstrap relays (repeat the
+option or separate with commas); no public relay is built in: without
+--bootstrap, the destination and mirrorUpstreams. Progress per relay on
+stderr, a table (relay, reachable, found, new, refused) on stdout. Exit codes
+as sync's (3: some relay could not be reached; the others were copied).
 
 doctor: checks a relay from outside (DNS, TCP, TLS, NIP-11 and CORS, whether
 it can store (/ready), the WebSocket upgrade, a publish-and-read round trip,
@@ -209,6 +221,7 @@ const main = Effect.gen(function* () {
     // doctor colours its report on stdout; sync redraws its progress line on stderr.
     doctor: (argv) => runDoctorCli(argv, process.env, { ...io, tty: process.stdout.isTTY === true }),
     sync: (argv) => runSyncCli(argv, process.env, { ...io, tty: process.stderr.isTTY === true }),
+    backup: (argv) => runBackupCli(argv, process.env, { ...io, tty: process.stderr.isTTY === true }),
     export: (argv) => runExportCli(argv, process.env, { ...io, tty: process.stderr.isTTY === true }, storeTools),
     import: (argv) => runImportCli(argv, process.env, { ...io, tty: process.stderr.isTTY === true }, storeTools)
   }

@@ -6,50 +6,17 @@
  */
 import { createHash, randomBytes } from "node:crypto"
 import { hexToBytes } from "@noble/hashes/utils.js"
+import { decodeNip19Key } from "../nostr/bech32.ts"
 import { signEvent, type NostrEvent } from "../nostr/index.ts"
 
 export class AdminUsageError extends Error {}
 
-const BECH32 = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
-
 /** Decodes a bech32 `nsec1...` into its 32 secret-key bytes (checksum verified). */
 export const decodeNsec = (text: string): Uint8Array => {
-  const s = text.toLowerCase()
-  const sep = s.lastIndexOf("1")
-  if (!s.startsWith("nsec1") || sep !== 4) throw new AdminUsageError("the secret key must be 64 hex characters or an nsec1... string")
-  const values: Array<number> = []
-  for (const c of s.slice(sep + 1)) {
-    const v = BECH32.indexOf(c)
-    if (v === -1) throw new AdminUsageError("the nsec contains a character bech32 does not use")
-    values.push(v)
-  }
-  const polymod = (vs: ReadonlyArray<number>) => {
-    const G = [0x3b6a57b2, 0x26508e6d, 0x1ea119fa, 0x3d4233dd, 0x2a1462b3]
-    let chk = 1
-    for (const v of vs) {
-      const top = chk >> 25
-      chk = ((chk & 0x1ffffff) << 5) ^ v
-      for (let i = 0; i < 5; i++) if ((top >> i) & 1) chk ^= G[i]!
-    }
-    return chk
-  }
-  const hrp = s.slice(0, sep)
-  const expanded = [...[...hrp].map((c) => c.charCodeAt(0) >> 5), 0, ...[...hrp].map((c) => c.charCodeAt(0) & 31)]
-  if (polymod([...expanded, ...values]) !== 1) throw new AdminUsageError("the nsec checksum is wrong")
-  const data = values.slice(0, -6)
-  let acc = 0
-  let bits = 0
-  const out: Array<number> = []
-  for (const v of data) {
-    acc = (acc << 5) | v
-    bits += 5
-    if (bits >= 8) {
-      bits -= 8
-      out.push((acc >> bits) & 0xff)
-    }
-  }
-  if (out.length !== 32) throw new AdminUsageError("the nsec does not hold a 32-byte key")
-  return Uint8Array.from(out)
+  if (!/^nsec1/i.test(text.trim())) throw new AdminUsageError("the secret key must be 64 hex characters or an nsec1... string")
+  const r = decodeNip19Key(text, "nsec")
+  if ("error" in r) throw new AdminUsageError(r.error)
+  return r.key
 }
 
 export const parseSecretKey = (text: string | undefined): Uint8Array => {

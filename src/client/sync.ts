@@ -65,6 +65,11 @@ export interface DirectionReport {
   fetched: number
   /** Missing ids the source did not return when asked (deleted meanwhile, or hidden). */
   notFetched: number
+  /**
+   * Events the source holds for the filter, when the comparison saw them all (REQ windows; a
+   * lower bound with incomplete windows). Undefined with NIP-77, which compares fingerprints.
+   */
+  held: number | undefined
   accepted: number
   /** Accepted as duplicates (the destination had them after all). */
   duplicates: number
@@ -97,6 +102,7 @@ const direction = (from: RelayClient, to: RelayClient): DirectionReport => ({
   missing: 0,
   fetched: 0,
   notFetched: 0,
+  held: undefined,
   accepted: 0,
   duplicates: 0,
   refused: {},
@@ -285,6 +291,8 @@ export const syncRelays = (options: SyncOptions): Effect.Effect<SyncReport, Sync
         const inB = new Set(b.map((e) => e.id))
         compared += new Set([...inA, ...inB]).size
         progress.compared = compared
+        forward.held = (forward.held ?? 0) + a.length
+        backward.held = (backward.held ?? 0) + b.length
         const aOnly = a.filter((e) => !inB.has(e.id))
         const bOnly = b.filter((e) => !inA.has(e.id))
         forward.missing += aOnly.length
