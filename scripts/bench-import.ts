@@ -189,7 +189,7 @@ const oneRun = async (file: string, k: number) => {
   let relay: ChildProcess | undefined
   try {
     // Initialise the embedded PostgreSQL before the clock starts (initdb takes seconds).
-    spawnSync(process.execPath, [join(root, "src/main.ts"), "export", "--out", "/dev/null"], { env, stdio: "ignore" })
+    spawnSync(process.execPath, [join(root, "src/main.ts"), "import", "/dev/null"], { env, stdio: "ignore" })
     relay = withRelay ? await startRelay(env) : undefined
     const before = relay === undefined ? 0 : relayCpu(relay.pid!)
     await importOnce(`run ${k}${relay === undefined ? "" : ", into a running relay"}`, file, dataDir, env)

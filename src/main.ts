@@ -1,6 +1,8 @@
 /**
  * CLI entry: `parrhesia serve` (the default) and `parrhesia help|version`.
  */
+import { existsSync } from "node:fs"
+import { join } from "node:path"
 import { NodeRuntime } from "@effect/platform-node"
 import { Cause, Effect, Exit, Layer } from "effect"
 import { coreLayer, loggingLayer, relayLayer } from "./app.ts"
@@ -187,6 +189,9 @@ const storeTools: StoreToolWiring = {
     if (settings.databaseUrl !== "") return { settings: tuned, shared: true, where: "the database of setting databaseUrl" }
     const running = await findRunningEmbedded(settings.dataDir)
     if (running === undefined) {
+      if (!existsSync(join(settings.dataDir, "pg", "PG_VERSION"))) {
+        return { settings: tuned, shared: false, missing: true, where: `a new embedded PostgreSQL in ${settings.dataDir} (no store was there: created for this run)` }
+      }
       return { settings: tuned, shared: false, where: `the embedded PostgreSQL in ${settings.dataDir} (no relay is running on it: started for this run)` }
     }
     return {
@@ -227,9 +232,13 @@ const main = Effect.gen(function* () {
   }
   const tool = Object.hasOwn(tools, process.argv[2] ?? "") ? tools[process.argv[2]!] : undefined
   if (tool !== undefined) {
-    const run = Effect.promise(() => tool(process.argv.slice(3)))
-    // export and import stop gently on Ctrl-C themselves (finish what is in flight, close the file, summary).
-    process.exitCode = yield* (process.argv[2] === "export" || process.argv[2] === "import" ? Effect.uninterruptible(run) : run)
+    const run = Effect.flatMap(
+      Effect.promise(() => tool(process.argv.slice(3))),
+      (code) => Effect.sync(() => void (process.exitCode = code))
+    )
+    // export and import stop gently on Ctrl-C themselves (finish what is in flight, close the file, summary);
+    // the exit code is set inside, before the pending interruption ends the fiber.
+    yield* process.argv[2] === "export" || process.argv[2] === "import" ? Effect.uninterruptible(run) : run
     return
   }
   const cli = yield* Effect.try({

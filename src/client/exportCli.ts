@@ -137,8 +137,11 @@ export const runExportCli = async (
     }
     args = parsed
     const settings = await toolSettings(args.config, env)
-    sink = await writeLines(args.out)
     located = await wiring.locate(settings)
+    if (located.missing === true) {
+      throw new Error(`there is no store in ${settings.dataDir} (setting dataDir; PARRHESIA_DATA_DIR): nothing to export`)
+    }
+    sink = await writeLines(args.out)
   } catch (e) {
     io.err(`parrhesia export: ${(e as Error).message}\n`)
     return e instanceof ToolUsageError ? 2 : 1

@@ -20,6 +20,8 @@ export interface ToolDatabase {
   readonly where: string
   /** Whether a relay may be listening on it (then what a tool stores is announced on the cluster bus). */
   readonly shared: boolean
+  /** Whether the embedded store does not exist yet (this run would create it: a wrong dataDir?). */
+  readonly missing?: boolean
 }
 
 /** What the entry provides to the store tools. */
@@ -53,7 +55,9 @@ export const toolSettings = async (file: string | undefined, env: Readonly<Recor
   return settings
 }
 
-export const n = (x: number): string => Math.round(x).toLocaleString("en-US")
+const numbers = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 })
+/** A whole number with thousands separators (one formatter: toLocaleString builds one per call). */
+export const n = (x: number): string => numbers.format(Math.round(x))
 
 /** Seconds as m:ss or h:mm:ss. */
 export const clock = (seconds: number): string => {
