@@ -146,6 +146,8 @@ export const streamsLayer = Layer.effectDiscard(
         })
         const fromRemote = new RecentIds(REMEMBERED_IDS)
         const sentUp = new RecentIds(REMEMBERED_IDS)
+        /** Events the remote refused: not offered again by a catch-up (until a restart forgets them). */
+        const refusedUp = new RecentIds(REMEMBERED_IDS)
         const queue = yield* Queue.dropping<Item>(QUEUE_CAPACITY)
         let catchupDue = false
         // Until a catch-up succeeds (at start, after a drop, an overflow or a failed send) the positions
@@ -231,7 +233,10 @@ export const streamsLayer = Layer.effectDiscard(
               }
               const result = ok.accepted ? (ok.message.startsWith("duplicate:") ? "duplicate" : "accepted") : reasonOf(ok.message)
               yield* Metric.update(M.streamEvents(url, "up", source, result), 1)
-              if (!ok.accepted) refused(ok.message)
+              if (!ok.accepted) {
+                refusedUp.add(e.id)
+                refused(ok.message)
+              }
               else if (source === "live" && !pending) {
                 advance("up", { createdAt: Math.min(e.created_at, nowSeconds()), id: e.id })
                 yield* Metric.update(M.streamLagSeconds(url, "up"), Math.max(0, nowSeconds() - e.created_at))
@@ -246,7 +251,7 @@ export const streamsLayer = Layer.effectDiscard(
             for (let i = 0; i < ids.length; i += 500) {
               const events = yield* store.query([{ ids: ids.slice(i, i + 500) }]).pipe(Effect.provideService(FreshReads, true), Effect.orDie)
               for (const e of events) {
-                if (fromRemote.has(e.id)) continue
+                if (fromRemote.has(e.id) || refusedUp.has(e.id)) continue
                 if (!(yield* sendUp(e, "catchup"))) return yield* Effect.fail(`the connection to ${url} failed while sending`)
                 sent++
               }

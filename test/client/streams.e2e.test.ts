@@ -13,7 +13,7 @@ import { usePostgresDatabase } from "../support/postgres.ts"
 import { runCli, startRelayProcess, type RelayProcess } from "../support/processes.ts"
 import { connect, nextEvent, now, publishOk, req } from "../support/ws.ts"
 
-const dbs = [usePostgresDatabase(), usePostgresDatabase(), usePostgresDatabase(), usePostgresDatabase(), usePostgresDatabase()]
+const dbs = [usePostgresDatabase(), usePostgresDatabase(), usePostgresDatabase(), usePostgresDatabase(), usePostgresDatabase(), usePostgresDatabase()]
 const pg = (i: number) => ({ PARRHESIA_STORE: "postgres", PARRHESIA_DATABASE_URL: dbs[i]!.url() })
 
 const has = async (url: string, ids: ReadonlyArray<string>) => {
@@ -44,11 +44,17 @@ describe("streams (end to end, relay processes)", () => {
     for (const s of stops.reverse()) await s()
   })
 
-  it("up: what the relay accepts reaches the remote live (ephemeral too); after the remote was stopped, the catch-up sends what it missed, once; nothing comes down", async () => {
+  it("up: what the relay accepts reaches the remote live (ephemeral too, after AUTH with the stream's key); after the remote was stopped, the catch-up sends what it missed, once; refusals counted, not retried; nothing comes down", async () => {
     const key = newKey()
-    let b = await startRelayProcess(pg(1))
+    const streamKey = newKey()
+    // The remote wants AUTH before any EVENT, and refuses kind 7.
+    const remoteEnv = { ...pg(1), PARRHESIA_AUTH_REQUIRED: "writes", PARRHESIA_DISALLOWED_KINDS: "7" }
+    let b = await startRelayProcess(remoteEnv)
     stops.push(() => b.stop())
-    const a = await startRelayProcess({ ...pg(0), PARRHESIA_STREAMS: JSON.stringify([{ url: b.url, direction: "up", filter: { authors: [key.pk] } }]) })
+    const a = await startRelayProcess({
+      ...pg(0),
+      PARRHESIA_STREAMS: JSON.stringify([{ url: b.url, direction: "up", filter: { authors: [key.pk] }, authKey: bytesToHex(streamKey.sk) }])
+    })
     stops.push(() => a.stop())
     await connected(a, b.url, 1)
 
@@ -64,6 +70,10 @@ describe("streams (end to end, relay processes)", () => {
     // Not matching the filter: never sent.
     const other = makeEvent({ created_at: now() })
     await publishTo(a.url, other)
+    // Refused by the remote: counted by reason, not sent again (not even by the catch-ups).
+    const reaction = makeEvent({ kind: 7, created_at: now(), content: "+" }, key)
+    await publishTo(a.url, reaction)
+    await expect.poll(async () => metric(await metrics(a), "parrhesia_stream_refusals_total", `stream="${b.url}"`, `reason="blocked"`), { timeout: 15_000 }).toBe(1)
 
     // The remote goes away; events are written on both sides meanwhile (on B through another process on its database).
     await b.stop()
@@ -75,7 +85,7 @@ describe("streams (end to end, relay processes)", () => {
     const b1 = makeEvent({ created_at: now(), content: "written on the remote meanwhile" }, key)
     await publishTo(side.url, b1)
     await side.stop()
-    b = await startRelayProcess(pg(1), b.port)
+    b = await startRelayProcess(remoteEnv, b.port)
 
     await expect.poll(() => has(b.url, [e1.id, a1.id, a2.id]), { timeout: 30_000, interval: 250 }).toEqual(sorted(e1.id, a1.id, a2.id))
     expect(await has(b.url, [other.id])).toEqual([])
@@ -84,7 +94,12 @@ describe("streams (end to end, relay processes)", () => {
     const up = (...labels: ReadonlyArray<string>) => metric(text, "parrhesia_stream_events_total", `stream="${b.url}"`, `direction="up"`, ...labels)
     expect(up(`source="live"`, `result="accepted"`)).toBe(2) // e1, eph
     expect(up(`source="catchup"`, `result="accepted"`)).toBe(2) // a1, a2
-    expect(up()).toBe(4) // nothing sent twice: no duplicate answers, nothing else
+    expect(up(`source="live"`, `result="blocked"`)).toBe(1) // the reaction, once
+    expect(up()).toBe(5) // nothing sent twice: no duplicate answers, nothing else
+    expect(metric(text, "parrhesia_stream_refusals_total", `stream="${b.url}"`)).toBe(1)
+    // The remote's own count: no EVENT it already had (the restarted remote saw the catch-up only).
+    expect(metric(await metrics(b), "parrhesia_events_total", `result="duplicate"`)).toBe(0)
+    expect(metric(await metrics(b), "parrhesia_events_total", `result="accepted"`)).toBe(2)
     expect(metric(text, "parrhesia_stream_events_total", `stream="${b.url}"`, `direction="down"`)).toBe(0)
     expect(metric(text, "parrhesia_stream_catchups_total", `stream="${b.url}"`, `method="negentropy"`)).toBeGreaterThanOrEqual(2)
   }, 120_000)
@@ -138,6 +153,7 @@ describe("streams (end to end, relay processes)", () => {
     expect(count(after, `direction="up"`, `source="catchup"`, `result="accepted"`)).toBe(1) // a1
     expect(count(after, `direction="down"`, `source="catchup"`, `result="accepted"`)).toBe(1) // b1
     expect(count(after, `result="duplicate"`)).toBe(0)
+    expect(metric(await metrics(b), "parrhesia_events_total", `result="duplicate"`)).toBe(0) // B never got an event twice
 
     // Live again, both ways, without bouncing.
     const a2 = makeEvent({ created_at: now(), content: "live on A after the restart" }, key)
@@ -150,7 +166,40 @@ describe("streams (end to end, relay processes)", () => {
     expect(count(last, `direction="up"`)).toBe(2) // a1, a2
     expect(count(last, `direction="down"`)).toBe(2) // b1, b2
     expect(count(last, `result="duplicate"`)).toBe(0)
+    expect(metric(await metrics(b), "parrhesia_events_total", `result="duplicate"`)).toBe(0)
   }, 120_000)
+
+  it("with two workers the stream runs in one of them, and sends what either accepts, once", async () => {
+    const key = newKey()
+    const b = await startRelayProcess()
+    stops.push(() => b.stop())
+    const a = await startRelayProcess({
+      ...pg(5),
+      PARRHESIA_WORKERS: "2",
+      PARRHESIA_LOG_LEVEL: "info",
+      PARRHESIA_STREAMS: JSON.stringify([{ url: b.url, direction: "up", filter: { authors: [key.pk] } }])
+    })
+    stops.push(() => a.stop())
+    await expect.poll(() => (a.output().match(/stream \S+ \(up\): connected/g) ?? []).length, { timeout: 20_000 }).toBe(1)
+    const watcher = await connect(b.url)
+    watcher.send(["REQ", "eph", { kinds: [20001], authors: [key.pk] }])
+    // Several connections: the primary hands them to both workers in turn.
+    const stored: Array<string> = []
+    for (let i = 0; i < 6; i++) {
+      const e = makeEvent({ created_at: now(), content: `stored ${i}` }, key)
+      const eph = makeEvent({ kind: 20001, created_at: now(), content: `ephemeral ${i}` }, key)
+      stored.push(e.id)
+      await publishTo(a.url, e, eph)
+    }
+    await expect.poll(() => has(b.url, stored), { timeout: 20_000, interval: 250 }).toEqual(sorted(...stored))
+    await expect.poll(() => watcher.log.filter((f) => f[0] === "EVENT" && f[1] === "eph").length, { timeout: 10_000 }).toBe(6)
+    await new Promise((r) => setTimeout(r, 500))
+    expect(watcher.log.filter((f) => f[0] === "EVENT" && f[1] === "eph").length).toBe(6) // each once
+    expect(metric(await metrics(b), "parrhesia_events_total", `result="duplicate"`)).toBe(0)
+    expect(metric(await metrics(b), "parrhesia_events_total", `result="accepted"`)).toBe(12)
+    expect((a.output().match(/stream \S+ \(up\): started/g) ?? []).length).toBe(1)
+    await watcher.close()
+  }, 90_000)
 
   it("a stream added through parrhesia admin starts without a restart; paused, resumed (catching up), listed and removed", async () => {
     const admin = newKey()
