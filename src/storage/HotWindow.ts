@@ -181,6 +181,8 @@ export interface HotWindowOptions {
   readonly vanishGraceMs?: number
   /** When the store decorator fills the window again after a request to vanish cost coverage (ms). Default: the grace. */
   readonly rebuildAfterVanishMs?: number
+  /** Least time between two fills from the store (ms): a burst of gaps costs one fill. Default 1,000. */
+  readonly minFillIntervalMs?: number
   /** Most entries one answer may examine before it gives up (the store answers instead). Default 20,000. */
   readonly maxScan?: number
   /** Recent removals remembered (per kind of removal). Default 16,384. */

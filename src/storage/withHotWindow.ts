@@ -124,6 +124,7 @@ export const makeHotWindowStore = (inner: EventStoreShape, bus: ClusterBusShape,
     const scope = yield* Effect.scope
     const run = Effect.runForkWith(services)
     const rebuildDelayMs = options.rebuildAfterVanishMs ?? options.vanishGraceMs ?? 60_000
+    const minFillIntervalMs = options.minFillIntervalMs ?? 1000
     yield* registerMetrics(window, counters)
 
     // ------------------------------------------------------------ filling
@@ -132,6 +133,7 @@ export const makeHotWindowStore = (inner: EventStoreShape, bus: ClusterBusShape,
     let generation = 0
     let filling = false
     let failing = false
+    let lastFill = 0
     let closed = false
     let waiters: Array<() => void> = []
 
@@ -179,6 +181,10 @@ export const makeHotWindowStore = (inner: EventStoreShape, bus: ClusterBusShape,
           filling = false
           return
         }
+        // Fills start at most once a second: a burst of gaps (or of failed writes) costs one fill, not one each.
+        const wait = lastFill + minFillIntervalMs - Date.now()
+        if (wait > 0) yield* Effect.provideService(Effect.sleep(wait), Clock.Clock, liveClock)
+        lastFill = Date.now()
         const gen = generation
         const r = yield* fillOnce(gen).pipe(
           Effect.catch((e) =>

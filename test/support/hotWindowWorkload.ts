@@ -206,7 +206,8 @@ export const runWorkload = (ops: ReadonlyArray<Op>, procs: number, maxBytes: num
             maxScan: 200,
             tombstones: 64,
             retention: RETENTION,
-            rebuildAfterVanishMs: 0
+            rebuildAfterVanishMs: 0,
+            minFillIntervalMs: 0
           })
           yield* made.ready
           stores.push(made)
