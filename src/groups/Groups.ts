@@ -68,6 +68,8 @@ export interface GroupSummary {
 
 export interface GroupsShape {
   readonly enabled: boolean
+  /** Whether `admit` has anything to say about this event (a group kind or an `h` tag): a cheap, synchronous test for every EVENT. */
+  readonly concerns: (e: NostrEvent) => boolean
   /**
    * The group rules for one event, applying what it asks (moderation, join, leave, creation);
    * undefined when it is stored as usual, an Admission when answered here, a Rejection when refused.
@@ -475,8 +477,15 @@ export class Groups extends Context.Service<Groups, GroupsShape>()("parrhesia/gr
 
       const noGroup = (id: string) => new Invalid({ message: `there is no group ${id} on this relay` })
 
+      const concerns = (e: NostrEvent) => {
+        if ((e.kind >= 9000 && e.kind <= 9022) || (e.kind >= R.GROUP_METADATA && e.kind <= R.GROUP_PINS)) return true
+        for (const t of e.tags) if (t[0] === "h") return true
+        return false
+      }
+
       return Groups.of({
         enabled: config.groups,
+        concerns,
         admit: config.groups ? admit : () => pass,
         list,
         deleteGroup: (id) =>

@@ -187,7 +187,7 @@ export class Ingest extends Context.Service<Ingest, IngestShape>()("parrhesia/in
             return { id: e.id, accepted: true, message, result: "accepted" }
           }
           // NIP-29: the group rules, and what a moderation, join or leave event asks applied before it is stored.
-          if (groups.enabled) {
+          if (groups.enabled && groups.concerns(e)) {
             const admitted = yield* span("groups")(groups.admit(e, ctx))
             if (admitted?.forget === "all") recent.clear()
             else if (admitted?.forget !== undefined) for (const id of admitted.forget) recent.forget(id)

@@ -147,7 +147,10 @@ export class Policy extends Context.Service<Policy, PolicyShape>()("parrhesia/po
       canServe,
       canServeStored,
       isBanned: (id, pubkey) => m !== undefined && m.hasServeRestrictions() && (m.isEventBanned(id) || m.isPubkeyBanned(pubkey)),
-      scopeFilter: g === undefined ? (ctx, f) => Access.scopePrivate(privateKinds, ctx, f) : (ctx, f) => scopeGroups(g, ctx, f).flatMap((x) => Access.scopePrivate(privateKinds, ctx, x))
+      scopeFilter:
+        g === undefined
+          ? (ctx, f) => Access.scopePrivate(privateKinds, ctx, f)
+          : (ctx, f) => (hasGroupRestrictions(g) ? scopeGroups(g, ctx, f).flatMap((x) => Access.scopePrivate(privateKinds, ctx, x)) : Access.scopePrivate(privateKinds, ctx, f))
     }
   }
 
