@@ -129,7 +129,7 @@ const cases: ReadonlyArray<Case> = [
   { rule: "layer-relay-edge-imports-nothing-above", what: "relay/ imports client/", from: "src/relay/bad.ts", imports: "../client/RelayPool.ts", to: "src/client/RelayPool.ts" },
   { rule: "layer-edge-features-imports-nothing-above", what: "discovery/ imports app.ts", from: "src/discovery/bad.ts", imports: "../app.ts", to: "src/app.ts" },
   // a module rule: it names the module itself (imports or not)
-  { rule: "every-module-has-a-layer", what: "a new folder without a layer", from: "src/groups/Groups.ts", imports: "../nostr/event.ts", to: "src/groups/Groups.ts" },
+  { rule: "every-module-has-a-layer", what: "a new folder without a layer", from: "src/livekit/LiveKit.ts", imports: "../nostr/event.ts", to: "src/livekit/LiveKit.ts" },
   { rule: "src-imports-no-tests-or-scripts", what: "src/ imports test/", from: "src/query/bad.ts", imports: "../../test/support/events.ts", to: "test/support/events.ts" },
   { rule: "src-imports-no-dev-dependencies", what: "src/ imports a devDependency", from: "src/query/bad.ts", imports: "vitest", to: "node_modules/vitest/index.js" }
 ]
@@ -158,10 +158,10 @@ describe("dependency rules (.dependency-cruiser.cjs)", () => {
   }
 
   it("every-module-has-a-layer also names an unlayered module that imports nothing", async () => {
-    const violations = await check({ "src/groups/kinds.ts": [], "src/groups/Groups.ts": ["./kinds.ts"], "src/app.ts": [...clean["src/app.ts"]!, "./groups/Groups.ts"] })
+    const violations = await check({ "src/livekit/kinds.ts": [], "src/livekit/LiveKit.ts": ["./kinds.ts"], "src/app.ts": [...clean["src/app.ts"]!, "./livekit/LiveKit.ts"] })
     expect(show(violations).sort()).toEqual([
-      "every-module-has-a-layer: src/groups/Groups.ts → src/groups/Groups.ts",
-      "every-module-has-a-layer: src/groups/kinds.ts → src/groups/kinds.ts"
+      "every-module-has-a-layer: src/livekit/LiveKit.ts → src/livekit/LiveKit.ts",
+      "every-module-has-a-layer: src/livekit/kinds.ts → src/livekit/kinds.ts"
     ])
   })
 
