@@ -272,7 +272,8 @@ export const streamsLayer = Layer.effectDiscard(
             let first = true
             while (msg !== undefined) {
               const answer: Uint8Array = yield* (first ? client.negOpen(subId, window, msg, 10_000) : client.negMsg(subId, msg)).pipe(
-                Effect.mapError((e) => ({ noNegentropy: e.message }))
+                // A lost connection is not a remote without NIP-77: the catch-up is asked again after the reconnect.
+                Effect.mapError((e) => (e.reason === "disconnected" || e.reason === "closed" || e.reason === "unreachable" ? e.message : { noNegentropy: e.message }))
               )
               first = false
               const r = engine.reconcile(answer)
@@ -368,7 +369,9 @@ export const streamsLayer = Layer.effectDiscard(
             const item = yield* Queue.take(queue)
             if (item !== "catchup") {
               if ("down" in item) yield* storeDown(item.down, "live")
-              else if (client.connectionState === "open") {
+              else if (sentUp.has(item.up.id) || refusedUp.has(item.up.id)) {
+                // A catch-up sent it (or the remote refused it) while it waited here: not sent twice.
+              } else if (client.connectionState === "open") {
                 if (!(yield* sendUp(item.up, "live"))) catchupDue = pending = true
               } else catchupDue = pending = true
             }
