@@ -127,6 +127,7 @@ export const streamsLayer = Layer.effectDiscard(
         // In memory the newest; `dirty` ones are written by the flusher.
         const pos: { down: StreamPosition | undefined; up: StreamPosition | undefined } = { down: row?.down, up: row?.up }
         const dirty = { down: false, up: false }
+        const rewound = { down: false, up: false }
         const advance = (direction: "down" | "up", p: StreamPosition) => {
           const old = pos[direction]
           if (old === undefined || old.createdAt < p.createdAt) {
@@ -134,13 +135,32 @@ export const streamsLayer = Layer.effectDiscard(
             dirty[direction] = true
           }
         }
+        /**
+         * An event that could not be carried (queue full, not connected, the send failed) and is older than
+         * the position: the position goes back to it, so the next catch-up (after a restart too) covers it.
+         */
+        const rewindTo = (direction: "down" | "up", createdAt: number) => {
+          const at = Math.min(createdAt, nowSeconds())
+          const p = pos[direction]
+          if (p !== undefined && p.createdAt > at) {
+            pos[direction] = { createdAt: at, id: "" }
+            rewound[direction] = true
+          }
+        }
+        /** Writes the positions that moved: the store then holds exactly the position in memory. */
         const flush = Effect.gen(function* () {
           for (const d of ["down", "up"] as const) {
             const p = pos[d]
-            if (!dirty[d] || p === undefined) continue
-            dirty[d] = false
-            yield* streamStore.advance(url, d, p).pipe(
-              Effect.catch((e) => Effect.sync(() => (dirty[d] = true)).pipe(Effect.andThen(Effect.logWarning(`stream ${url}: cannot store its position: ${e.message}`))))
+            if ((!dirty[d] && !rewound[d]) || p === undefined) continue
+            const back = rewound[d]
+            dirty[d] = rewound[d] = false
+            yield* (back ? Effect.andThen(streamStore.rewind(url, d, p), streamStore.advance(url, d, p)) : streamStore.advance(url, d, p)).pipe(
+              Effect.catch((e) =>
+                Effect.sync(() => {
+                  dirty[d] = true
+                  rewound[d] ||= back
+                }).pipe(Effect.andThen(Effect.logWarning(`stream ${url}: cannot store its position: ${e.message}`)))
+              )
             )
           }
         })
@@ -189,7 +209,10 @@ export const streamsLayer = Layer.effectDiscard(
           client.subscribe(() => [{ ...filter, limit: 0 }], {
             onEvent: (e) => {
               if (sentUp.has(e.id)) return run(Metric.update(M.streamEchoes(url), 1))
-              if (!Queue.offerUnsafe(queue, { down: e })) due()
+              if (!Queue.offerUnsafe(queue, { down: e })) {
+                rewindTo("down", e.created_at)
+                due()
+              }
             },
             onClosed: (why) => {
               refused(why)
@@ -200,7 +223,10 @@ export const streamsLayer = Layer.effectDiscard(
         if (wantUp) {
           const off = fanout.onAccepted((e) => {
             if (fromRemote.has(e.id) || sentUp.has(e.id) || !matchesFilter(filter, e)) return
-            if (!Queue.offerUnsafe(queue, { up: e })) due()
+            if (!Queue.offerUnsafe(queue, { up: e })) {
+              rewindTo("up", e.created_at)
+              due()
+            }
           })
           yield* Effect.addFinalizer(() => Effect.sync(off))
         }
@@ -371,9 +397,10 @@ export const streamsLayer = Layer.effectDiscard(
               if ("down" in item) yield* storeDown(item.down, "live")
               else if (sentUp.has(item.up.id) || refusedUp.has(item.up.id)) {
                 // A catch-up sent it (or the remote refused it) while it waited here: not sent twice.
-              } else if (client.connectionState === "open") {
-                if (!(yield* sendUp(item.up, "live"))) catchupDue = pending = true
-              } else catchupDue = pending = true
+              } else if (client.connectionState !== "open" || !(yield* sendUp(item.up, "live"))) {
+                rewindTo("up", item.up.created_at)
+                catchupDue = pending = true
+              }
             }
             if (catchupDue && client.connectionState === "open") {
               catchupDue = false

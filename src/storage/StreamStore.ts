@@ -45,6 +45,12 @@ export interface StreamStoreShape {
   readonly setPaused: (url: string, paused: boolean) => Effect.Effect<void, StoreError>
   /** Moves a direction's position forward (never back: an older position is ignored). */
   readonly advance: (url: string, direction: "down" | "up", position: StreamPosition) => Effect.Effect<void, StoreError>
+  /**
+   * Moves a direction's position back to `position` when it is past it (an event older than the
+   * position could not be sent: the next catch-up must start before it); a direction without a
+   * position keeps none.
+   */
+  readonly rewind: (url: string, direction: "down" | "up", position: StreamPosition) => Effect.Effect<void, StoreError>
 }
 
 export class StreamStore extends Context.Service<StreamStore, StreamStoreShape>()("parrhesia/storage/StreamStore") {}

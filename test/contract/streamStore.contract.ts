@@ -58,6 +58,15 @@ export const streamStoreContract = (name: string, makeLayer: () => Layer.Layer<S
         expect(row).toMatchObject({ url: A, runtime: false, paused: false })
         expect(row!.down).toEqual({ createdAt: 100, id: "a".repeat(64) })
         expect(row!.up).toEqual({ createdAt: 70, id: "c".repeat(64) })
+        // Back only when past it; a direction without a position keeps none.
+        yield* s.rewind(A, "up", { createdAt: 80, id: "" })
+        yield* s.rewind(A, "up", { createdAt: 60, id: "" })
+        yield* s.rewind(A, "up", { createdAt: 65, id: "e".repeat(64) })
+        yield* s.rewind(B, "down", { createdAt: 10, id: "" })
+        const [again, none] = yield* s.load
+        expect(again!.up).toEqual({ createdAt: 60, id: "" })
+        expect(none).toBeUndefined()
+        yield* s.advance(A, "up", { createdAt: 70, id: "c".repeat(64) })
         // A runtime add keeps positions.
         yield* s.add({ url: A, direction: "both", filter: "", authKey: "" })
         expect((yield* s.load)[0]!.down).toEqual({ createdAt: 100, id: "a".repeat(64) })

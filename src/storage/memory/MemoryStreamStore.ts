@@ -37,6 +37,12 @@ export const makeMemoryStreamStore = (): StreamStoreShape => {
         const r = row(url)
         const old = r[direction]
         if (old === undefined || old.createdAt < position.createdAt) r[direction] = position
+      }),
+    rewind: (url, direction, position) =>
+      Effect.sync(() => {
+        const r = rows.get(url)
+        const old = r?.[direction]
+        if (r !== undefined && old !== undefined && old.createdAt > position.createdAt) r[direction] = position
       })
   }
 }

@@ -74,6 +74,15 @@ export const makePostgresStreamStore = (sql: PgClient): StreamStoreShape => ({
              SET up_at = EXCLUDED.up_at, up_id = EXCLUDED.up_id WHERE streams.up_at IS NULL OR streams.up_at < EXCLUDED.up_at`,
         [url, p.createdAt, p.id]
       )
+      .pipe(Effect.asVoid, Effect.mapError(failed("cannot store the stream's position"))),
+  rewind: (url, direction, p) =>
+    sql
+      .unsafe(
+        direction === "down"
+          ? "UPDATE streams SET down_at = $2, down_id = $3 WHERE url = $1 AND down_at > $2"
+          : "UPDATE streams SET up_at = $2, up_id = $3 WHERE url = $1 AND up_at > $2",
+        [url, p.createdAt, p.id]
+      )
       .pipe(Effect.asVoid, Effect.mapError(failed("cannot store the stream's position")))
 })
 
