@@ -1,14 +1,21 @@
 /**
  * Streams in one process: the `streams` setting's validation, the worker
- * slot every worker computes alike, and a `both` stream with a remote that
+ * slot every worker computes alike, a `both` stream with a remote that
  * has no NIP-77 (a scripted relay): the catch-up runs by REQ pages both ways,
  * what the remote holds comes down, what it lacks goes up, once, and nothing
- * it sent is sent back.
+ * it sent is sent back; and supervision: a failing stream restarts alone,
+ * with backoff.
  */
 import { writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Effect } from "effect"
+import { Effect, Layer } from "effect"
+import { ClusterBus } from "../../src/cluster/ClusterBus.ts"
+import { layerMemory } from "../../src/storage/memory/MemoryEventStore.ts"
+import { layerMemoryGroups } from "../../src/storage/memory/MemoryGroupStore.ts"
+import { layerMemoryModeration } from "../../src/storage/memory/MemoryModerationStore.ts"
+import { makeMemoryStreamStore } from "../../src/storage/memory/MemoryStreamStore.ts"
+import { StreamStore } from "../../src/storage/StreamStore.ts"
 import { afterAll, describe, expect, it } from "vitest"
 import { loadSettings } from "../../src/config/RelayConfig.ts"
 import { parseStreams } from "../../src/config/streams.ts"
@@ -56,7 +63,7 @@ describe("the streams setting", () => {
   })
 })
 
-describe("a both stream with a remote without NIP-77", () => {
+describe("streams in one relay process", () => {
   const stops: Array<() => Promise<unknown>> = []
   afterAll(async () => {
     for (const s of stops.reverse()) await s()
@@ -98,6 +105,37 @@ describe("a both stream with a remote without NIP-77", () => {
     const text = await (await fetch(`${relay.httpUrl}/metrics`)).text()
     const line = text.split("\n").find((l) => l.startsWith("parrhesia_stream_catchups_total{") && l.includes(`stream="${remote.url}"`) && l.includes(`method="req"`))
     expect(Number(line?.split(" ").pop() ?? 0)).toBeGreaterThanOrEqual(1)
+    await c.close()
+  }, 60_000)
+
+  it("a stream that fails is restarted with backoff, alone: the others and the relay carry on", async () => {
+    const key = newKey()
+    const good = makeEvent({ created_at: now(), content: "from the healthy remote" }, key)
+    const healthy = await startFakeRelay((f, ws) => {
+      if (f[0] === "REQ") {
+        ws.send(JSON.stringify(["EVENT", f[1], good]))
+        ws.send(JSON.stringify(["EOSE", f[1]]))
+      } else if (f[0] !== "CLOSE") ws.send(JSON.stringify(["NOTICE", `unknown command ${f[0]}`]))
+    })
+    stops.push(() => healthy.close())
+    // A runtime stream whose stored filter is damaged: it fails each time it starts.
+    const streams = makeMemoryStreamStore()
+    Effect.runSync(streams.add({ url: "ws://127.0.0.1:9/broken", direction: "down", filter: "{damaged", authKey: "" }))
+    Effect.runSync(streams.add({ url: healthy.url, direction: "down", filter: "", authKey: "" }))
+    const relay = await startRelay({}, { stores: Layer.mergeAll(layerMemory, layerMemoryModeration, layerMemoryGroups, Layer.succeed(StreamStore, streams), ClusterBus.layerLocal) })
+    stops.push(() => relay.close())
+    const restarts = async () => {
+      const text = await (await fetch(`${relay.httpUrl}/metrics`)).text()
+      const line = text.split("\n").find((l) => l.startsWith("parrhesia_stream_restarts_total{") && l.includes("broken"))
+      return Number(line?.split(" ").pop() ?? 0)
+    }
+    const c = await connect(relay.url)
+    await expect.poll(async () => (await req(c, `has-${Date.now()}`, { ids: [good.id] })).events.length, { timeout: 15_000, interval: 200 }).toBe(1)
+    await expect.poll(restarts, { timeout: 10_000, interval: 200 }).toBeGreaterThanOrEqual(2)
+    // Backoff: 0.5 s, 1 s, 2 s... not a busy loop.
+    const seen = await restarts()
+    await new Promise((r) => setTimeout(r, 1000))
+    expect((await restarts()) - seen).toBeLessThanOrEqual(2)
     await c.close()
   }, 60_000)
 })
