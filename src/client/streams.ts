@@ -37,7 +37,7 @@
  * one: the slot `hash(url) mod workers`, which every worker computes alike.
  */
 import { hexToBytes } from "@noble/hashes/utils.js"
-import { Clock, Effect, Fiber, Layer, Metric, Queue } from "effect"
+import { Clock, Effect, Fiber, Layer, Metric, Queue, Semaphore } from "effect"
 import { RelayIdentity } from "../auth/RelayIdentity.ts"
 import { workerSlot } from "../cluster/workers.ts"
 import { RelayConfig, workerCount } from "../config/RelayConfig.ts"
@@ -59,6 +59,8 @@ const QUEUE_CAPACITY = 10_000
 /** Ids remembered per stream (received from the remote; sent to it). */
 const REMEMBERED_IDS = 200_000
 const RATE_LIMIT_RETRIES = 5
+/** Events sent up whose OK has not come yet (a far remote's round trip does not cap the rate at one event per trip). */
+const UP_IN_FLIGHT = 64
 const RELOAD_MS = 1000
 const FLUSH_MS = 1000
 
@@ -276,11 +278,10 @@ export const streamsLayer = Layer.effectDiscard(
             let sent = 0
             for (let i = 0; i < ids.length; i += 500) {
               const events = yield* store.query([{ ids: ids.slice(i, i + 500) }]).pipe(Effect.provideService(FreshReads, true), Effect.orDie)
-              for (const e of events) {
-                if (fromRemote.has(e.id) || refusedUp.has(e.id)) continue
-                if (!(yield* sendUp(e, "catchup"))) return yield* Effect.fail(`the connection to ${url} failed while sending`)
-                sent++
-              }
+              const due = events.filter((e) => !fromRemote.has(e.id) && !refusedUp.has(e.id))
+              const results = yield* Effect.forEach(due, (e) => sendUp(e, "catchup"), { concurrency: UP_IN_FLIGHT })
+              if (results.some((ok) => !ok)) return yield* Effect.fail(`the connection to ${url} failed while sending`)
+              sent += results.length
             }
             return sent
           })
@@ -389,6 +390,16 @@ export const streamsLayer = Layer.effectDiscard(
           )
         )
 
+        // Live sends run side by side (up to UP_IN_FLIGHT); a catch-up waits until none is in flight.
+        const sends = yield* Semaphore.make(UP_IN_FLIGHT)
+        const noneInFlight = sends.withPermits(UP_IN_FLIGHT)(Effect.void)
+        const sendLive = (e: NostrEvent) =>
+          Effect.gen(function* () {
+            if (yield* sendUp(e, "live")) return
+            rewindTo("up", e.created_at)
+            due()
+          }).pipe(Effect.ensuring(sends.release(1)))
+
         yield* Effect.forkScoped(Effect.forever(Effect.andThen(liveSleep(FLUSH_MS), flush)))
         return yield* Effect.forever(
           Effect.gen(function* () {
@@ -397,13 +408,17 @@ export const streamsLayer = Layer.effectDiscard(
               if ("down" in item) yield* storeDown(item.down, "live")
               else if (sentUp.has(item.up.id) || refusedUp.has(item.up.id)) {
                 // A catch-up sent it (or the remote refused it) while it waited here: not sent twice.
-              } else if (client.connectionState !== "open" || !(yield* sendUp(item.up, "live"))) {
+              } else if (client.connectionState !== "open") {
                 rewindTo("up", item.up.created_at)
                 catchupDue = pending = true
+              } else {
+                yield* sends.take(1)
+                yield* Effect.forkScoped(sendLive(item.up))
               }
             }
             if (catchupDue && client.connectionState === "open") {
               catchupDue = false
+              yield* noneInFlight
               yield* catchup
             }
           })

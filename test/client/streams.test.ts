@@ -138,4 +138,35 @@ describe("streams in one relay process", () => {
     expect((await restarts()) - seen).toBeLessThanOrEqual(2)
     await c.close()
   }, 60_000)
+
+  it("up: sends side by side, so a remote far away (each OK after 50 ms) still gets a burst quickly, each event once", async () => {
+    const key = newKey()
+    const received: Array<string> = []
+    const remote = await startFakeRelay((f, ws) => {
+      if (f[0] === "EVENT") {
+        received.push(f[1].id)
+        setTimeout(() => ws.send(JSON.stringify(["OK", f[1].id, true, ""])), 50)
+      } else if (f[0] === "REQ") ws.send(JSON.stringify(["EOSE", f[1]]))
+      else if (f[0] !== "CLOSE") ws.send(JSON.stringify(["NOTICE", `unknown command ${f[0]}`]))
+    })
+    stops.push(() => remote.close())
+    const relay = await startRelay({ streams: JSON.stringify([{ url: remote.url, direction: "up", filter: { authors: [key.pk] } }]) })
+    stops.push(() => relay.close())
+    const connectedNow = async () => {
+      const text = await (await fetch(`${relay.httpUrl}/metrics`)).text()
+      return text.split("\n").some((l) => l.startsWith("parrhesia_stream_connected{") && l.includes(remote.url) && l.endsWith(" 1"))
+    }
+    await expect.poll(connectedNow, { timeout: 10_000 }).toBe(true)
+    const events = Array.from({ length: 200 }, (_, i) => makeEvent({ created_at: now(), content: `burst ${i}` }, key))
+    const c = await connect(relay.url)
+    const started = Date.now()
+    for (const e of events) c.send(["EVENT", e])
+    // One at a time this would take 200 x 50 ms = 10 s.
+    await expect.poll(() => received.length, { timeout: 8_000, interval: 100 }).toBe(200)
+    expect(Date.now() - started).toBeLessThan(8_000)
+    expect(new Set(received).size).toBe(200)
+    await new Promise((r) => setTimeout(r, 300))
+    expect(received.length).toBe(200)
+    await c.close()
+  }, 60_000)
 })
