@@ -12,6 +12,7 @@ import { selfDescriptionLayer } from "./discovery/SelfDescription.ts"
 import { mirrorLayer } from "./client/mirror.ts"
 import { streamsLayer } from "./client/streams.ts"
 import { ManagementApi } from "./http/nip86.ts"
+import { StatusHistory } from "./http/StatusHistory.ts"
 import { tracingLayerFromEnv } from "./observability/tracing.ts"
 import { Ingest } from "./ingest/Ingest.ts"
 import { Groups } from "./groups/Groups.ts"
@@ -50,7 +51,7 @@ export const relayLayer = <E1, E2>(adapters: {
   readonly verifier: Layer.Layer<SignatureVerifier, E2, RelayConfig>
 }) =>
   Layer.mergeAll(selfDescriptionLayer.pipe(Layer.provideMerge(RelayServer.layer)), maintenanceLayer(60), mirrorLayer, streamsLayer).pipe(
-    Layer.provideMerge(ManagementApi.layer),
+    Layer.provideMerge(Layer.mergeAll(ManagementApi.layer, StatusHistory.layer)),
     Layer.provideMerge(coreLayer),
     Layer.provideMerge(Layer.mergeAll(adapters.store, adapters.verifier)),
     Layer.provide(Layer.mergeAll(loggingFromConfig, tracingLayerFromEnv(process.env)))

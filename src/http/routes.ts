@@ -2,7 +2,7 @@
  * Plain HTTP on the relay's port: the NIP-11 document (Accept:
  * application/nostr+json), the NIP-86 management API (POST with
  * Content-Type: application/nostr+json+rpc), /health, /metrics, the status
- * page for browsers (Accept: text/html) with its /stats, and a short text
+ * page for browsers (Accept: text/html) with its /stats and /stats/history, and a short text
  * answer for anything else at /.
  *
  * /health is liveness (this process serves HTTP: restarting it would not
@@ -22,6 +22,7 @@ import { SubscriptionIndex } from "../subscriptions/SubscriptionIndex.ts"
 import { relayInformation } from "./nip11.ts"
 import { ManagementApi, RPC_CONTENT_TYPE } from "./nip86.ts"
 import { relayStats, STATUS_CSP, statusPage } from "./status.ts"
+import { StatusHistory } from "./StatusHistory.ts"
 
 /** NIP-11: relays MUST accept CORS requests. */
 const CORS = {
@@ -59,6 +60,12 @@ export const httpApp = Effect.gen(function* () {
     }
     case "/stats":
       return HttpServerResponse.text(JSON.stringify(yield* relayStats), { contentType: "application/json", headers: { ...CORS, "cache-control": "no-store" } })
+    case "/stats/history": {
+      // The status page's charts: the samples after ?after= (unix seconds; absent: the whole last hour).
+      const after = Number(new URLSearchParams(req.url.split("?")[1] ?? "").get("after") ?? 0)
+      const history = (yield* StatusHistory).since(Number.isFinite(after) ? after : 0)
+      return HttpServerResponse.text(JSON.stringify(history), { contentType: "application/json", headers: { ...CORS, "cache-control": "no-store" } })
+    }
     case "/metrics": {
       const index = yield* SubscriptionIndex
       yield* Metric.update(openSubscriptions, index.size())

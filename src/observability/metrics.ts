@@ -3,6 +3,7 @@
  * GET /metrics.
  */
 import { Effect, Metric } from "effect"
+import { RecentLatency } from "./history.ts"
 
 export const eventsReceived = Metric.counter("parrhesia_events_received_total", {
   description: "EVENT messages received"
@@ -69,6 +70,9 @@ export const reqToEoseSeconds = Metric.histogram("parrhesia_req_eose_seconds", {
   description: "Time from receiving a REQ to sending its EOSE",
   boundaries: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
 })
+/** The same durations by the second they ended in, for the status page's p95 charts (read per second, ±10%). */
+export const okLatency = new RecentLatency()
+export const eoseLatency = new RecentLatency()
 
 export const storeReady = Metric.gauge("parrhesia_store_ready", {
   description: "1 while the store takes writes and answers reads (what /ready says), else 0"

@@ -83,6 +83,12 @@ export interface EventStoreShape {
   readonly queryServed?: (filters: ReadonlyArray<Filter>) => Effect.Effect<ReadonlyArray<ServedEvent>, StoreError>
   readonly count: (filters: ReadonlyArray<Filter>) => Effect.Effect<number, StoreError>
   /**
+   * What the store takes up, in bytes, for the status page: PostgreSQL's database on disk, the
+   * memory store's estimate of what it holds. Cheap enough to ask every few seconds. Optional: a
+   * store without it shows no size.
+   */
+  readonly size?: Effect.Effect<number, StoreError>
+  /**
    * NIP-45: the count and the 256 HyperLogLog registers over the counted events' pubkeys at
    * `offset` (see src/nostr/hll.ts), without returning the events.
    */

@@ -236,6 +236,7 @@ export const gated = (store: EventStoreShape, health: StoreHealthState): EventSt
     query: (filters) => guard(store.query(filters)),
     ...(store.queryServed !== undefined ? { queryServed: (filters: Parameters<NonNullable<EventStoreShape["queryServed"]>>[0]) => guard(store.queryServed!(filters)) } : {}),
     count: (filters) => guard(store.count(filters)),
+    ...(store.size !== undefined ? { size: guard(store.size) } : {}),
     countHll: (filters, offset) => guard(store.countHll(filters, offset)),
     deleteByRequest: (request) => guard(store.deleteByRequest(request)),
     vanish: (pubkey, until) => guard(store.vanish(pubkey, until)),

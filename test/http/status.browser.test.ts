@@ -2,10 +2,13 @@
 /**
  * The status page in a real headless Chromium (@sparticuz/chromium driven by
  * puppeteer-core, both pinned): it renders the relay's name, NIPs and limits,
- * its live figures change after events are published (without a reload), a
- * script in the page publishes and reads an event through the browser's own
- * WebSocket, the same works over https/wss with the relay's own TLS, and a
- * banner appears while the store is unavailable.
+ * its live figures and its charts of the last hour (events/s, REQs/s, OK and
+ * EOSE p95, connections, subscriptions: SVG polylines) change after traffic
+ * (without a reload), the store's size and readiness show, a stream and a
+ * mirror upstream show with their direction, state and lag, a script in the page
+ * publishes and reads an event through the browser's own WebSocket, the same
+ * works over https/wss with the relay's own TLS, and a banner appears while
+ * the store is unavailable.
  */
 import { copyFileSync, mkdirSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -20,7 +23,7 @@ import { StoreHealth, type StoreStatus } from "../../src/storage/StoreHealth.ts"
 import { makeEvent, newKey } from "../support/nostr.ts"
 import { startRelay, type TestRelay } from "../support/relay.ts"
 import { makeTestCa } from "../support/tls.ts"
-import { connect, now, publishOk } from "../support/ws.ts"
+import { connect, now, publishOk, req } from "../support/ws.ts"
 
 /** In the page: publish `event` over the page's own WebSocket to its relay, then read it back by id. */
 const publishAndRead = (page: Page, event: NostrEvent) =>
@@ -48,6 +51,13 @@ const publishAndRead = (page: Page, event: NostrEvent) =>
 
 const text = (page: Page, id: string) => page.$eval(`#${id}`, (el) => el.textContent ?? "")
 
+/** A chart's polyline points, and the largest value it holds (data-max). */
+const chart = (page: Page, series: string) =>
+  page.$eval(`#chart-${series}`, (fig) => ({
+    points: fig.querySelector("polyline")!.getAttribute("points") ?? "",
+    max: Number((fig as HTMLElement).dataset["max"] ?? 0)
+  }))
+
 describe("status page in headless Chromium", () => {
   let browser: Browser
   const relays: Array<TestRelay> = []
@@ -69,7 +79,8 @@ describe("status page in headless Chromium", () => {
   }, 120_000)
   afterAll(async () => {
     await browser?.close()
-    for (const r of relays) await r.close()
+    // Mirrors before their upstreams.
+    for (const r of relays.reverse()) await r.close()
   })
 
   it("renders the relay's facts and updates its figures without a reload", async () => {
@@ -81,18 +92,53 @@ describe("status page in headless Chromium", () => {
     expect(await page.title()).toBe("Status <Test> Relay")
     expect(await text(page, "name")).toBe("Status <Test> Relay")
     expect(await page.$$eval("ul.nips li", (lis) => lis.map((l) => l.textContent))).toEqual(expect.arrayContaining(["NIP-01", "NIP-11", "NIP-77"]))
-    expect(await page.$eval("table", (t) => t.textContent)).toMatch(/max limit\s*777/)
+    expect(await page.$eval("#limits", (t) => t.textContent)).toMatch(/max limit\s*777/)
     expect(await text(page, "relay-url")).toBe(relay.url)
 
     await page.waitForFunction(() => Number(document.body.dataset["updates"] ?? 0) >= 1)
     expect(await text(page, "stored-events")).toBe("0")
+    expect(await text(page, "store-size")).toBe("0 B")
+    expect(await text(page, "store-ready")).toBe("ready")
     expect(await page.$eval("#store-banner", (el) => (el as HTMLElement).hidden)).toBe(true)
+    // No mirror upstream, no stream service: no streams section.
+    expect(await page.$eval("#streams-section", (el) => (el as HTMLElement).hidden)).toBe(true)
+    // Six charts, drawn once the first samples arrive (one a second); nothing happened yet.
+    expect(await page.$$eval(".chart svg polyline", (ls) => ls.length)).toBe(6)
+    await page.waitForFunction(() => document.querySelector("#chart-connections polyline")!.getAttribute("points") !== "", { timeout: 10_000 })
+    const quiet = await chart(page, "eventsPerSecond")
+    expect(quiet.max).toBe(0)
+    expect((await chart(page, "okP95Ms")).points).toBe("")
+
     const c = await connect(relay.url)
     const key = newKey()
     for (let i = 0; i < 3; i++) await publishOk(c, makeEvent({ created_at: now() - i }, key))
-    // The page's own poll brings the new figures: no reload.
+    for (let i = 0; i < 3; i++) await req(c, `r${i}`, { authors: [key.pk] })
+    // The page's own poll brings the new figures and samples: no reload.
     await page.waitForFunction(() => document.getElementById("stored-events")!.textContent === "3", { timeout: 15_000 })
     await page.waitForFunction(() => Number(document.getElementById("connections")!.textContent) >= 1)
+    await page.waitForFunction(
+      () => ["eventsPerSecond", "reqsPerSecond", "okP95Ms", "eoseP95Ms", "connections", "subscriptions"].every((s) => Number((document.getElementById(`chart-${s}`) as HTMLElement).dataset["max"]) > 0),
+      { timeout: 15_000 }
+    )
+    const busy = await chart(page, "eventsPerSecond")
+    expect(busy.points).not.toBe(quiet.points)
+    expect(busy.max).toBeGreaterThan(0)
+    // Every point lies inside the SVG's box (300 x 64 user units).
+    for (const p of busy.points.split(" ")) {
+      const [x, y] = p.split(",").map(Number)
+      expect(x).toBeGreaterThanOrEqual(0)
+      expect(x).toBeLessThanOrEqual(300)
+      expect(y).toBeGreaterThanOrEqual(0)
+      expect(y).toBeLessThanOrEqual(64)
+    }
+    expect((await chart(page, "okP95Ms")).points).not.toBe("")
+    expect(await page.$eval("#chart-okP95Ms figcaption b", (b) => b.textContent)).toMatch(/ms$/)
+    expect(await text(page, "store-size")).toMatch(/^\d[\d.]* (B|kB)$/)
+    expect(await text(page, "store-size")).not.toBe("0 B")
+    // The history answers only what the page lacks.
+    const history = (await (await fetch(`${relay.httpUrl}/stats/history?after=${now() - 2}`)).json()) as { t: Array<number>; capacity: number }
+    expect(history.capacity).toBe(3600)
+    expect(history.t.length).toBeLessThanOrEqual(3)
     await c.close()
 
     const e = makeEvent({ created_at: now(), content: "from the browser" }, key)
@@ -108,8 +154,35 @@ describe("status page in headless Chromium", () => {
     await page.goto(relay.httpUrl, { waitUntil: "load" })
     await page.waitForFunction(() => !(document.getElementById("store-banner") as HTMLElement).hidden)
     expect(await text(page, "store-banner")).toMatch(/Storage is unavailable\..*ended \(signal SIGKILL\)/)
+    expect(await text(page, "store-ready")).toBe("unavailable")
     status = { ...status, ready: true, server: "up", reason: "", restarts: 1 }
     await page.waitForFunction(() => (document.getElementById("store-banner") as HTMLElement).hidden, { timeout: 10_000 })
+    await page.close()
+  }, 60_000)
+
+  it("lists the streams and the mirror upstreams with their state and lag", async () => {
+    const upstream = await startRelay({})
+    const remote = await startRelay({})
+    relays.push(upstream, remote)
+    const relay = await startRelay({ mirrorUpstreams: [upstream.url], streams: JSON.stringify([{ url: remote.url, direction: "both" }]) })
+    relays.push(relay)
+    const page = await browser.newPage()
+    await page.goto(relay.httpUrl, { waitUntil: "load" })
+    await page.waitForFunction(() => !(document.getElementById("streams-section") as HTMLElement).hidden, { timeout: 10_000 })
+    await page.waitForFunction(() => Array.from(document.querySelectorAll("#streams td.state")).every((td) => td.textContent === "connected"), { timeout: 15_000 })
+    const rows = () => page.$$eval("#streams tbody tr", (trs) => trs.map((tr) => Array.from(tr.querySelectorAll("td")).map((td) => td.textContent)))
+    expect(await rows()).toEqual([
+      [remote.url, "both", "connected", "–"],
+      [upstream.url, "in", "connected", "–"]
+    ])
+    // A live event through the mirror: its lag (seconds behind its created_at) shows, without a reload.
+    const c = await connect(upstream.url)
+    await publishOk(c, makeEvent({ created_at: now() - 30, content: "mirrored" }))
+    await c.close()
+    await page.waitForFunction(() => /^\d+ s$/.test(document.querySelectorAll("#streams tbody tr")[1]?.querySelectorAll("td")[3]?.textContent ?? ""), { timeout: 15_000 })
+    const lag = Number((await rows())[1]![3]!.split(" ")[0])
+    expect(lag).toBeGreaterThanOrEqual(30)
+    expect(lag).toBeLessThan(60)
     await page.close()
   }, 60_000)
 

@@ -41,4 +41,5 @@ export const onEvent = (conn: Conn, raw: unknown) =>
     const ended = yield* Clock.currentTimeMillis
     yield* Metric.update(M.eventsResult(answer.result), 1)
     yield* Metric.update(M.eventToOkSeconds, (ended - started) / 1000)
+    M.okLatency.record(ended - started, ended)
   })

@@ -120,4 +120,5 @@ export const onReq = (conn: Conn, subId: string, rawFilters: ReadonlyArray<unkno
     if (traced) yield* annotate("nostr.result", "eose")
     const ended = yield* Clock.currentTimeMillis
     yield* Metric.update(M.reqToEoseSeconds, (ended - started) / 1000)
+    M.eoseLatency.record(ended - started, ended)
   })

@@ -6,6 +6,7 @@
 import { Effect, Layer } from "effect"
 import {
   compareNewestFirst,
+  eventJson,
   expirationOf,
   HLL_REGISTERS,
   hllAdd,
@@ -247,6 +248,12 @@ export const makeMemoryEventStore = () => {
     put: (e) => Effect.sync(() => putSync(e)),
     query,
     count: (filters) => Effect.map(query(filters.map(({ limit: _limit, ...f }) => f)), (r) => r.length),
+    // The events' JSON text, a walk over them all: fine for the small stores this adapter is for.
+    size: Effect.sync(() => {
+      let bytes = 0
+      for (const e of byId.values()) bytes += eventJson(e).length
+      return bytes
+    }),
     countHll: (filters, offset) =>
       Effect.map(query(filters.map(({ limit: _limit, ...f }) => f)), (r) => {
         const hll = new Uint8Array(HLL_REGISTERS)

@@ -87,6 +87,8 @@ export const makePostgresEventStore = Effect.fnUntraced(function* (
     query: reads.query,
     queryServed: reads.queryServed,
     count: reads.count,
+    // The database's files (events, tags, indexes, the operator's lists): a stat per file, no scan.
+    size: Effect.map(reads.readRaw<{ bytes: string }>("SELECT pg_database_size(current_database())::text AS bytes"), (rows) => Number(rows[0]?.bytes ?? 0)),
     countHll: reads.countHll,
     negentropyRecords: reads.negentropyRecords,
     authorsAtDomain: reads.authorsAtDomain,
