@@ -36,6 +36,8 @@
  * effect without a restart. With several workers each stream runs on exactly
  * one: the slot `hash(url) mod workers`, which every worker computes alike.
  */
+import { randomBytes } from "node:crypto"
+import { hostname } from "node:os"
 import { hexToBytes } from "@noble/hashes/utils.js"
 import { Clock, Effect, Fiber, Layer, Metric, Queue, Semaphore } from "effect"
 import { RelayIdentity } from "../auth/RelayIdentity.ts"
@@ -62,6 +64,8 @@ const RATE_LIMIT_RETRIES = 5
 /** Events sent up whose OK has not come yet (a far remote's round trip does not cap the rate at one event per trip). */
 const UP_IN_FLIGHT = 64
 const RELOAD_MS = 1000
+/** How long a process's claim on a stream lasts without renewal (renewed every RELOAD_MS). */
+const LEASE_SECONDS = 10
 const FLUSH_MS = 1000
 
 const nowSeconds = () => Math.floor(Date.now() / 1000)
@@ -118,6 +122,8 @@ export const streamsLayer = Layer.effectDiscard(
     const run = (effect: Effect.Effect<void>) => void Effect.runForkWith(services)(effect)
     const workers = workerCount(config)
     const slot = workerSlot()
+    /** This process, as the owner of stream leases. */
+    const owner = `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`
 
     const runStream = (spec: StreamSpec, index: number) =>
       Effect.gen(function* () {
@@ -440,16 +446,18 @@ export const streamsLayer = Layer.effectDiscard(
     let started = 0
     const reconcile = Effect.gen(function* () {
       const rows = yield* streamStore.load
-      const wanted = new Map(
-        desiredStreams(configured, rows)
-          .filter((v) => !v.paused && streamSlot(v.url, workers) === slot)
-          .map((v) => [v.url, v.spec] as const)
-      )
+      const mine = desiredStreams(configured, rows).filter((v) => !v.paused && streamSlot(v.url, workers) === slot)
+      // The lease decides between processes that compute the same slot (hosts on one database).
+      const now = nowSeconds()
+      const wanted = new Map<string, StreamSpec>()
+      for (const v of mine) if (yield* streamStore.claim(v.url, owner, now, now + LEASE_SECONDS)) wanted.set(v.url, v.spec)
       for (const [url, r] of running) {
         const spec = wanted.get(url)
         if (spec !== undefined && specKey(spec) === r.key) continue
         running.delete(url)
         yield* Fiber.interrupt(r.fiber)
+        // Paused, removed, or elsewhere now: the lease is given up unless another process holds it already.
+        if (!mine.some((v) => v.url === url)) yield* Effect.ignore(streamStore.release(url, owner))
         yield* Effect.logInfo(`stream ${url}: stopped`)
       }
       for (const [url, spec] of wanted) {
@@ -460,6 +468,8 @@ export const streamsLayer = Layer.effectDiscard(
       }
     }).pipe(Effect.catch((e) => Effect.logWarning(`streams: cannot read the stored streams: ${e.message}`)))
 
+    // On shutdown the streams stop first (their fibers, forked later, are finalized before this runs), then their leases are given up.
+    yield* Effect.addFinalizer(() => Effect.forEach([...running.keys()], (url) => Effect.ignore(streamStore.release(url, owner)), { discard: true }))
     yield* reconcile
     yield* Effect.forkScoped(Effect.forever(Effect.andThen(liveSleep(RELOAD_MS), reconcile)))
   })

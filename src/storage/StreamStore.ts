@@ -51,6 +51,14 @@ export interface StreamStoreShape {
    * position keeps none.
    */
   readonly rewind: (url: string, direction: "down" | "up", position: StreamPosition) => Effect.Effect<void, StoreError>
+  /**
+   * Takes or renews the lease on running the stream to `url` for `owner` until `until` (unix
+   * seconds): true when `owner` holds it now (it had it, nobody had it, or the holder's lease ended
+   * before `now`). Every process of a relay (workers, hosts on one database) asks, so one runs each stream.
+   */
+  readonly claim: (url: string, owner: string, now: number, until: number) => Effect.Effect<boolean, StoreError>
+  /** Gives the lease up (a stream stopped, paused or removed here), so another process need not wait for it to end. */
+  readonly release: (url: string, owner: string) => Effect.Effect<void, StoreError>
 }
 
 export class StreamStore extends Context.Service<StreamStore, StreamStoreShape>()("parrhesia/storage/StreamStore") {}

@@ -13,7 +13,7 @@ import { usePostgresDatabase } from "../support/postgres.ts"
 import { runCli, startRelayProcess, type RelayProcess } from "../support/processes.ts"
 import { connect, nextEvent, now, publishOk, req } from "../support/ws.ts"
 
-const dbs = [usePostgresDatabase(), usePostgresDatabase(), usePostgresDatabase(), usePostgresDatabase(), usePostgresDatabase(), usePostgresDatabase()]
+const dbs = [usePostgresDatabase(), usePostgresDatabase(), usePostgresDatabase(), usePostgresDatabase(), usePostgresDatabase(), usePostgresDatabase(), usePostgresDatabase()]
 const pg = (i: number) => ({ PARRHESIA_STORE: "postgres", PARRHESIA_DATABASE_URL: dbs[i]!.url() })
 
 const has = async (url: string, ids: ReadonlyArray<string>) => {
@@ -201,6 +201,35 @@ describe("streams (end to end, relay processes)", () => {
     expect(metric(await metrics(b), "parrhesia_events_total", `result="accepted"`)).toBe(12)
     expect((a.output().match(/stream \S+ \(up\): started/g) ?? []).length).toBe(1)
     await watcher.close()
+  }, 90_000)
+
+  it("two relay processes on one database (hosts): one runs the stream; when it stops the other takes over", async () => {
+    const key = newKey()
+    const b = await startRelayProcess()
+    stops.push(() => b.stop())
+    const env = { ...pg(6), PARRHESIA_LOG_LEVEL: "info", PARRHESIA_STREAMS: JSON.stringify([{ url: b.url, direction: "up", filter: { authors: [key.pk] } }]) }
+    const first = await startRelayProcess(env)
+    stops.push(() => first.stop())
+    await connected(first, b.url, 1)
+    const second = await startRelayProcess(env)
+    stops.push(() => second.stop())
+    const started = (r: RelayProcess) => (r.output().match(/stream \S+ \(up\): started/g) ?? []).length
+    // Events accepted by either reach the remote once (the other's through the cluster bus).
+    const e1 = makeEvent({ created_at: now(), content: "on the first" }, key)
+    const e2 = makeEvent({ created_at: now(), content: "on the second" }, key)
+    await publishTo(first.url, e1)
+    await publishTo(second.url, e2)
+    await expect.poll(() => has(b.url, [e1.id, e2.id]), { timeout: 15_000, interval: 250 }).toEqual(sorted(e1.id, e2.id))
+    expect(started(first)).toBe(1)
+    expect(started(second)).toBe(0)
+    // The first stops (and gives its lease up): the second takes the stream over.
+    await first.stop()
+    await expect.poll(() => started(second), { timeout: 15_000, interval: 250 }).toBe(1)
+    const e3 = makeEvent({ created_at: now(), content: "after the takeover" }, key)
+    await publishTo(second.url, e3)
+    await expect.poll(() => has(b.url, [e3.id]), { timeout: 15_000, interval: 250 }).toEqual([e3.id])
+    expect(metric(await metrics(b), "parrhesia_events_total", `result="duplicate"`)).toBe(0)
+    expect(metric(await metrics(b), "parrhesia_events_total", `result="accepted"`)).toBe(3)
   }, 90_000)
 
   it("a stream added through parrhesia admin starts without a restart; paused, resumed (catching up), listed and removed", async () => {

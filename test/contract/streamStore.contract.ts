@@ -72,6 +72,24 @@ export const streamStoreContract = (name: string, makeLayer: () => Layer.Layer<S
         expect((yield* s.load)[0]!.down).toEqual({ createdAt: 100, id: "a".repeat(64) })
       }))
 
+    test("one owner at a time holds a stream's lease, until it ends or is given up", (s) =>
+      Effect.gen(function* () {
+        expect(yield* s.claim(A, "w1", 100, 110)).toBe(true)
+        expect(yield* s.claim(A, "w2", 105, 115)).toBe(false)
+        expect(yield* s.claim(A, "w1", 108, 118)).toBe(true) // renewed
+        expect(yield* s.claim(A, "w2", 118, 128)).toBe(false) // not ended yet
+        expect(yield* s.claim(A, "w2", 119, 129)).toBe(true) // ended: taken over
+        expect(yield* s.claim(A, "w1", 120, 130)).toBe(false)
+        yield* s.release(A, "w1") // not its lease: nothing happens
+        expect(yield* s.claim(A, "w1", 121, 131)).toBe(false)
+        yield* s.release(A, "w2")
+        expect(yield* s.claim(A, "w1", 122, 132)).toBe(true)
+        expect(yield* s.claim(B, "w2", 122, 132)).toBe(true) // per stream
+        // A lease keeps the row's other state, and a runtime add keeps the lease.
+        yield* s.add({ url: A, direction: "up", filter: "", authKey: "" })
+        expect(yield* s.claim(A, "w2", 123, 133)).toBe(false)
+      }))
+
     if (reopen !== undefined) {
       test("what is stored survives a restart", (s) =>
         Effect.gen(function* () {

@@ -6,6 +6,7 @@ type Row = { -readonly [K in keyof StoredStream]: StoredStream[K] }
 
 export const makeMemoryStreamStore = (): StreamStoreShape => {
   const rows = new Map<string, Row>()
+  const leases = new Map<string, { owner: string; until: number }>()
   const row = (url: string): Row => {
     let r = rows.get(url)
     if (r === undefined) {
@@ -37,6 +38,17 @@ export const makeMemoryStreamStore = (): StreamStoreShape => {
         const r = row(url)
         const old = r[direction]
         if (old === undefined || old.createdAt < position.createdAt) r[direction] = position
+      }),
+    claim: (url, owner, now, until) =>
+      Effect.sync(() => {
+        const held = leases.get(url)
+        if (held !== undefined && held.owner !== owner && held.until >= now) return false
+        leases.set(url, { owner, until })
+        return true
+      }),
+    release: (url, owner) =>
+      Effect.sync(() => {
+        if (leases.get(url)?.owner === owner) leases.delete(url)
       }),
     rewind: (url, direction, position) =>
       Effect.sync(() => {

@@ -75,6 +75,23 @@ export const makePostgresStreamStore = (sql: PgClient): StreamStoreShape => ({
         [url, p.createdAt, p.id]
       )
       .pipe(Effect.asVoid, Effect.mapError(failed("cannot store the stream's position"))),
+  claim: (url, owner, now, until) =>
+    sql
+      .unsafe<{ url: string }>(
+        `INSERT INTO streams (url, owner, lease_until) VALUES ($1, $2, $4) ON CONFLICT (url) DO UPDATE
+         SET owner = EXCLUDED.owner, lease_until = EXCLUDED.lease_until
+         WHERE streams.owner IS NULL OR streams.owner = EXCLUDED.owner OR streams.lease_until IS NULL OR streams.lease_until < $3
+         RETURNING url`,
+        [url, owner, now, until]
+      )
+      .pipe(
+        Effect.map((rows) => rows.length > 0),
+        Effect.mapError(failed("cannot claim the stream"))
+      ),
+  release: (url, owner) =>
+    sql
+      .unsafe("UPDATE streams SET owner = NULL, lease_until = NULL WHERE url = $1 AND owner = $2", [url, owner])
+      .pipe(Effect.asVoid, Effect.mapError(failed("cannot release the stream"))),
   rewind: (url, direction, p) =>
     sql
       .unsafe(
