@@ -34,7 +34,9 @@
  * the configuration and those added at run time (StreamStore), minus the
  * paused ones, re-read every second, so a NIP-86 change on any worker takes
  * effect without a restart. With several workers each stream runs on exactly
- * one: the slot `hash(url) mod workers`, which every worker computes alike.
+ * one: the slot `hash(url) mod workers`, which every worker computes alike;
+ * between hosts on one database (the same slot on each) a lease in the
+ * StreamStore, renewed every second, decides, and is given up on stop.
  */
 import { randomBytes } from "node:crypto"
 import { hostname } from "node:os"
