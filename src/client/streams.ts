@@ -414,8 +414,9 @@ export const streamsLayer = Layer.effectDiscard(
             const item = yield* Queue.take(queue)
             if (item !== "catchup") {
               if ("down" in item) yield* storeDown(item.down, "live")
-              else if (sentUp.has(item.up.id) || refusedUp.has(item.up.id)) {
-                // A catch-up sent it (or the remote refused it) while it waited here: not sent twice.
+              else if (sentUp.has(item.up.id) || refusedUp.has(item.up.id) || fromRemote.has(item.up.id)) {
+                // A catch-up sent it, the remote refused it, or the remote sent it to us too (a remote that
+                // also streams to us) while it waited here: not sent (again).
               } else if (client.connectionState !== "open") {
                 rewindTo("up", item.up.created_at)
                 catchupDue = pending = true
