@@ -25,7 +25,7 @@ import * as PgTypes from "@effect/sql-pg/PgTypes"
 import { tracingEnabled } from "../../observability/tracing.ts"
 import { dTagOf, expirationOf, kindClass, type NostrEvent } from "../../nostr/index.ts"
 import { StoreError, type PutOutcome } from "../EventStore.ts"
-import { onLiveClock, storeError, withDeadline } from "./errors.ts"
+import { onLiveClock, retryingDeadlocks, storeError, withDeadline } from "./errors.ts"
 import { arrayParam, badText, hexBytes, int4Array, int8Array, textArray } from "./sql.ts"
 
 /**
@@ -228,7 +228,9 @@ export const makeWriter = Effect.fnUntraced(function* (deps: WriterDeps): Effect
       },
       catch: (e) => e
     }).pipe(
-      Effect.flatMap((q) => ingest.unsafe<{ pos: number; outcome: number }>(q.text, q.params)),
+      // One statement in autocommit is one transaction: a deadlock victim (a purge or partition drop
+      // racing this batch) was wholly rolled back, notifications included, so it runs again.
+      Effect.flatMap((q) => retryingDeadlocks(ingest.unsafe<{ pos: number; outcome: number }>(q.text, q.params))),
       withDeadline(writeTimeoutMs, "write"),
       Effect.mapError(storeError("could not store event")),
       Effect.map((rows) => {
