@@ -669,7 +669,12 @@ const main = async () => {
   if (url === undefined) {
     dataDir = mkdtempSync(join(tmpdir(), "parrhesia-soak-"))
     const root = args.has("root") ? resolve(args.get("root")!) : undefined // spawnRelay also runs it there: absolute
-    const relay = await spawnRelay({ PARRHESIA_STORE: store, PARRHESIA_DATA_DIR: join(dataDir, "data") }, { timeoutMs: 120_000, ...(root === undefined ? {} : { root }) })
+    const relay = await spawnRelay({ PARRHESIA_STORE: store, PARRHESIA_DATA_DIR: join(dataDir, "data") }, { timeoutMs: 120_000, ...(root === undefined ? {} : { root }) }).catch(
+      (e: unknown) => {
+        rmSync(dataDir!, { recursive: true, force: true })
+        throw e
+      }
+    )
     url = relay.url
     child = relay.child
     pid = child.pid
