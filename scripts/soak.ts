@@ -44,7 +44,7 @@
  * checkout (e.g. `git archive HEAD` unpacked under .bench/, so that node_modules resolves from here).
  * The memory store keeps every event: its RSS grows by design.
  */
-import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { loadavg, tmpdir } from "node:os"
 import { dirname, join, resolve } from "node:path"
@@ -96,6 +96,7 @@ if (store !== "postgres" && store !== "memory") die("--store is postgres or memo
 const givenUrl = args.get("url")
 if (givenUrl !== undefined && !/^wss?:\/\/\S+$/.test(givenUrl)) die("--url is a ws:// or wss:// URL")
 if (args.has("pid") && givenUrl === undefined) die("--pid goes with --url")
+if (args.has("root") && !existsSync(join(args.get("root")!, "src", "main.ts"))) die(`--root ${args.get("root")} holds no src/main.ts`)
 const givenPid = args.has("pid") ? whole("--pid", args.get("pid"), 0, 1, 2 ** 31) : undefined
 
 const log = (s: string) => process.stderr.write(`soak: ${s}\n`)
