@@ -28,6 +28,7 @@ import { Effect } from "effect"
 import { Duplicate, isEphemeral, parseEventShape, type NostrEvent } from "../nostr/index.ts"
 import { Ingest, type IngestShape, type OkAnswer } from "../ingest/Ingest.ts"
 import type { EventSource, RequestContext } from "../policy/Policy.ts"
+import { importSource } from "../policy/source.ts"
 import { EventStore } from "../storage/EventStore.ts"
 import type { LineSource } from "./jsonLines.ts"
 
@@ -135,7 +136,7 @@ const run = async (deps: Deps, source: LineSource, options: ImportOptions): Prom
   const t = options.tally ?? newTally()
   const maxInFlight = Math.max(1, options.maxInFlight ?? 4096)
   const resumeAt = Math.max(1, Math.floor(maxInFlight / 2))
-  const src: EventSource = { type: "Import", info: options.info }
+  const src: EventSource = importSource(options.info)
   let inFlight = 0
   let waiting: { readonly below: number; readonly wake: () => void } | undefined
 
