@@ -27,6 +27,7 @@ import { createServer } from "node:net"
 import { dirname, join, resolve } from "node:path"
 import { Effect } from "effect"
 import { StoreError } from "../EventStore.ts"
+import { alive, parentPid, readProc, sleep } from "./processes.ts"
 
 export interface EmbeddedOptions {
   /** The relay's data folder; PostgreSQL lives in `<dataDir>/pg`. */
@@ -65,34 +66,6 @@ export interface EmbeddedServer {
 }
 
 const isRoot = () => typeof process.getuid === "function" && process.getuid() === 0
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM"
-  }
-}
-
-const readProc = (pid: number, file: string): string | undefined => {
-  try {
-    return readFileSync(`/proc/${pid}/${file}`, "utf8")
-  } catch {
-    return undefined
-  }
-}
-
-const parentPid = (pid: number): number | undefined => {
-  const stat = readProc(pid, "stat")
-  if (stat === undefined) return undefined
-  // pid (comm) state ppid ...; comm may contain spaces and parentheses
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-  const ppid = Number(fields[1])
-  return Number.isInteger(ppid) ? ppid : undefined
-}
 
 /** Whether a port is free on 127.0.0.1. */
 export const portIsFree = (port: number): Promise<boolean> =>

@@ -15,6 +15,7 @@
  */
 import { existsSync, readFileSync } from "node:fs"
 import { join, resolve } from "node:path"
+import { alive, parentPid, readProc, sleep } from "./processes.ts"
 
 export interface RunningEmbedded {
   /** The postmaster's pid. */
@@ -24,32 +25,6 @@ export interface RunningEmbedded {
   readonly ownerPid: number
   readonly url: string
 }
-
-const readProc = (pid: number, file: string): string | undefined => {
-  try {
-    return readFileSync(`/proc/${pid}/${file}`, "utf8")
-  } catch {
-    return undefined
-  }
-}
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM"
-  }
-}
-
-const parentPid = (pid: number): number | undefined => {
-  const stat = readProc(pid, "stat")
-  if (stat === undefined) return undefined
-  const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1])
-  return Number.isInteger(ppid) ? ppid : undefined
-}
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 /** What postmaster.pid says now, when it names a live server of `pgDir` run by a live parent. */
 const inspect = (pgDir: string): { readonly running: RunningEmbedded | undefined; readonly status: string } | undefined => {
