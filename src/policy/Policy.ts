@@ -34,7 +34,7 @@ const SECRET_GROUP_KINDS = [9009, 9021]
  * `Effect.void`, recognised here without running it: on the hot path (every EVENT, every
  * REQ) a list of passing checks costs a loop of function calls, not a chain of effects.
  */
-const runAll = <Args extends ReadonlyArray<unknown>>(checks: ReadonlyArray<(...args: Args) => Effect.Effect<void, Rejection>>) => {
+export const runAll = <Args extends ReadonlyArray<unknown>>(checks: ReadonlyArray<(...args: Args) => Effect.Effect<void, Rejection>>) => {
   const from = (i: number, args: Args): Effect.Effect<void, Rejection> => {
     for (; i < checks.length; i++) {
       const r = checks[i]!(...args)

@@ -26,7 +26,7 @@ import { Effect, Layer } from "effect"
 import { ConfigError, RelayConfig } from "../config/RelayConfig.ts"
 import { nowSeconds, ServerError, type Filter, type NostrEvent, type Rejection } from "../nostr/index.ts"
 import { rejectionOf } from "./plugin/protocol.ts"
-import { Policy, type PolicyShape } from "./Policy.ts"
+import { Policy, runAll, type PolicyShape } from "./Policy.ts"
 import type { ReadCheck, RequestContext, WriteCheck } from "./types.ts"
 
 const pass = Effect.void
@@ -132,25 +132,11 @@ export const loadPolicyModules = (paths: ReadonlyArray<string>, cwd?: string): E
     read: all.flatMap((m) => m.read)
   }))
 
-/** Runs checks in order, the first failure wins (a passing check's shared `Effect.void` costs no effect step). */
-const inOrder = <Args extends ReadonlyArray<unknown>>(checks: ReadonlyArray<(...args: Args) => Effect.Effect<void, Rejection>>) => {
-  const from = (i: number, args: Args): Effect.Effect<void, Rejection> => {
-    for (; i < checks.length; i++) {
-      const r = checks[i]!(...args)
-      if (r === pass) continue
-      const next = i + 1
-      return next === checks.length ? r : Effect.flatMap(r, () => from(next, args))
-    }
-    return pass
-  }
-  return (...args: Args) => from(0, args)
-}
-
 /** A Policy whose write and read rules end with the modules' checks. */
 export const withModules = (base: PolicyShape, modules: PolicyModules): PolicyShape => {
   if (modules.write.length === 0 && modules.read.length === 0) return base
-  const write = inOrder(modules.write)
-  const read = inOrder(modules.read)
+  const write = runAll(modules.write)
+  const read = runAll(modules.read)
   const moduleWrites = (ctx: RequestContext, e: NostrEvent) => Effect.flatMap(nowSeconds, (now) => write(ctx, e, now))
   return {
     ...base,
