@@ -20,12 +20,12 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process"
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs"
-import { createRequire } from "node:module"
 import { availableParallelism, loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
 import { schnorr } from "@noble/curves/secp256k1.js"
 import { bytesToHex } from "@noble/hashes/utils.js"
-import { signEvent, type NostrEvent, type SchnorrSign } from "../src/nostr/index.ts"
+import { nativeSigner } from "../src/client/benchKit.ts"
+import { signEvent, type NostrEvent } from "../src/nostr/index.ts"
 
 const argv = process.argv.slice(2)
 const dash = argv.indexOf("--")
@@ -42,19 +42,6 @@ const again = own.includes("--again")
 const withRelay = own.includes("--relay")
 const root = join(import.meta.dirname, "..")
 const fmt = (x: number) => Math.round(x).toLocaleString("en-US")
-
-const nativeSigner = (): SchnorrSign | undefined => {
-  try {
-    const native = createRequire(import.meta.url)("bcrypto/lib/native/schnorr") as {
-      readonly native: number
-      readonly sign: (msg: Buffer, key: Buffer) => Buffer
-    }
-    if (native.native === 2) return (sk, id) => native.sign(Buffer.from(id, "hex"), Buffer.from(sk)).toString("hex")
-  } catch {
-    /* noble */
-  }
-  return undefined
-}
 
 /** N events oldest first, as `parrhesia export` writes them. */
 const dataset = (n: number): string => {

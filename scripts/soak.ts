@@ -45,7 +45,6 @@
  * The memory store keeps every event: its RSS grows by design.
  */
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
-import { createRequire } from "node:module"
 import { loadavg, tmpdir } from "node:os"
 import { dirname, join, resolve } from "node:path"
 import { monitorEventLoopDelay } from "node:perf_hooks"
@@ -53,7 +52,8 @@ import type { ChildProcess } from "node:child_process"
 import { schnorr } from "@noble/curves/secp256k1.js"
 import { bytesToHex } from "@noble/hashes/utils.js"
 import WebSocket from "ws"
-import { signEvent, type EventTemplate, type NostrEvent, type SchnorrSign } from "../src/nostr/index.ts"
+import { nativeSigner, sampleProcess } from "../src/client/benchKit.ts"
+import { signEvent, type EventTemplate, type NostrEvent } from "../src/nostr/index.ts"
 import { spawnRelay } from "./relay-process.ts"
 
 // ---------------------------------------------------------------- options
@@ -129,33 +129,6 @@ const open = (url: string, timeoutMs = 10_000): Promise<WebSocket> =>
       reject(e)
     })
   })
-
-/** bcrypto's native BIP-340 signer (~10,000/s a core), else noble's (~1,000/s: 500 events/s would take half a core). */
-const nativeSigner = (): SchnorrSign | undefined => {
-  try {
-    const native = createRequire(import.meta.url)("bcrypto/lib/native/schnorr") as {
-      readonly native: number
-      readonly sign: (msg: Buffer, key: Buffer) => Buffer
-    }
-    if (native.native === 2) return (sk, id) => native.sign(Buffer.from(id, "hex"), Buffer.from(sk)).toString("hex")
-  } catch {
-    /* not built: noble */
-  }
-  return undefined
-}
-
-/** CPU seconds (all threads) and RSS of a local process, from /proc. */
-const sampleProcess = (pid: number): { cpuSeconds: number; rssKb: number } | undefined => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-    const ticks = Number(fields[11]) + Number(fields[12]) // utime + stime
-    const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))
-    return { cpuSeconds: ticks / 100, rssKb: rss ? Number(rss[1]) : NaN }
-  } catch {
-    return undefined
-  }
-}
 
 const metricsUrl = (wsUrl: string) => {
   const u = new URL(wsUrl)

@@ -15,15 +15,15 @@
  * every frame in the load generator would weigh on what is measured. The
  * relays are reached and the stored sample checked through RelayPool.
  */
-import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs"
-import { createRequire } from "node:module"
+import { closeSync, createReadStream, existsSync, mkdirSync, openSync, renameSync, writeSync } from "node:fs"
 import { createInterface } from "node:readline"
 import { join } from "node:path"
 import { schnorr } from "@noble/curves/secp256k1.js"
 import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js"
 import { Effect } from "effect"
 import WebSocket from "ws"
-import { signEvent, type NostrEvent, type SchnorrSign } from "../nostr/index.ts"
+import { signEvent, type NostrEvent } from "../nostr/index.ts"
+import { nativeSigner, sampleProcess } from "./benchKit.ts"
 import { RelayPool } from "./RelayPool.ts"
 
 export const BENCH_USAGE =
@@ -124,20 +124,6 @@ interface Dataset {
   readonly keys: ReadonlyArray<string>
 }
 
-/** BIP-340 signing for the dataset: bcrypto's native addon when it loads (~10,000 signatures/s per core); undefined: noble's (~1,000/s). */
-const datasetSigner = (): SchnorrSign | undefined => {
-  try {
-    const native = createRequire(import.meta.url)("bcrypto/lib/native/schnorr") as {
-      readonly native: number
-      readonly sign: (msg: Buffer, key: Buffer, aux?: Buffer) => Buffer
-    }
-    if (native.native === 2) return (sk, id) => native.sign(Buffer.from(id, "hex"), Buffer.from(sk)).toString("hex")
-  } catch {
-    /* not loadable: signEvent signs with noble */
-  }
-  return undefined
-}
-
 /**
  * N signed kind-1 events from 10 authors, `p`- and `t`-tagged; cached as JSON lines (a first line
  * with the keys, then one event a line), so a million-event dataset is signed once and read back
@@ -158,7 +144,7 @@ const dataset = async (n: number, cache: string, progress: (s: string) => void):
     progress(`${file} holds ${events.length} events, not ${n}: signing afresh`)
   }
   progress(`signing ${n} events${file ? ` (cached in ${file})` : ""}...`)
-  const sign = datasetSigner()
+  const sign = nativeSigner()
   const sks = Array.from({ length: AUTHORS }, () => schnorr.utils.randomSecretKey())
   const pubs = sks.map((sk) => bytesToHex(schnorr.getPublicKey(sk)))
   const base = Math.floor(Date.now() / 1000) - n
@@ -178,19 +164,6 @@ const dataset = async (n: number, cache: string, progress: (s: string) => void):
     renameSync(`${file}.tmp`, file)
   }
   return out
-}
-
-/** CPU seconds and RSS of a local process, from /proc. */
-const sampleProcess = (pid: number): { cpuSeconds: number; rssKb: number } | undefined => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-    const ticks = Number(fields[11]) + Number(fields[12]) // utime + stime
-    const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))
-    return { cpuSeconds: ticks / 100, rssKb: rss ? Number(rss[1]) : NaN }
-  } catch {
-    return undefined
-  }
 }
 
 // ---------------------------------------------------------------- scenarios
