@@ -1,4 +1,5 @@
 /** Command-line arguments as the CLI's commands read them. */
+import { parseFilter, type Filter, type FilterLimits } from "../nostr/index.ts"
 
 /**
  * Walks `argv`, calling `visit(name, value)` for each argument: `value()`
@@ -29,4 +30,26 @@ export const wholeNumber = (name: string, text: string, min: number, max: number
   const n = Number(text)
   if (!Number.isInteger(n) || n < min || n > max) throw invalid(`${name} is ${what} from ${min} to ${max}`)
   return n
+}
+
+/**
+ * `text` as a NIP-01 filter: JSON, checked by parseFilter within `limits`; else `invalid(message)`
+ * (`example` ends the message's hint). The checked filter, and the JSON as it was given.
+ */
+export const filterArg = (
+  name: string,
+  text: string,
+  limits: FilterLimits,
+  invalid: (message: string) => Error,
+  example = ""
+): { readonly filter: Filter; readonly raw: unknown } => {
+  let raw: unknown
+  try {
+    raw = JSON.parse(text)
+  } catch {
+    throw invalid(`${name} must be a JSON object (a NIP-01 filter${example})`)
+  }
+  const parsed = parseFilter(raw, limits)
+  if ("error" in parsed) throw invalid(`${name}: ${parsed.error}`)
+  return { filter: parsed.filter, raw }
 }

@@ -16,11 +16,11 @@
  * holds the events up to then, closed properly).
  */
 import { Effect, Fiber } from "effect"
-import { parseFilter, type Filter, type ServedEvent } from "../nostr/index.ts"
+import type { Filter, ServedEvent } from "../nostr/index.ts"
 import { EventStore, type ScanCursor } from "../storage/EventStore.ts"
-import { scanArgs } from "./args.ts"
+import { filterArg } from "./args.ts"
 import { JsonLinesError, writeLines } from "./jsonLines.ts"
-import { n, onStopSignal, progressLine, rateMeter, toolSettings, ToolUsageError, type StoreToolWiring, type ToolIo } from "./storeTool.ts"
+import { n, onStopSignal, progressLine, rateMeter, scanToolArgs, toolSettings, ToolUsageError, type StoreToolWiring, type ToolIo } from "./storeTool.ts"
 
 export const EXPORT_USAGE = "usage: parrhesia export [--filter JSON] [--out FILE] [--include-private] [--config FILE]"
 
@@ -38,48 +38,27 @@ const parse = (argv: ReadonlyArray<string>): Parsed | "help" => {
   let filter: Filter = {}
   let out: string | undefined
   let includePrivate = false
-  let config: string | undefined
-  let help = false
-  scanArgs(
-    argv,
-    (name, value) => {
-      switch (name) {
-        case "--filter": {
-          let raw: unknown
-          try {
-            raw = JSON.parse(value())
-          } catch {
-            throw new ToolUsageError('--filter must be a JSON object (a NIP-01 filter, e.g. {"kinds":[0,3]})')
-          }
-          const parsed = parseFilter(raw, { maxFilterValues: 100_000, allowSearch: false })
-          if ("error" in parsed) throw new ToolUsageError(`--filter: ${parsed.error}`)
-          if (parsed.filter.limit !== undefined) throw new ToolUsageError('--filter: export writes every matching event; "limit" is not allowed (use since/until)')
-          filter = parsed.filter
-          break
-        }
-        case "--out":
-        case "-o":
-          out = value()
-          break
-        case "--include-private":
-          includePrivate = true
-          break
-        case "--config":
-        case "-c":
-          config = value()
-          break
-        case "-h":
-        case "--help":
-          help = true
-          return "stop"
-        default:
-          throw new ToolUsageError(name.startsWith("-") ? `unknown option ${name}` : `unexpected argument ${name} (the output file goes after --out)`)
+  const common = scanToolArgs(argv, (name, value) => {
+    switch (name) {
+      case "--filter": {
+        const parsed = filterArg(name, value(), { maxFilterValues: 100_000, allowSearch: false }, (m) => new ToolUsageError(m), ', e.g. {"kinds":[0,3]}')
+        if (parsed.filter.limit !== undefined) throw new ToolUsageError('--filter: export writes every matching event; "limit" is not allowed (use since/until)')
+        filter = parsed.filter
+        break
       }
-    },
-    (name) => new ToolUsageError(`${name} needs a value`)
-  )
-  if (help) return "help"
-  return { filter, out: out === "-" ? undefined : out, includePrivate, config }
+      case "--out":
+      case "-o":
+        out = value()
+        break
+      case "--include-private":
+        includePrivate = true
+        break
+      default:
+        throw new ToolUsageError(name.startsWith("-") ? `unknown option ${name}` : `unexpected argument ${name} (the output file goes after --out)`)
+    }
+  })
+  if (common === "help") return "help"
+  return { filter, out: out === "-" ? undefined : out, includePrivate, config: common.config }
 }
 
 export interface ExportReport {

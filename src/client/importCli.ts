@@ -21,10 +21,10 @@
  * used, 130 stopped by a signal.
  */
 import { Effect } from "effect"
-import { scanArgs, wholeNumber } from "./args.ts"
+import { wholeNumber } from "./args.ts"
 import { importLines, MALFORMED_LISTED, newTally, type ImportTally } from "./importer.ts"
 import { readLines, type LineSource } from "./jsonLines.ts"
-import { clock, n, onStopSignal, progressLine, rateMeter, toolSettings, ToolUsageError, type StoreToolWiring, type ToolIo } from "./storeTool.ts"
+import { clock, n, onStopSignal, progressLine, rateMeter, scanToolArgs, toolSettings, ToolUsageError, type StoreToolWiring, type ToolIo } from "./storeTool.ts"
 
 export const IMPORT_USAGE = "usage: parrhesia import [FILE | -] [--no-verify] [--concurrency N] [--json] [--config FILE]"
 
@@ -41,41 +41,27 @@ const parse = (argv: ReadonlyArray<string>, stdinIsTty: boolean): Parsed | "help
   let verify = true
   let concurrency = 4096
   let json = false
-  let config: string | undefined
-  let help = false
-  scanArgs(
-    argv,
-    (name, value) => {
-      switch (name) {
-        case "--no-verify":
-          verify = false
-          break
-        case "--concurrency":
-          concurrency = wholeNumber(name, value(), 1, 1_000_000, (m) => new ToolUsageError(m))
-          break
-        case "--json":
-          json = true
-          break
-        case "--config":
-        case "-c":
-          config = value()
-          break
-        case "-h":
-        case "--help":
-          help = true
-          return "stop"
-        default:
-          if (name.startsWith("-") && name !== "-") throw new ToolUsageError(`unknown option ${name}`)
-          files.push(name)
-      }
-    },
-    (name) => new ToolUsageError(`${name} needs a value`)
-  )
-  if (help) return "help"
+  const common = scanToolArgs(argv, (name, value) => {
+    switch (name) {
+      case "--no-verify":
+        verify = false
+        break
+      case "--concurrency":
+        concurrency = wholeNumber(name, value(), 1, 1_000_000, (m) => new ToolUsageError(m))
+        break
+      case "--json":
+        json = true
+        break
+      default:
+        if (name.startsWith("-") && name !== "-") throw new ToolUsageError(`unknown option ${name}`)
+        files.push(name)
+    }
+  })
+  if (common === "help") return "help"
   if (files.length > 1) throw new ToolUsageError(`one file at a time (got ${files.join(", ")})`)
   const file = files[0] ?? "-"
   if (file === "-" && stdinIsTty) throw new ToolUsageError(`no FILE given and stdin is a terminal: name a file, or pipe the events in (${IMPORT_USAGE})`)
-  return { file, verify, concurrency, json, config }
+  return { file, verify, concurrency, json, config: common.config }
 }
 
 const pad = (s: string, width: number) => s.padStart(width)

@@ -12,6 +12,7 @@ import { ConfigError, loadSettings } from "../config/RelayConfig.ts"
 import type { Settings } from "../config/settings.ts"
 import type { Ingest } from "../ingest/Ingest.ts"
 import type { EventStore } from "../storage/EventStore.ts"
+import { scanArgs } from "./args.ts"
 
 export interface ToolDatabase {
   /** The settings to build the layers from (databaseUrl set to a running relay's embedded server when there is one). */
@@ -43,6 +44,37 @@ export interface ToolIo {
 
 /** A usage or configuration problem: exit 2 with its message. */
 export class ToolUsageError extends Error {}
+
+/**
+ * Walks a tool's arguments (scanArgs) taking the options every tool has, `--config FILE` (`-c`)
+ * and `--help` (`-h`, which ends the walk); `visit` sees the others. A missing value is a usage error.
+ */
+export const scanToolArgs = (
+  argv: ReadonlyArray<string>,
+  visit: (name: string, value: () => string) => void
+): { readonly config: string | undefined } | "help" => {
+  let config: string | undefined
+  let help = false
+  scanArgs(
+    argv,
+    (name, value) => {
+      switch (name) {
+        case "--config":
+        case "-c":
+          config = value()
+          return
+        case "-h":
+        case "--help":
+          help = true
+          return "stop"
+        default:
+          return visit(name, value)
+      }
+    },
+    (name) => new ToolUsageError(`${name} needs a value`)
+  )
+  return help ? "help" : { config }
+}
 
 /** The settings as `serve` reads them (file, then environment), for a tool. */
 export const toolSettings = async (file: string | undefined, env: Readonly<Record<string, string | undefined>>): Promise<Settings> => {

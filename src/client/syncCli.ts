@@ -8,9 +8,9 @@
  * protocol (the message names it).
  */
 import { Effect, Layer } from "effect"
-import { parseFilter, type Filter } from "../nostr/index.ts"
+import type { Filter } from "../nostr/index.ts"
 import { AdminUsageError, parseSecretKey } from "./admin.ts"
-import { scanArgs, wholeNumber } from "./args.ts"
+import { filterArg, scanArgs, wholeNumber } from "./args.ts"
 import { RelayPool } from "./RelayPool.ts"
 import { newProgress, syncRelays, type SyncOptions, type SyncReport } from "./sync.ts"
 
@@ -46,18 +46,9 @@ const parse = (argv: ReadonlyArray<string>, env: Readonly<Record<string, string 
   let json = false
   scanArgs(argv, (name, value) => {
     switch (name) {
-      case "--filter": {
-        let raw: unknown
-        try {
-          raw = JSON.parse(value())
-        } catch {
-          throw new AdminUsageError("--filter must be a JSON object (a NIP-01 filter)")
-        }
-        const parsed = parseFilter(raw, { maxFilterValues: 10_000, allowSearch: true })
-        if ("error" in parsed) throw new AdminUsageError(`--filter: ${parsed.error}`)
-        filter = raw as Filter
+      case "--filter":
+        filter = filterArg(name, value(), { maxFilterValues: 10_000, allowSearch: true }, usage).raw as Filter
         break
-      }
       case "--both":
         both = true
         break
