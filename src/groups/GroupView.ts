@@ -17,12 +17,17 @@ import {
   RELAY_SCOPE,
   type GroupRecord,
   type GroupStoreShape,
-  type InviteRecord,
   type MemberRecord,
   type RoleRecord
 } from "../storage/GroupStore.ts"
 
-export interface GroupViewShape {
+/** The changes: the store's own (GroupStoreShape says what each does), persisted, then applied to the view. */
+type GroupChanges = Pick<
+  GroupStoreShape,
+  "createGroup" | "saveGroups" | "deleteGroup" | "putMember" | "removeMember" | "addInvite" | "claimInvite" | "putRole" | "removeRole"
+>
+
+export interface GroupViewShape extends GroupChanges {
   // ---------------------------------------------------------------- hot-path reads (synchronous)
   readonly group: (id: string) => GroupRecord | undefined
   /** Every managed group, sorted by id. */
@@ -42,17 +47,6 @@ export interface GroupViewShape {
   readonly hiddenGroups: () => ReadonlySet<string>
   /** Members summed over every group (not the relay scope). */
   readonly memberCount: () => number
-
-  // ---------------------------------------------------------------- changes (persisted, then applied)
-  readonly createGroup: (group: GroupRecord, creator: MemberRecord) => Effect.Effect<boolean, StoreError>
-  readonly saveGroups: (groups: ReadonlyArray<GroupRecord>) => Effect.Effect<void, StoreError>
-  readonly deleteGroup: (id: string, updated: ReadonlyArray<GroupRecord>) => Effect.Effect<boolean, StoreError>
-  readonly putMember: (member: MemberRecord) => Effect.Effect<boolean, StoreError>
-  readonly removeMember: (scope: string, pubkey: string) => Effect.Effect<boolean, StoreError>
-  readonly addInvite: (invite: InviteRecord) => Effect.Effect<void, StoreError>
-  readonly claimInvite: (scope: string, code: string) => Effect.Effect<InviteRecord | undefined, StoreError>
-  readonly putRole: (role: RoleRecord) => Effect.Effect<void, StoreError>
-  readonly removeRole: (scope: string, id: string) => Effect.Effect<boolean, StoreError>
 }
 
 const byId = <T extends { readonly id: string }>(a: T, b: T) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
