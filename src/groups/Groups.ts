@@ -28,12 +28,12 @@ import { RelayConfig } from "../config/RelayConfig.ts"
 import {
   AuthRequired,
   Blocked,
+  couldNot,
   Duplicate,
   firstTagValue,
   Invalid,
   nowSeconds,
   Restricted,
-  ServerError,
   type NostrEvent,
   type Rejection
 } from "../nostr/index.ts"
@@ -106,8 +106,7 @@ export class Groups extends Context.Service<Groups, GroupsShape>()("parrhesia/gr
       const identityOf = (yield* RelayIdentity).get
       const lock = yield* Semaphore.make(1)
       const locked = lock.withPermits(1)
-      const failed = (what: string) => (e: { readonly message: string }) => new ServerError({ message: `could not ${what} (${e.message})` })
-      const identity = Effect.mapError(identityOf, failed("load the relay key"))
+      const identity = Effect.mapError(identityOf, couldNot("load the relay key"))
       const fresh = <A, E>(eff: Effect.Effect<A, E>) => Effect.provideService(eff, FreshReads, true)
 
       // ---------------------------------------------------------------- the relay's own events
@@ -128,7 +127,7 @@ export class Groups extends Context.Service<Groups, GroupsShape>()("parrhesia/gr
           for (let attempt = 0; ; attempt++) {
             const created_at = address !== undefined ? yield* nextAt(address) : yield* nowSeconds
             const e = me.sign({ kind: t.kind, created_at, tags: t.tags, content: t.content })
-            const outcome = yield* Effect.mapError(store.put(e), failed("store the group's state"))
+            const outcome = yield* Effect.mapError(store.put(e), couldNot("store the group's state"))
             // Another process wrote a newer version of this address: date ours after it.
             if (outcome === "superseded" && attempt < 5) continue
             if (outcome === "stored") yield* fanout.publish(e)
@@ -178,14 +177,14 @@ export class Groups extends Context.Service<Groups, GroupsShape>()("parrhesia/gr
           const missing = () => refs.filter((r) => !known!.has(r))
           let events: ReadonlyArray<NostrEvent> | undefined
           if (known === undefined || missing().length > 0 || min > 0) {
-            events = yield* Effect.mapError(loadRecent(g.id), failed("check the timeline references"))
+            events = yield* Effect.mapError(loadRecent(g.id), couldNot("check the timeline references"))
             known = recent.get(g.id)!
           }
           let unknown = missing()
           if (unknown.length > 0) {
             // Not among the group's recent events: any recent event of this relay counts (29.md: "any event in the
             // last 50 events seen by the user in the relay"; refused are references to events not in its database).
-            const newest = yield* Effect.mapError(fresh(store.query([{ limit: RELAY_WINDOW }])), failed("check the timeline references"))
+            const newest = yield* Effect.mapError(fresh(store.query([{ limit: RELAY_WINDOW }])), couldNot("check the timeline references"))
             const seen = new Set(newest.map((x) => x.id.slice(0, 8)))
             unknown = unknown.filter((r) => !seen.has(r))
           }
@@ -225,7 +224,7 @@ export class Groups extends Context.Service<Groups, GroupsShape>()("parrhesia/gr
             removed += yield* store.deleteByRequest({ pubkey, ids: es.map((e) => e.id), addresses: [], until: Math.max(...es.map((e) => e.created_at)) })
           }
           return removed
-        }).pipe(Effect.mapError(failed("delete the events")))
+        }).pipe(Effect.mapError(couldNot("delete the events")))
 
       const removeGroup = (g: GroupRecord) =>
         Effect.gen(function* () {
@@ -237,14 +236,14 @@ export class Groups extends Context.Service<Groups, GroupsShape>()("parrhesia/gr
           }
           const parent = g.parent === null ? undefined : view.group(g.parent)
           if (parent !== undefined) updated.push({ ...parent, children: parent.children.filter((c) => c !== g.id) })
-          const removed = yield* Effect.mapError(view.deleteGroup(g.id, updated), failed("delete the group"))
+          const removed = yield* Effect.mapError(view.deleteGroup(g.id, updated), couldNot("delete the group"))
           if (!removed) return false
           // The relay's state events of the group (its own addressable events, deleted as their author), every
           // version up to the newest (dated ahead of now when it changed several times in a second).
           const me = yield* identity
           const current = yield* Effect.mapError(
             fresh(store.query([{ kinds: R.RELAY_GROUP_KINDS, authors: [me.pubkey], tags: { d: [g.id] } }])),
-            failed("find the group's state")
+            couldNot("find the group's state")
           )
           let until = yield* nowSeconds
           for (const k of R.RELAY_GROUP_KINDS) until = Math.max(until, lastAt.get(`${k}:${g.id}`) ?? 0)
@@ -252,11 +251,11 @@ export class Groups extends Context.Service<Groups, GroupsShape>()("parrhesia/gr
           for (const k of R.RELAY_GROUP_KINDS) lastAt.set(`${k}:${g.id}`, until)
           yield* Effect.mapError(
             store.deleteByRequest({ pubkey: me.pubkey, ids: [], addresses: R.RELAY_GROUP_KINDS.map((kind) => ({ kind, pubkey: me.pubkey, d: g.id })), until }),
-            failed("delete the group's state")
+            couldNot("delete the group's state")
           )
           // Its events: a private group's history must not become readable by all.
           for (let round = 0; round < 10_000; round++) {
-            const batch = yield* Effect.mapError(fresh(store.query([{ tags: { h: [g.id] }, limit: 500 }])), failed("find the group's events"))
+            const batch = yield* Effect.mapError(fresh(store.query([{ tags: { h: [g.id] }, limit: 500 }])), couldNot("find the group's events"))
             if (batch.length === 0 || (yield* deleteEvents(batch)) === 0) break
           }
           recent.delete(g.id)
@@ -284,7 +283,7 @@ export class Groups extends Context.Service<Groups, GroupsShape>()("parrhesia/gr
           yield* latePublication(e)
           const made = yield* Effect.mapError(
             view.createGroup(R.newGroup(id, e.created_at), { scope: id, pubkey: e.pubkey, roles: R.CREATOR_ROLES }),
-            failed("create the group")
+            couldNot("create the group")
           )
           if (!made) return yield* new Duplicate({ message: `group ${id} already exists` })
           // The creator's role as a relay 9000 too, so the group's state can be rebuilt from its events alone.
@@ -300,14 +299,14 @@ export class Groups extends Context.Service<Groups, GroupsShape>()("parrhesia/gr
           const code = firstTagValue(e, "code")
           let invited = false
           if (code !== undefined && code !== "") {
-            const invite = yield* Effect.mapError(view.claimInvite(g.id, code), failed("check the invite code"))
+            const invite = yield* Effect.mapError(view.claimInvite(g.id, code), couldNot("check the invite code"))
             invited = invite !== undefined && (invite.expiresAt === 0 || invite.expiresAt >= (yield* nowSeconds))
             if (!invited && g.closed) return yield* new Restricted({ message: `that invite code is not valid for group ${g.id}, which is closed: ask one of its admins for a valid one` })
           }
           if (g.closed && !invited) {
             return yield* new Restricted({ message: `group ${g.id} is closed: a join request needs an invite code (a code tag); this request is refused, not kept for review` })
           }
-          yield* Effect.mapError(view.putMember({ scope: g.id, pubkey: e.pubkey, roles: [] }), failed("store the membership"))
+          yield* Effect.mapError(view.putMember({ scope: g.id, pubkey: e.pubkey, roles: [] }), couldNot("store the membership"))
           yield* issue(R.PUT_USER, g.id, e.pubkey)
           yield* regenerate([g.id], [R.GROUP_MEMBERS])
           return stored
@@ -315,7 +314,7 @@ export class Groups extends Context.Service<Groups, GroupsShape>()("parrhesia/gr
 
       const leave = (e: NostrEvent, g: GroupRecord) =>
         Effect.gen(function* () {
-          const removed = yield* Effect.mapError(view.removeMember(g.id, e.pubkey), failed("store the membership"))
+          const removed = yield* Effect.mapError(view.removeMember(g.id, e.pubkey), couldNot("store the membership"))
           if (!removed) return yield* new Duplicate({ message: `you are not a member of group ${g.id}` })
           yield* issue(R.REMOVE_USER, g.id, e.pubkey)
           yield* regenerate([g.id], [R.GROUP_ADMINS, R.GROUP_MEMBERS])
@@ -351,7 +350,7 @@ export class Groups extends Context.Service<Groups, GroupsShape>()("parrhesia/gr
               for (const u of users) {
                 yield* Effect.mapError(
                   e.kind === R.PUT_USER ? view.putMember({ scope: g.id, pubkey: u.pubkey, roles: u.roles }) : view.removeMember(g.id, u.pubkey),
-                  failed("store the membership")
+                  couldNot("store the membership")
                 )
               }
               yield* regenerate([g.id], [R.GROUP_ADMINS, R.GROUP_MEMBERS])
@@ -375,14 +374,14 @@ export class Groups extends Context.Service<Groups, GroupsShape>()("parrhesia/gr
                 const next = parent === null ? undefined : view.group(parent)
                 if (next !== undefined) saves.push({ ...next, children: [...next.children.filter((c) => c !== g.id), g.id] })
               }
-              yield* Effect.mapError(view.saveGroups(saves), failed("store the metadata"))
+              yield* Effect.mapError(view.saveGroups(saves), couldNot("store the metadata"))
               yield* regenerate(saves.map((s) => s.id), [R.GROUP_METADATA])
               return stored
             }
             case R.DELETE_EVENT: {
               const ids = e.tags.filter((t) => t[0] === "e").map((t) => t[1] ?? "")
               if (ids.length === 0 || ids.some((id) => !/^[0-9a-f]{64}$/.test(id))) return yield* new Invalid({ message: "name the events to delete in e tags (64-hex ids)" })
-              const found = yield* Effect.mapError(fresh(store.query([{ ids, limit: ids.length }])), failed("find the events"))
+              const found = yield* Effect.mapError(fresh(store.query([{ ids, limit: ids.length }])), couldNot("find the events"))
               const foreign = found.find((x) => R.groupIdOf(x) !== g.id)
               if (foreign !== undefined) return yield* new Invalid({ message: `event ${foreign.id} is not in group ${g.id}` })
               yield* deleteEvents(found)
@@ -395,13 +394,13 @@ export class Groups extends Context.Service<Groups, GroupsShape>()("parrhesia/gr
             case R.CREATE_INVITE: {
               const code = firstTagValue(e, "code")
               if (code === undefined || code === "" || code.length > 200) return yield* new Invalid({ message: "a create-invite carries its code (1-200 characters) in a code tag" })
-              yield* Effect.mapError(view.addInvite({ scope: g.id, code, expiresAt: 0, singleUse: false }), failed("store the invite"))
+              yield* Effect.mapError(view.addInvite({ scope: g.id, code, expiresAt: 0, singleUse: false }), couldNot("store the invite"))
               return stored
             }
             case R.UPDATE_PINS: {
               const pins = R.pinsOf(e)
               if (R.failed(pins)) return yield* new Invalid({ message: pins.error })
-              yield* Effect.mapError(view.saveGroups([{ ...g, pins }]), failed("store the pins"))
+              yield* Effect.mapError(view.saveGroups([{ ...g, pins }]), couldNot("store the pins"))
               yield* regenerate([g.id], [R.GROUP_PINS])
               return stored
             }
@@ -499,7 +498,7 @@ export class Groups extends Context.Service<Groups, GroupsShape>()("parrhesia/gr
           locked(
             Effect.gen(function* () {
               if (view.group(id) === undefined) return yield* noGroup(id)
-              yield* Effect.mapError(view.putMember({ scope: id, pubkey, roles }), failed("store the membership"))
+              yield* Effect.mapError(view.putMember({ scope: id, pubkey, roles }), couldNot("store the membership"))
               yield* issue(R.PUT_USER, id, pubkey, roles)
               yield* regenerate([id], [R.GROUP_ADMINS, R.GROUP_MEMBERS])
             })
@@ -510,7 +509,7 @@ export class Groups extends Context.Service<Groups, GroupsShape>()("parrhesia/gr
               if (view.group(id) === undefined) return yield* noGroup(id)
               const roles = view.rolesOf(id, pubkey)
               if (roles === undefined || roles.length === 0) return false
-              yield* Effect.mapError(view.putMember({ scope: id, pubkey, roles: [] }), failed("store the membership"))
+              yield* Effect.mapError(view.putMember({ scope: id, pubkey, roles: [] }), couldNot("store the membership"))
               yield* issue(R.PUT_USER, id, pubkey)
               yield* regenerate([id], [R.GROUP_ADMINS, R.GROUP_MEMBERS])
               return true

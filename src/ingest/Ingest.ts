@@ -21,7 +21,7 @@ import {
   parseEventShape,
   reasonOf,
   replacementKey,
-  ServerError,
+  couldNot,
   Blocked,
   type NostrEvent,
   type Rejection
@@ -96,22 +96,20 @@ export class Ingest extends Context.Service<Ingest, IngestShape>()("parrhesia/in
       const vanishedUntil = new Map<string, number>()
       for (const v of yield* Effect.orDie(store.vanished)) vanishedUntil.set(v.pubkey, v.until)
       const defaultUrls = expectedRelayUrls(config.relayUrl, undefined)
-      const storeFailure = (what: string) => (err: { readonly message: string }) =>
-        new ServerError({ message: `could not ${what} (${err.message})` })
 
       /** The effect of a request event (kinds 5 and 62), before the request itself is stored. */
       const applyRequest = (e: NostrEvent, ctx: RequestContext): Effect.Effect<void, Rejection> => {
         if (e.kind === DELETION_KIND) {
           const request = deletionRequestOf(e)
           for (const id of request.ids) recent.forget(id)
-          return Effect.asVoid(Effect.mapError(store.deleteByRequest(request), storeFailure("apply the deletion request")))
+          return Effect.asVoid(Effect.mapError(store.deleteByRequest(request), couldNot("apply the deletion request")))
         }
         if (e.kind === VANISH_KIND) {
           const ours = vanishNamesUs(e, ctx.relayUrls ?? defaultUrls)
           if (ours === undefined) return Effect.fail(new Invalid({ message: "a request to vanish must name a relay in a relay tag (NIP-62)" }))
           if (!ours) return Effect.fail(new Blocked({ message: "this request to vanish names other relays" }))
           return store.vanish(e.pubkey, e.created_at).pipe(
-            Effect.mapError(storeFailure("apply the request to vanish")),
+            Effect.mapError(couldNot("apply the request to vanish")),
             Effect.tap(() =>
               Effect.sync(() => {
                 vanishedUntil.set(e.pubkey, Math.max(vanishedUntil.get(e.pubkey) ?? -1, e.created_at))
@@ -135,7 +133,7 @@ export class Ingest extends Context.Service<Ingest, IngestShape>()("parrhesia/in
         }
         const put = span("store")(store.put(e)).pipe(
           Effect.mapError((err): Rejection =>
-            err.unstorable === true ? new Invalid({ message: `this relay cannot store this event: ${err.message}` }) : storeFailure("store the event")(err)
+            err.unstorable === true ? new Invalid({ message: `this relay cannot store this event: ${err.message}` }) : couldNot("store the event")(err)
           ),
           Effect.flatMap((outcome): Effect.Effect<OkAnswer, Rejection> => {
             switch (outcome) {

@@ -15,7 +15,7 @@ import { Context, Effect, Layer } from "effect"
 import { RelayIdentity } from "../auth/RelayIdentity.ts"
 import { RelayConfig } from "../config/RelayConfig.ts"
 import { GroupView } from "../groups/GroupView.ts"
-import { firstTagValue, Invalid, nowSeconds, Restricted, ServerError, type NostrEvent, type Rejection } from "../nostr/index.ts"
+import { couldNot, firstTagValue, Invalid, nowSeconds, Restricted, type NostrEvent, type Rejection } from "../nostr/index.ts"
 import { sameRelayUrl } from "../nostr/relayUrl.ts"
 import { EventStore, FreshReads } from "../storage/EventStore.ts"
 import { RELAY_SCOPE, type RoleRecord } from "../storage/GroupStore.ts"
@@ -79,7 +79,6 @@ export class Membership extends Context.Service<Membership, MembershipShape>()("
       const fanout = yield* Fanout
       const identityOf = (yield* RelayIdentity).get
       const enabled = config.nip43
-      const failed = (what: string) => (e: { readonly message: string }) => new ServerError({ message: `could not ${what} (${e.message})` })
 
       /** created_at of the relay's events: never twice the same second, so a newer member list always wins. */
       let lastAt = 0
@@ -87,9 +86,9 @@ export class Membership extends Context.Service<Membership, MembershipShape>()("
 
       const publishSigned = (kind: number, tags: ReadonlyArray<ReadonlyArray<string>>) =>
         Effect.gen(function* () {
-          const identity = yield* Effect.mapError(identityOf, failed("load the relay key"))
+          const identity = yield* Effect.mapError(identityOf, couldNot("load the relay key"))
           const e = identity.sign({ kind, created_at: yield* nextAt, tags: [["-"], ...tags], content: "" })
-          yield* Effect.mapError(store.put(e), failed("store the membership event"))
+          yield* Effect.mapError(store.put(e), couldNot("store the membership event"))
           yield* fanout.publish(e)
         })
 
@@ -103,14 +102,14 @@ export class Membership extends Context.Service<Membership, MembershipShape>()("
           const known = new Set(view.roles(RELAY_SCOPE).map((r) => r.id))
           const unknown = roles.find((r) => !known.has(r))
           if (unknown !== undefined) return yield* new Invalid({ message: `no role ${unknown} is defined on this relay` })
-          const added = yield* Effect.mapError(view.putMember({ scope: RELAY_SCOPE, pubkey, roles }), failed("store the membership"))
+          const added = yield* Effect.mapError(view.putMember({ scope: RELAY_SCOPE, pubkey, roles }), couldNot("store the membership"))
           if (added) yield* publishSigned(ADD_MEMBER_KIND, [["p", pubkey]])
           yield* memberList
           return true
         })
       const removeMember = (pubkey: string) =>
         Effect.gen(function* () {
-          const removed = yield* Effect.mapError(view.removeMember(RELAY_SCOPE, pubkey), failed("store the membership"))
+          const removed = yield* Effect.mapError(view.removeMember(RELAY_SCOPE, pubkey), couldNot("store the membership"))
           if (removed) {
             yield* publishSigned(REMOVE_MEMBER_KIND, [["p", pubkey]])
             yield* memberList
@@ -121,7 +120,7 @@ export class Membership extends Context.Service<Membership, MembershipShape>()("
       const createInvite = Effect.gen(function* () {
         const code = randomBytes(16).toString("base64url")
         const now = yield* nowSeconds
-        yield* Effect.mapError(view.addInvite({ scope: RELAY_SCOPE, code, expiresAt: now + config.inviteTtlSeconds, singleUse: true }), failed("store the invite"))
+        yield* Effect.mapError(view.addInvite({ scope: RELAY_SCOPE, code, expiresAt: now + config.inviteTtlSeconds, singleUse: true }), couldNot("store the invite"))
         return code
       })
 
@@ -138,7 +137,7 @@ export class Membership extends Context.Service<Membership, MembershipShape>()("
           const claim = firstTagValue(e, "claim")
           if (claim === undefined || claim === "") return yield* new Restricted({ message: "a join request needs a claim tag with an invite code" })
           if (view.isMember(RELAY_SCOPE, e.pubkey)) return "duplicate: you are already a member of this relay"
-          const invite = yield* Effect.mapError(view.claimInvite(RELAY_SCOPE, claim), failed("check the invite"))
+          const invite = yield* Effect.mapError(view.claimInvite(RELAY_SCOPE, claim), couldNot("check the invite"))
           if (invite === undefined) return yield* new Restricted({ message: "that is an invalid invite code" })
           if (invite.expiresAt !== 0 && invite.expiresAt < (yield* nowSeconds)) return yield* new Restricted({ message: "that invite code is expired" })
           yield* addMember(e.pubkey)
@@ -162,20 +161,20 @@ export class Membership extends Context.Service<Membership, MembershipShape>()("
 
       const setRole = (r: RoleInput) =>
         Effect.gen(function* () {
-          yield* Effect.mapError(view.putRole({ scope: RELAY_SCOPE, ...r }), failed("store the role"))
+          yield* Effect.mapError(view.putRole({ scope: RELAY_SCOPE, ...r }), couldNot("store the role"))
           yield* publishSigned(ROLE_KIND, roleTags(r))
         })
 
       const removeRole = (id: string) =>
         Effect.gen(function* () {
           const hadMembers = view.members(RELAY_SCOPE).some((m) => m.roles.includes(id))
-          const removed = yield* Effect.mapError(view.removeRole(RELAY_SCOPE, id), failed("remove the role"))
+          const removed = yield* Effect.mapError(view.removeRole(RELAY_SCOPE, id), couldNot("remove the role"))
           if (!removed) return false
-          const identity = yield* Effect.mapError(identityOf, failed("load the relay key"))
+          const identity = yield* Effect.mapError(identityOf, couldNot("load the relay key"))
           // The role's definition is the relay's own addressable event: deleted as its author would (NIP-09).
           yield* Effect.mapError(
             store.deleteByRequest({ pubkey: identity.pubkey, ids: [], addresses: [{ kind: ROLE_KIND, pubkey: identity.pubkey, d: id }], until: yield* nextAt }),
-            failed("delete the role event")
+            couldNot("delete the role event")
           )
           if (hadMembers) yield* memberList
           return true
@@ -190,7 +189,7 @@ export class Membership extends Context.Service<Membership, MembershipShape>()("
               ? []
               : yield* Effect.mapError(
                   Effect.provideService(store.query([{ kinds: [MEMBER_RELAYS_KIND], authors: all.map((m) => m.pubkey) }]), FreshReads, true),
-                  failed("read the members' relay lists")
+                  couldNot("read the members' relay lists")
                 )
           const byAuthor = new Map(lists.map((e) => [e.pubkey, e]))
           return all.map((m): ListedMember => {
@@ -206,7 +205,7 @@ export class Membership extends Context.Service<Membership, MembershipShape>()("
         handleRequest: (e) => (e.kind === JOIN_KIND ? join(e) : leave(e)),
         inviteEvent: Effect.gen(function* () {
           const code = yield* createInvite
-          const identity = yield* Effect.mapError(identityOf, failed("load the relay key"))
+          const identity = yield* Effect.mapError(identityOf, couldNot("load the relay key"))
           return identity.sign({ kind: INVITE_KIND, created_at: yield* nowSeconds, tags: [["-"], ["claim", code]], content: "" })
         }),
         createInvite,

@@ -53,6 +53,12 @@ export class ServerError extends Data.TaggedError("ServerError")<Fields> {
   readonly prefix = "error" as const
 }
 
+/** A failure on our side (the store, the relay's key) as the client is told it: `could not <what> (<its message>)`. */
+export const couldNot =
+  (what: string) =>
+  (e: { readonly message: string }): ServerError =>
+    new ServerError({ message: `could not ${what} (${e.message})` })
+
 export type Rejection =
   | Invalid
   | Duplicate
