@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, type Layer } from "effect"
+import { newGroup } from "../../src/groups/rules.ts"
 import { GroupStore, RELAY_SCOPE, type GroupRecord, type GroupStoreShape } from "../../src/storage/GroupStore.ts"
 
 type Body = (store: GroupStoreShape) => Effect.Effect<void, unknown>
@@ -13,23 +14,8 @@ const A = "a".repeat(64)
 const B = "b".repeat(64)
 const C = "c".repeat(64)
 
-export const groupOf = (id: string, over: Partial<GroupRecord> = {}): GroupRecord => ({
-  id,
-  name: "",
-  picture: "",
-  about: "",
-  banner: "",
-  private: false,
-  restricted: false,
-  hidden: false,
-  closed: false,
-  supportedKinds: null,
-  parent: null,
-  children: [],
-  pins: [],
-  createdAt: 1_700_000_000,
-  ...over
-})
+/** A group record as rules.ts makes a new one (open, public, no metadata), with `over` changed. */
+export const groupOf = (id: string, over: Partial<GroupRecord> = {}): GroupRecord => ({ ...newGroup(id, 1_700_000_000), ...over })
 
 const byPubkey = <T extends { readonly pubkey: string }>(xs: ReadonlyArray<T>) => [...xs].sort((x, y) => x.pubkey.localeCompare(y.pubkey))
 
