@@ -5,6 +5,17 @@
 import { Effect, Metric } from "effect"
 import { RecentLatency } from "./history.ts"
 
+/** One metric per name and attribute set, made on first use. */
+const memo = new Map<string, Metric.Metric<number, unknown>>()
+const once = <T extends Metric.Metric<number, unknown>>(key: string, make: () => T): T => {
+  let m = memo.get(key)
+  if (m === undefined) {
+    m = make()
+    memo.set(key, m)
+  }
+  return m as T
+}
+
 export const eventsReceived = Metric.counter("parrhesia_events_received_total", {
   description: "EVENT messages received"
 })
@@ -28,16 +39,9 @@ export const openSubscriptions = Metric.gauge("parrhesia_subscriptions", { descr
 export const subscriptionBytes = Metric.gauge("parrhesia_subscription_bytes", {
   description: "Estimated bytes the live subscriptions hold (what the subscription budgets charge)"
 })
-const budgetRefusalsBy = new Map<string, Metric.Counter<number>>()
 /** REQs refused by a subscription budget ("connection": maxSubscriptionBytesPerConnection, "ip": maxSubscriptionBytesPerIp). */
-export const subscriptionBudgetRefusals = (budget: string): Metric.Counter<number> => {
-  let m = budgetRefusalsBy.get(budget)
-  if (m === undefined) {
-    m = Metric.counter("parrhesia_subscription_budget_refusals_total", { description: "REQs refused by a subscription budget", attributes: { budget } })
-    budgetRefusalsBy.set(budget, m)
-  }
-  return m
-}
+export const subscriptionBudgetRefusals = (budget: string): Metric.Counter<number> =>
+  once(`budget refusals ${budget}`, () => Metric.counter("parrhesia_subscription_budget_refusals_total", { description: "REQs refused by a subscription budget", attributes: { budget } }))
 export const groupsManaged = Metric.gauge("parrhesia_groups", { description: "NIP-29 groups managed by the relay" })
 export const groupMembers = Metric.gauge("parrhesia_group_members", { description: "Members of NIP-29 groups, summed over the groups" })
 export const replicaLagSeconds = Metric.gauge("parrhesia_replica_lag_seconds", {
@@ -52,16 +56,9 @@ export const slowConsumerDisconnects = Metric.counter("parrhesia_slow_consumer_d
 export const rateLimitDisconnects = Metric.counter("parrhesia_rate_limit_disconnects_total", {
   description: "Connections closed because they kept sending after rate-limit refusals"
 })
-const upgradesRefusedBy = new Map<string, Metric.Metric<number, unknown>>()
 /** WebSocket upgrades refused, by reason ("blocked" IP, "rate-limited": over the per-IP connection cap). */
-export const upgradesRefused = (reason: string) => {
-  let m = upgradesRefusedBy.get(reason)
-  if (m === undefined) {
-    m = Metric.counter("parrhesia_upgrades_refused_total", { description: "WebSocket upgrades refused", attributes: { reason } })
-    upgradesRefusedBy.set(reason, m)
-  }
-  return m
-}
+export const upgradesRefused = (reason: string): Metric.Metric<number, unknown> =>
+  once(`upgrades refused ${reason}`, () => Metric.counter("parrhesia_upgrades_refused_total", { description: "WebSocket upgrades refused", attributes: { reason } }))
 export const eventToOkSeconds = Metric.histogram("parrhesia_event_ok_seconds", {
   description: "Time from receiving an EVENT to sending its OK",
   boundaries: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
@@ -91,16 +88,6 @@ export const syncStoreHealth = (status: { readonly ready: boolean; readonly rest
     }
   })
 
-/** One metric per name and attribute set, made on first use. */
-const memo = new Map<string, Metric.Metric<number, unknown>>()
-const once = <T extends Metric.Metric<number, unknown>>(key: string, make: () => T): T => {
-  let m = memo.get(key)
-  if (m === undefined) {
-    m = make()
-    memo.set(key, m)
-  }
-  return m as T
-}
 export const mirrorConnected = (upstream: string) =>
   once(`connected ${upstream}`, () => Metric.gauge("parrhesia_mirror_connected", { description: "1 while connected to the mirrored upstream", attributes: { upstream } }))
 export const mirrorReconnects = (upstream: string) =>
