@@ -54,6 +54,7 @@ import { bytesToHex } from "@noble/hashes/utils.js"
 import WebSocket from "ws"
 import { nativeSigner, sampleProcess } from "../src/client/benchKit.ts"
 import { signEvent, type EventTemplate, type NostrEvent } from "../src/nostr/index.ts"
+import { launchChromium } from "./chromium.ts"
 import { spawnRelay } from "./relay-process.ts"
 
 // ---------------------------------------------------------------- options
@@ -585,20 +586,7 @@ const svgChart = (rows: ReadonlyArray<Row>, title: string, subtitle: string): st
 
 /** The SVG as a PNG through headless Chromium (@sparticuz/chromium + puppeteer-core, devDependencies). */
 const renderPng = async (svg: string, file: string) => {
-  const { default: chromium } = await import("@sparticuz/chromium")
-  const { default: puppeteer } = await import("puppeteer-core")
-  const dir = join(tmpdir(), "parrhesia-chromium")
-  mkdirSync(dir, { recursive: true })
-  const saved = process.env["TMPDIR"]
-  process.env["TMPDIR"] = dir // it unpacks the browser into $TMPDIR: a folder of its own
-  const executablePath = await chromium.executablePath()
-  if (saved === undefined) delete process.env["TMPDIR"]
-  else process.env["TMPDIR"] = saved
-  const browser = await puppeteer.launch({
-    executablePath,
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
-  })
+  const browser = await launchChromium()
   try {
     const page = await browser.newPage()
     const w = Number(/width="(\d+)"/.exec(svg)![1])

@@ -12,14 +12,11 @@
  * mirror; then the page is opened and its charts (the time since the relay
  * started: the page draws what it has of the last hour) are taken.
  */
-import { mkdirSync, statSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
-import chromium from "@sparticuz/chromium"
-import puppeteer from "puppeteer-core"
+import { statSync } from "node:fs"
 import { makeEvent, newKey } from "../test/support/nostr.ts"
 import { startRelay } from "../test/support/relay.ts"
 import { connect, now, publishOk, req, type RawClient } from "../test/support/ws.ts"
+import { launchChromium } from "./chromium.ts"
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`)
@@ -66,18 +63,7 @@ while (Date.now() - started < seconds * 1000) {
   await sleep(Math.max(0, 1000 - (Date.now() - tickStart)))
 }
 
-const dir = join(tmpdir(), "parrhesia-chromium")
-mkdirSync(dir, { recursive: true })
-const saved = process.env["TMPDIR"]
-process.env["TMPDIR"] = dir // it unpacks the browser into $TMPDIR: a folder of its own
-const executablePath = await chromium.executablePath()
-if (saved === undefined) delete process.env["TMPDIR"]
-else process.env["TMPDIR"] = saved
-const browser = await puppeteer.launch({
-  executablePath,
-  headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
-})
+const browser = await launchChromium()
 try {
   const page = await browser.newPage()
   await page.setViewport({ width: 960, height: 900, deviceScaleFactor: 1 })
