@@ -19,6 +19,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from "node:os"
 import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
+import { wholeNumber } from "../src/client/args.ts"
 import { spawnRelay } from "./relay-process.ts"
 
 // ---------------------------------------------------------------- pure part (tested)
@@ -45,11 +46,7 @@ export const parseCompareArgs = (argv: ReadonlyArray<string>): CompareOptions =>
   let scenarios = ["ingest", "query"]
   let store: "postgres" | "memory" = "postgres"
   const benchFlags: Array<string> = []
-  const num = (name: string, v: string | undefined, min: number, max: number) => {
-    const n = Number(v)
-    if (v === undefined || !Number.isInteger(n) || n < min || n > max) throw new UsageError(`${name} is a whole number from ${min} to ${max}`)
-    return n
-  }
+  const num = (name: string, v: string | undefined, min: number, max: number) => wholeNumber(name, v, min, max, (m) => new UsageError(m))
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!
     switch (a) {

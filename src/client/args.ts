@@ -25,10 +25,17 @@ export const scanArgs = (
   }
 }
 
-/** `text` as a whole number from `min` to `max`, else `invalid(message)`; `what` names the unit in the message. */
-export const wholeNumber = (name: string, text: string, min: number, max: number, invalid: (message: string) => Error, what = "a whole number"): number => {
+/** `text` as a whole number from `min` to `max`, else (or when missing) `invalid(message)`; `what` names the unit in the message. */
+export const wholeNumber = (
+  name: string,
+  text: string | undefined,
+  min: number,
+  max: number,
+  invalid: (message: string) => Error,
+  what = "a whole number"
+): number => {
   const n = Number(text)
-  if (!Number.isInteger(n) || n < min || n > max) throw invalid(`${name} is ${what} from ${min} to ${max}`)
+  if (text === undefined || !Number.isInteger(n) || n < min || n > max) throw invalid(`${name} is ${what} from ${min} to ${max}`)
   return n
 }
 

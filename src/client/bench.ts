@@ -23,6 +23,7 @@ import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js"
 import { Effect } from "effect"
 import WebSocket from "ws"
 import { signEvent, type NostrEvent } from "../nostr/index.ts"
+import { wholeNumber } from "./args.ts"
 import { nativeSigner, sampleProcess } from "./benchKit.ts"
 import { RelayPool } from "./RelayPool.ts"
 
@@ -55,11 +56,7 @@ const AUTHORS = 10
 const parse = (argv: ReadonlyArray<string>, env: Readonly<Record<string, string | undefined>>): Options => {
   const urls: Array<string> = []
   const o = { scenarios: "ingest,query,fanout", events: 20_000, rate: 200, seconds: 10, connections: 5000, pid: undefined as number | undefined, cache: env["PARRHESIA_BENCH_CACHE"] || ".bench", publishTo: undefined as string | undefined }
-  const num = (name: string, v: string | undefined, min: number, max: number) => {
-    const n = Number(v)
-    if (v === undefined || !Number.isInteger(n) || n < min || n > max) throw new UsageError(`${name} is a whole number from ${min} to ${max}`)
-    return n
-  }
+  const num = (name: string, v: string | undefined, min: number, max: number) => wholeNumber(name, v, min, max, (m) => new UsageError(m))
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!
     switch (a) {
