@@ -14,28 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { NostrEvent } from "../../src/nostr/index.ts"
 import { makeEvent, newKey, T0 } from "../support/nostr.ts"
 import { runCli, startRelayProcess, type RelayProcess } from "../support/processes.ts"
-import { connect, publishOk, req } from "../support/ws.ts"
+import { publishAll, storedIds } from "../support/ws.ts"
 
-const publishAll = async (url: string, events: ReadonlyArray<NostrEvent>) => {
-  const c = await connect(url)
-  for (const e of events) await publishOk(c, e)
-  await c.close()
-}
-/** Every stored id for the filter, paging back with `until`. */
-const storedIds = async (url: string, filter: Record<string, unknown> = {}) => {
-  const c = await connect(url)
-  const ids = new Set<string>()
-  let until: number | undefined
-  for (let page = 0; ; page++) {
-    const r = await req(c, `p${page}`, { ...filter, limit: 5000, ...(until === undefined ? {} : { until }) })
-    const fresh = r.events.filter((e) => !ids.has(e.id))
-    if (fresh.length === 0) break
-    for (const e of fresh) ids.add(e.id)
-    until = Math.min(...r.events.map((e) => e.created_at))
-  }
-  await c.close()
-  return [...ids].sort()
-}
 const sorted = (events: ReadonlyArray<NostrEvent>) => events.map((e) => e.id).sort()
 /** A port nothing listens on: taken from the system, then let go. */
 const closedPort = () =>

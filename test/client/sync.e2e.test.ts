@@ -9,31 +9,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { makeEvent, newKey, T0 } from "../support/nostr.ts"
 import { usePostgresDatabase } from "../support/postgres.ts"
 import { runCli, startRelayProcess, type RelayProcess } from "../support/processes.ts"
-import { connect, publishOk, req } from "../support/ws.ts"
+import { publishAll, storedIds } from "../support/ws.ts"
 import type { NostrEvent } from "../../src/nostr/index.ts"
 
 const db = usePostgresDatabase()
 
-const publishAll = async (url: string, events: ReadonlyArray<NostrEvent>) => {
-  const c = await connect(url)
-  for (const e of events) await publishOk(c, e)
-  await c.close()
-}
-/** Every stored id for the filter, paging back with `until` (a relay may clamp `limit`). */
-const storedIds = async (url: string, filter: Record<string, unknown> = {}) => {
-  const c = await connect(url)
-  const ids = new Set<string>()
-  let until: number | undefined
-  for (let page = 0; ; page++) {
-    const r = await req(c, `p${page}`, { ...filter, limit: 5000, ...(until === undefined ? {} : { until }) })
-    const fresh = r.events.filter((e) => !ids.has(e.id))
-    if (fresh.length === 0) break
-    for (const e of fresh) ids.add(e.id)
-    until = Math.min(...r.events.map((e) => e.created_at))
-  }
-  await c.close()
-  return [...ids].sort()
-}
 const sorted = (events: ReadonlyArray<NostrEvent>) => events.map((e) => e.id).sort()
 const report = (stdout: string) => JSON.parse(stdout) as {
   method: string

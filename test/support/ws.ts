@@ -141,6 +141,29 @@ export const publishOk = async (c: RawClient, e: NostrEvent) => {
   return r
 }
 
+/** Publishes each event over one connection to `url`, each acknowledged before the next. */
+export const publishAll = async (url: string, events: ReadonlyArray<NostrEvent>): Promise<void> => {
+  const c = await connect(url)
+  for (const e of events) await publishOk(c, e)
+  await c.close()
+}
+
+/** Every stored id for the filter at `url`, sorted, paging back with `until` (a relay may clamp `limit`). */
+export const storedIds = async (url: string, filter: Record<string, unknown> = {}): Promise<Array<string>> => {
+  const c = await connect(url)
+  const ids = new Set<string>()
+  let until: number | undefined
+  for (let page = 0; ; page++) {
+    const r = await req(c, `p${page}`, { ...filter, limit: 5000, ...(until === undefined ? {} : { until }) })
+    const fresh = r.events.filter((e) => !ids.has(e.id))
+    if (fresh.length === 0) break
+    for (const e of fresh) ids.add(e.id)
+    until = Math.min(...r.events.map((e) => e.created_at))
+  }
+  await c.close()
+  return [...ids].sort()
+}
+
 export interface ReqResult {
   readonly events: Array<NostrEvent>
   /** "EOSE" or the CLOSED message. */
