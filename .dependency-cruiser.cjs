@@ -34,9 +34,8 @@ const LAYERS = [
       "^src/storage/(?!layer\\.ts$)[^/]+$",
       "^src/cluster/",
       "^src/negentropy/",
-      // SignatureVerifier lives in ingest/ but auth/ (NIP-42, NIP-98) uses it too: it is an engine, not the pipeline
-      "^src/ingest/SignatureVerifier\\.ts$",
-      "^src/ingest/verifier/",
+      // signature checks: an engine that the write pipeline and auth/ (NIP-42, NIP-98) both use
+      "^src/verify/",
     ],
   },
   {
@@ -52,7 +51,7 @@ const LAYERS = [
   {
     name: "pipelines",
     why: "the write (ingest) and read (query) pipelines compose the services; they know no protocol edge",
-    path: ["^src/ingest/(?!SignatureVerifier\\.ts$|verifier/)", "^src/query/"],
+    path: ["^src/ingest/", "^src/query/"],
   },
   {
     name: "http",

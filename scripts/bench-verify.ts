@@ -19,8 +19,8 @@ import { getEventHash } from "nostr-tools/pure"
 import { schnorr } from "@noble/curves/secp256k1.js"
 import { sha256 } from "@noble/hashes/sha2.js"
 import { bytesToHex } from "@noble/hashes/utils.js"
-import { makeWorkers, nativeBackendStatus, verifyNoble } from "../src/ingest/SignatureVerifier.ts"
-import { loadNative, PACKED_SIZE, packInto } from "../src/ingest/verifier/backends.ts"
+import { makeWorkers, nativeBackendStatus, verifyNoble } from "../src/verify/SignatureVerifier.ts"
+import { loadNative, PACKED_SIZE, packInto } from "../src/verify/backends.ts"
 import type { NostrEvent } from "../src/nostr/index.ts"
 
 const args = process.argv.slice(2)

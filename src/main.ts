@@ -19,7 +19,7 @@ import { isWorker, onPrimaryStoreReport, reportListening, superviseWorkers, tell
 import { ConfigError, loadSettings, RelayConfig, workerCount } from "./config/RelayConfig.ts"
 import { envName, SETTINGS, type Settings } from "./config/settings.ts"
 import { VERSION } from "./version.ts"
-import { layerFromConfig as verifierFromConfig, layerUnchecked } from "./ingest/SignatureVerifier.ts"
+import { layerFromConfig as verifierFromConfig, layerUnchecked } from "./verify/SignatureVerifier.ts"
 import { RelayServer } from "./relay/server.ts"
 import { layerToolStores, storeFromConfig } from "./storage/layer.ts"
 import { embeddedFromSettings } from "./storage/postgres/layer.ts"

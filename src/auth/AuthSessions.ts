@@ -12,7 +12,7 @@
 import { randomBytes } from "node:crypto"
 import { Context, Effect, Layer } from "effect"
 import { RelayConfig } from "../config/RelayConfig.ts"
-import { SignatureVerifier } from "../ingest/SignatureVerifier.ts"
+import { SignatureVerifier } from "../verify/SignatureVerifier.ts"
 import { firstTagValue, hasValidId, Invalid, nowSeconds, parseEventShape, type NostrEvent, type Rejection } from "../nostr/index.ts"
 import { expectedRelayUrls, sameRelayUrl } from "../nostr/relayUrl.ts"
 

@@ -6,7 +6,7 @@
  * (a replay cache covers the time window).
  */
 import { createHash } from "node:crypto"
-import { verifyNoble } from "../ingest/SignatureVerifier.ts"
+import { verifyNoble } from "../verify/SignatureVerifier.ts"
 import { firstTagValue, hasValidId, parseEventShape, type NostrEvent } from "../nostr/index.ts"
 import { sameRelayUrl } from "../nostr/relayUrl.ts"
 

@@ -36,7 +36,7 @@ import { EventStore } from "../storage/EventStore.ts"
 import { Fanout } from "../subscriptions/Fanout.ts"
 import { span } from "../observability/tracing.ts"
 import { DELETION_KIND, deletionRequestOf, VANISH_KIND, vanishNamesUs } from "./requests.ts"
-import { SignatureVerifier } from "./SignatureVerifier.ts"
+import { SignatureVerifier } from "../verify/SignatureVerifier.ts"
 
 export interface OkAnswer {
   /** The event id as sent (may be malformed or empty when the event had none). */

@@ -7,7 +7,7 @@ import { Effect, Layer } from "effect"
 import { TestClock } from "effect/testing"
 import { AuthSessions } from "../../src/auth/AuthSessions.ts"
 import { RelayConfig } from "../../src/config/RelayConfig.ts"
-import { layerNoble } from "../../src/ingest/SignatureVerifier.ts"
+import { layerNoble } from "../../src/verify/SignatureVerifier.ts"
 import { makeEvent, newKey, type Key } from "../support/nostr.ts"
 
 const NOW = 1_800_000_000

@@ -6,7 +6,7 @@ import { Effect } from "effect"
 import { RelayIdentity } from "../../src/auth/RelayIdentity.ts"
 import { RelayConfig } from "../../src/config/RelayConfig.ts"
 import type { Settings } from "../../src/config/settings.ts"
-import { verifyNoble } from "../../src/ingest/SignatureVerifier.ts"
+import { verifyNoble } from "../../src/verify/SignatureVerifier.ts"
 
 const identity = (o: Partial<Settings>) =>
   Effect.flatMap(RelayIdentity, (r) => r.get).pipe(Effect.provide(RelayIdentity.layer), Effect.provide(RelayConfig.layerWith(o)))

@@ -14,7 +14,7 @@ import { importLines, MALFORMED_LISTED, newTally } from "../../src/client/import
 import type { LineSource } from "../../src/client/jsonLines.ts"
 import { RelayConfig } from "../../src/config/RelayConfig.ts"
 import type { Settings } from "../../src/config/settings.ts"
-import { layerNoble } from "../../src/ingest/SignatureVerifier.ts"
+import { layerNoble } from "../../src/verify/SignatureVerifier.ts"
 import { eventJson, type NostrEvent } from "../../src/nostr/index.ts"
 import { EventStore } from "../../src/storage/EventStore.ts"
 import { layerMemoryStores } from "../../src/storage/layer.ts"

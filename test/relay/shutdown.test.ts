@@ -4,7 +4,7 @@
  */
 import { Effect, Layer } from "effect"
 import { describe, expect, it } from "vitest"
-import { SignatureVerifier, verifyNoble } from "../../src/ingest/SignatureVerifier.ts"
+import { SignatureVerifier, verifyNoble } from "../../src/verify/SignatureVerifier.ts"
 import { EventStore } from "../../src/storage/EventStore.ts"
 import { makeMemoryEventStore } from "../../src/storage/memory/MemoryEventStore.ts"
 import { makeEvent, newKey } from "../support/nostr.ts"

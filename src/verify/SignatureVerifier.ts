@@ -5,7 +5,7 @@
  * implementation is tested against.
  *
  * - `layerNoble`: @noble/curves on the calling thread (~700/s per core).
- * - `layerWorkers`: a pool of worker threads (see verifier/pool.ts) running
+ * - `layerWorkers`: a pool of worker threads (see pool.ts) running
  *   the native libsecp256k1 backend from the optional package bcrypto
  *   (~20,000/s per core), or noble where asked.
  * - `layerFromConfig`: picks one from the `signatureVerifier` and
@@ -16,8 +16,8 @@ import { hexToBytes } from "@noble/hashes/utils.js"
 import { Context, Data, Effect, Layer, type Scope } from "effect"
 import { RelayConfig } from "../config/RelayConfig.ts"
 import type { NostrEvent } from "../nostr/index.ts"
-import { type BackendName, loadNative } from "./verifier/backends.ts"
-import { createPool, type VerifierPool } from "./verifier/pool.ts"
+import { type BackendName, loadNative } from "./backends.ts"
+import { createPool, type VerifierPool } from "./pool.ts"
 
 export interface SignatureVerifierShape {
   /** One result per event, in order: true when `sig` is a valid BIP-340 signature of `id` by `pubkey`. */
@@ -26,7 +26,7 @@ export interface SignatureVerifierShape {
 }
 
 export class SignatureVerifier extends Context.Service<SignatureVerifier, SignatureVerifierShape>()(
-  "parrhesia/ingest/SignatureVerifier"
+  "parrhesia/verify/SignatureVerifier"
 ) {}
 
 /** Reference check with @noble/curves; malformed input is simply "not valid". */

@@ -16,7 +16,7 @@
  * process alive, but one with work in flight does.
  */
 import { Worker } from "node:worker_threads"
-import type { NostrEvent } from "../../nostr/index.ts"
+import type { NostrEvent } from "../nostr/index.ts"
 import { type BackendName, loadNative, PACKED_SIZE, packInto, type VerifyFn } from "./backends.ts"
 import { verifyWithNoble } from "./noble.ts"
 

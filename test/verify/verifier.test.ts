@@ -15,10 +15,10 @@ import {
   type SignatureVerifierShape,
   verifyNoble,
   type WorkersOptions
-} from "../../src/ingest/SignatureVerifier.ts"
-import { loadNative, PACKED_SIZE, packInto } from "../../src/ingest/verifier/backends.ts"
-import { verifyWithNoble } from "../../src/ingest/verifier/noble.ts"
-import type { VerifierPool } from "../../src/ingest/verifier/pool.ts"
+} from "../../src/verify/SignatureVerifier.ts"
+import { loadNative, PACKED_SIZE, packInto } from "../../src/verify/backends.ts"
+import { verifyWithNoble } from "../../src/verify/noble.ts"
+import type { VerifierPool } from "../../src/verify/pool.ts"
 import type { NostrEvent } from "../../src/nostr/index.ts"
 
 // ------------------------------------------------------------------ fixtures
