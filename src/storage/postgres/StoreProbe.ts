@@ -74,7 +74,12 @@ export const probeForever = (options: ProbeOptions) =>
         const pause = health.status().ready ? (options.everyMs ?? 1000) : (options.retryMs ?? 250)
         yield* Effect.raceFirst(Effect.sleep(pause), Deferred.await(woken))
         const startedAt = performance.now()
-        const failure = yield* probeOnce(options.pools, options.timeoutMs)
+        let failure = yield* probeOnce(options.pools, options.timeoutMs)
+        // A deadline may fire only because the event loop was blocked (a long synchronous task, a GC
+        // pause): when it resumes, timers run before the sockets are read, so the answer that is there
+        // loses. Ask once more before calling the store away (a refused connection fails again at once).
+        // A second, shorter limit: a database that is there answers a fresh SELECT 1 in milliseconds.
+        if (failure !== undefined) failure = yield* probeOnce(options.pools, Math.min(options.timeoutMs, 1000))
         health.probed(failure, startedAt)
         if (failure === undefined && options.writeProbe !== undefined && health.writeFailure() !== undefined) {
           const wrote = yield* Effect.result(options.writeProbe.pipe(withDeadline(options.timeoutMs, "write probe")))
