@@ -46,7 +46,6 @@ import {
   expirationOf,
   isEmptyFilter,
   kindClass,
-  matchesFilter,
   replacementKey,
   servedFromJson,
   type DeletionRequest,
@@ -58,28 +57,28 @@ import { maxAgeOf, type RetentionPolicy } from "../config/retention.ts"
 
 /**
  * A window entry: what matching needs, and the stored text to serve. It is its own ServedEvent (one
- * object per event held); the event itself is parsed only when asked for (private kinds).
+ * object per event held); the event itself is parsed only when asked for (private kinds). Its tags
+ * are not kept (a held event's tag conditions are answered by the tag index): fewer objects that
+ * outlive the young generation, so less for the garbage collector to mark.
  */
 export class Entry implements ServedEvent {
   readonly id: string
   readonly pubkey: string
   readonly created_at: number
   readonly kind: number
-  readonly tags: ReadonlyArray<ReadonlyArray<string>>
   readonly json: string
   readonly expiration: number | undefined
   readonly address: string | undefined
-  /** Estimated bytes this entry holds (text, tags, indexes); set once indexed. */
+  /** Estimated bytes this entry holds (text, indexes); set once indexed. */
   bytes = 0
   /** The index lists holding it. */
   readonly lists: Array<Posting> = []
   dead = false
-  constructor(e: NostrEvent, json: string, address: string | undefined) {
+  constructor(e: NostrEvent, pubkey: string, json: string, address: string | undefined) {
     this.id = e.id
-    this.pubkey = e.pubkey
+    this.pubkey = pubkey
     this.created_at = e.created_at
     this.kind = e.kind
-    this.tags = e.tags
     this.json = json
     this.expiration = expirationOf(e)
     this.address = address
@@ -119,6 +118,13 @@ const insertSorted = (p: Posting, e: Entry) => {
     items.push(e)
     return
   }
+  // Commits arrive nearly in order: look a few places back before searching the whole list.
+  for (let i = n - 2; i >= Math.max(p.head, n - 8); i--) {
+    if (before(items[i]!, e)) {
+      items.splice(i + 1, 0, e)
+      return
+    }
+  }
   let lo = p.head
   let hi = n
   while (lo < hi) {
@@ -148,6 +154,32 @@ const MAX_INDEXED_TAG_BYTES = 2000
 const indexable = (v: string) => v.length <= 500 || Buffer.byteLength(v, "utf8") <= MAX_INDEXED_TAG_BYTES
 
 
+/** A filter's lists as sets, made once per filter object; tag conditions with many values as sets (checked on the parsed event). */
+interface Compiled {
+  readonly ids: ReadonlySet<string> | undefined
+  readonly authors: ReadonlySet<string> | undefined
+  readonly kinds: ReadonlySet<number> | undefined
+  readonly excludeKinds: ReadonlySet<number> | undefined
+  /** Few values: looked up in the tag index one by one; many: a set. */
+  readonly tags: ReadonlyArray<readonly [string, ReadonlyArray<string> | ReadonlySet<string>]>
+}
+const FEW_VALUES = 16
+const compiledFilters = new WeakMap<Filter, Compiled>()
+const compiled = (f: Filter): Compiled => {
+  let c = compiledFilters.get(f)
+  if (c === undefined) {
+    c = {
+      ids: f.ids && new Set(f.ids),
+      authors: f.authors && new Set(f.authors),
+      kinds: f.kinds && new Set(f.kinds),
+      excludeKinds: f.excludeKinds && new Set(f.excludeKinds),
+      tags: f.tags === undefined ? [] : Object.entries(f.tags).map(([name, values]) => [name, values.length > FEW_VALUES ? new Set(values) : values] as const)
+    }
+    compiledFilters.set(f, c)
+  }
+  return c
+}
+
 /** A deletion (NIP-09) or a request to vanish (NIP-62) cannot be deleted by a deletion request. */
 const UNDELETABLE: ReadonlySet<number> = new Set([5, 62])
 const GIFT_WRAP = 1059
@@ -155,12 +187,10 @@ const GIFT_WRAP = 1059
 /** Characters outside Latin-1 make V8 keep a string at two bytes per character. */
 // eslint-disable-next-line no-control-regex
 const WIDE = /[^\u0000-\u00ff]/
-/** Fixed cost of an entry (the object, its map and list slots), measured roughly. */
-const ENTRY_OVERHEAD = 200
-/** Per tag (its array) and per string in it (header). */
-const PER_TAG = 32
-const PER_STRING = 16
-const PER_INDEX = 24
+/** Fixed cost of an entry (the object, its string headers, its map and list slots), measured roughly. */
+const ENTRY_OVERHEAD = 240
+/** Per index list holding it (its slot, the list array's share). */
+const PER_INDEX = 32
 
 /** A Map that forgets its oldest keys past `capacity` (tombstones: only recent removals can race). */
 const remember = <K, V>(m: Map<K, V>, k: K, v: V, capacity: number) => {
@@ -360,20 +390,18 @@ export const makeHotWindow = (options: HotWindowOptions) => {
         remove(current)
       }
     }
-    const entry = new Entry(e, json, address)
+    const author = postingOf(byAuthor, e.pubkey)
+    // The author's list holds the pubkey once: every entry of that author shares its string.
+    const entry = new Entry(e, author.key as string, json, address)
     const lists = entry.lists
-    lists.push(all, postingOf(byKind, e.kind), postingOf(byAuthor, e.pubkey))
-    let tagBytes = 0
+    lists.push(all, postingOf(byKind, e.kind), author)
     for (const t of e.tags) {
-      tagBytes += PER_TAG
-      for (const v of t) tagBytes += PER_STRING + v.length
       if (t.length < 2 || t[0]!.length !== 1 || !indexable(t[1]!)) continue
       const p = tagPosting(t[0]!, t[1]!)
       // The same tag twice indexes the event once.
       if (!lists.includes(p, 3)) lists.push(p)
     }
-    const wide = WIDE.test(json) ? 2 : 1
-    entry.bytes = wide * (json.length + tagBytes) + ENTRY_OVERHEAD + PER_INDEX * lists.length
+    entry.bytes = (WIDE.test(json) ? 2 : 1) * json.length + ENTRY_OVERHEAD + PER_INDEX * lists.length
     for (const p of lists) insertSorted(p, entry)
     byId.set(e.id, entry)
     if (address !== undefined) byAddress.set(address, entry)
@@ -479,7 +507,46 @@ export const makeHotWindow = (options: HotWindowOptions) => {
   const current = (e: Entry, now: number) =>
     (e.expiration === undefined || e.expiration > now) && (retention === undefined || e.created_at >= now - ageOf(e.kind))
 
-  const live = (e: Entry, f: Filter, now: number) => current(e, now) && matchesFilter(f, e as unknown as NostrEvent)
+  /** Whether the entry is in the list of tag `name` with `value` (a binary search in it). */
+  const tagged = (e: Entry, name: string, value: string): boolean => {
+    const p = byTag.get(name)?.get(value)
+    if (p === undefined) return false
+    const items = p.items
+    let lo = p.head
+    let hi = items.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (before(items[mid]!, e)) lo = mid + 1
+      else hi = mid
+    }
+    return items[lo] === e
+  }
+
+  /** Whether the entry has a tag `name` whose first value is one of `values` (many: on the parsed event). */
+  const hasTag = (e: Entry, name: string, values: ReadonlyArray<string> | ReadonlySet<string>): boolean => {
+    if (values instanceof Set) {
+      for (const t of e.event().tags) if (t[0] === name && t.length > 1 && values.has(t[1]!)) return true
+      return false
+    }
+    for (const v of values as ReadonlyArray<string>) if (tagged(e, name, v)) return true
+    return false
+  }
+
+  /** matchesFilter for an entry (whose tags are in the index, not in the entry); `search` never comes here. */
+  const matchesEntry = (f: Filter, e: Entry): boolean => {
+    if (f.since !== undefined && e.created_at < f.since) return false
+    if (f.until !== undefined && e.created_at > f.until) return false
+    const c = compiled(f)
+    if (c.ids !== undefined && !c.ids.has(e.id)) return false
+    if (c.authors !== undefined && !c.authors.has(e.pubkey)) return false
+    if (c.kinds !== undefined && !c.kinds.has(e.kind)) return false
+    if (c.excludeKinds !== undefined && c.excludeKinds.has(e.kind)) return false
+    if (f.alsoTagged !== undefined && !tagged(e, f.alsoTagged.name, f.alsoTagged.value)) return false
+    for (const [name, values] of c.tags) if (!hasTag(e, name, values)) return false
+    return true
+  }
+
+  const live = (e: Entry, f: Filter, now: number) => current(e, now) && matchesEntry(f, e)
 
   /**
    * The window's matches of `f`, newest first, at most `limit`; undefined when finding them would

@@ -154,6 +154,19 @@ describe("hot window", () => {
     expect(w.plan([{ tags: { t: ["x".repeat(2500)] }, limit: 5 }], NOW).result).toBe("miss")
   })
 
+  it("checks tag conditions other than the one it walks, by the tag index or (many values) on the event", () => {
+    const a = ev({ created_at: 5, tags: [["t", "x"], ["p", B]] })
+    const b = ev({ created_at: 6, tags: [["t", "y"]] })
+    const c = ev({ created_at: 7, pubkey: B, tags: [["t", "x"]] })
+    const w = windowWith([a, b, c])
+    const many = Array.from({ length: 20 }, (_, i) => `v${i}`)
+    expect(ids(w.plan([{ authors: [A], tags: { t: ["x"] }, limit: 10 }], NOW))).toEqual([a.id])
+    expect(ids(w.plan([{ authors: [A], tags: { t: [...many, "y"] }, limit: 10 }], NOW))).toEqual([b.id])
+    expect(ids(w.plan([{ kinds: [1], tags: { t: ["x", "y"], p: [B] }, limit: 10 }], NOW))).toEqual([a.id])
+    expect(ids(w.plan([{ tags: { t: ["x"] }, alsoTagged: { name: "p", value: B }, limit: 10 }], NOW))).toEqual([a.id])
+    expect(ids(w.plan([{ kinds: [1], authors: [A, B], excludeKinds: [7], tags: { t: ["x"] }, limit: 10 }], NOW))).toEqual([c.id, a.id])
+  })
+
   it("gives up on an answer that would examine too many entries", () => {
     const w = makeHotWindow({ maxBytes: 1 << 30, maxScan: 50 })
     for (let i = 0; i < 100; i++) {

@@ -80,6 +80,8 @@ const rawFilterArb = fc.oneof(
   fc.record({ kinds: fc.subarray([0, 1, 4, 5, 7, 1059, 30023], { minLength: 1, maxLength: 2 }) }),
   fc.record({ authors: fc.subarray(PUBKEYS, { minLength: 1, maxLength: 1 }), limit: fc.integer({ min: 1, max: 8 }) }),
   fc.record({ "#p": fc.subarray(PUBKEYS, { minLength: 2 }) }),
+  // Many values of a tag (the window checks them on the parsed event, not one by one in its index).
+  fc.record({ authors: fc.subarray(PUBKEYS, { minLength: 1, maxLength: 1 }), "#e": fc.constant(IDS.slice(0, 20)) }),
   fc.record({ since: fc.integer({ min: T0 - 12, max: T0 + 12 }) })
 )
 
