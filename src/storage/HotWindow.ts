@@ -499,7 +499,7 @@ export const makeHotWindow = (options: HotWindowOptions) => {
     if (f.authors !== undefined) consider(byAuthor as Map<string | number, Posting>, f.authors)
     if (f.kinds !== undefined) consider(byKind as Map<string | number, Posting>, f.kinds)
     if (f.tags !== undefined) for (const name in f.tags) consider(byTag.get(name) ?? EMPTY, f.tags[name]!)
-    const implied = conditions <= 1 && f.ids === undefined && f.excludeKinds === undefined && f.alsoTagged === undefined && f.search === undefined
+    const implied = conditions <= 1 && f.ids === undefined && f.excludeKinds === undefined && f.alsoTagged === undefined && f.excludeTagged === undefined && f.search === undefined
     return { lists: best ?? [all], implied }
   }
 
@@ -542,6 +542,13 @@ export const makeHotWindow = (options: HotWindowOptions) => {
     if (c.kinds !== undefined && !c.kinds.has(e.kind)) return false
     if (c.excludeKinds !== undefined && c.excludeKinds.has(e.kind)) return false
     if (f.alsoTagged !== undefined && !tagged(e, f.alsoTagged.name, f.alsoTagged.value)) return false
+    // The read policy's exclusions (private NIP-29 groups, hidden groups' state): as matchesFilter.
+    if (f.excludeTagged !== undefined) {
+      for (const x of f.excludeTagged) {
+        if (x.kinds !== undefined && !x.kinds.includes(e.kind)) continue
+        if (hasTag(e, x.name, x.values)) return false
+      }
+    }
     for (const [name, values] of c.tags) if (!hasTag(e, name, values)) return false
     return true
   }
