@@ -72,6 +72,29 @@ describe("StoreHealthState", () => {
       expect(yield* store.put(makeEvent({}))).toBe("stored")
     })
   )
+
+  it.effect("a call that ends, fails or is interrupted leaves nothing watching for the store's loss", () =>
+    Effect.gen(function* () {
+      const h = new StoreHealthState()
+      const stuck = yield* Deferred.make<void>()
+      const inner: EventStoreShape = {
+        ...(yield* memoryStore),
+        query: () => Effect.as(Deferred.await(stuck), []),
+        count: () => Effect.fail(new StoreError({ message: "no" }))
+      }
+      const store = gated(inner, h)
+      for (let i = 0; i < 10; i++) expect(yield* store.put(makeEvent({}))).toBe("stored")
+      expect((yield* Effect.result(store.count([{}])))._tag).toBe("Failure")
+      const pending = yield* Effect.forkChild(store.query([{}]))
+      yield* Effect.yieldNow
+      expect(h.pendingCalls()).toBe(1)
+      yield* Fiber.interrupt(pending)
+      expect(h.pendingCalls()).toBe(0)
+      // A loss after the interruption touches nothing that ended.
+      h.reportServer({ state: "down", reason: "gone", restarts: 0 })
+      expect(h.pendingCalls()).toBe(0)
+    })
+  )
 })
 
 describe("gated writes", () => {
