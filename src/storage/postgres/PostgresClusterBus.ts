@@ -48,13 +48,11 @@ export const makePostgresClusterBus = (pg: Pick<PostgresStoreInternals, "admin" 
 
     // Stored events: with the commit of the batch that stored them.
     pg.setBatchNotifier((events): BatchNotice => {
-      const jsons = events.map(eventJson)
-      const plan = packer.plan(jsons)
+      const plan = packer.plan(events.map(eventJson))
       return {
         channel: CHANNEL,
         head: plan.head,
         tail: TAIL,
-        jsons,
         groups: plan.groups,
         pieces: plan.pieces.map((p) => p.payload),
         piecePos: plan.pieces.map((p) => p.event + 1)

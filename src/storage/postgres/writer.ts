@@ -23,7 +23,7 @@ import type { Scope, Tracer } from "effect"
 import type { PgClient } from "@effect/sql-pg/PgClient"
 import * as PgTypes from "@effect/sql-pg/PgTypes"
 import { tracingEnabled } from "../../observability/tracing.ts"
-import { dTagOf, expirationOf, kindClass, type NostrEvent } from "../../nostr/index.ts"
+import { dTagOf, eventJson, expirationOf, kindClass, type NostrEvent } from "../../nostr/index.ts"
 import { StoreError, type PutOutcome } from "../EventStore.ts"
 import { onLiveClock, retryingDeadlocks, storeError, withDeadline } from "./errors.ts"
 import { arrayParam, badText, hexBytes, int4Array, int8Array, textArray } from "./sql.ts"
@@ -38,9 +38,16 @@ const indexableValue = (v: string) => v.length <= 500 || Buffer.byteLength(v, "u
 
 const OUTCOMES: ReadonlyArray<PutOutcome> = ["stored", "duplicate", "superseded", "deleted"]
 
+/**
+ * $13 is each event's JSON text as the relay serialized it (eventJson, already made for fanout and the
+ * hot window): stored as `event_json` instead of PostgreSQL building it again from the columns, and the
+ * same array feeds the batch's notifications.
+ */
 export const PUT_SQL =
   "SELECT pos, outcome FROM parrhesia_put_events($1::bytea[], $2::bytea[], $3::bigint[], $4::bigint[]::integer[], $5::text[], " +
-  "$6::text[], $7::bytea[], $8::text[], $9::bigint[], $10::integer[], $11::text[], $12::text[])"
+  "$6::text[], $7::bytea[], $8::text[], $9::bigint[], $10::integer[], $11::text[], $12::text[], $13::text[])"
+/** The parameter of PUT_SQL holding the events' JSON texts. */
+const JSONS_PARAM = "$13"
 
 /**
  * PUT_SQL plus the batch's notifications, in the same statement and so the same transaction:
@@ -58,9 +65,9 @@ const putNotifySql = (k: number): string => {
     text =
       `WITH r AS MATERIALIZED (SELECT pos, outcome FROM ${PUT_SQL.slice(PUT_SQL.indexOf(" FROM ") + 6)}), ` +
       `n AS (SELECT pg_notify(${$(1)}::text, ${$(2)}::text || string_agg(j.json, ',' ORDER BY j.pos) || ${$(3)}::text) ` +
-      `FROM r JOIN unnest(${$(4)}::text[], ${$(5)}::integer[]) WITH ORDINALITY AS j(json, grp, pos) ON j.pos = r.pos ` +
+      `FROM r JOIN unnest(${JSONS_PARAM}::text[], ${$(4)}::integer[]) WITH ORDINALITY AS j(json, grp, pos) ON j.pos = r.pos ` +
       `WHERE r.outcome = 0 AND j.grp >= 0 GROUP BY j.grp ` +
-      `UNION ALL SELECT pg_notify(${$(1)}::text, c.payload) FROM r JOIN unnest(${$(6)}::text[], ${$(7)}::integer[]) AS c(payload, pos) ON c.pos = r.pos ` +
+      `UNION ALL SELECT pg_notify(${$(1)}::text, c.payload) FROM r JOIN unnest(${$(5)}::text[], ${$(6)}::integer[]) AS c(payload, pos) ON c.pos = r.pos ` +
       `WHERE r.outcome = 0) ` +
       `SELECT r.pos, r.outcome FROM r CROSS JOIN (SELECT count(*) FROM n) AS sent`
     putNotifySqls.set(k, text)
@@ -77,8 +84,7 @@ export interface BatchNotice {
   /** Message g = head + the stored events of group g joined by "," + tail. */
   readonly head: string
   readonly tail: string
-  /** Per event: its JSON text and its group (-1: it goes in pieces). */
-  readonly jsons: ReadonlyArray<string>
+  /** Per event (their JSON texts are PUT_SQL's own $13): its group (-1: it goes in pieces). */
   readonly groups: ReadonlyArray<number>
   /** Whole payloads, each sent when the event at its position (1-based, in piecePos) is stored. */
   readonly pieces: ReadonlyArray<string>
@@ -91,13 +97,12 @@ const noticeParams = (n: BatchNotice): ReadonlyArray<unknown> => [
   n.channel,
   n.head,
   n.tail,
-  textArray(n.jsons),
   int4Array(n.groups),
   textArray(n.pieces),
   int4Array(n.piecePos)
 ]
 
-/** The 12 array parameters of parrhesia_put_events for distinct events. */
+/** The 13 array parameters of parrhesia_put_events for distinct events. */
 export const putParams = (events: ReadonlyArray<NostrEvent>): ReadonlyArray<unknown> => {
   const n = events.length
   const ids = new Array<Buffer>(n)
@@ -109,6 +114,7 @@ export const putParams = (events: ReadonlyArray<NostrEvent>): ReadonlyArray<unkn
   const sigs = new Array<Buffer>(n)
   const dtags = new Array<string | null>(n)
   const expires = new Array<number | null>(n)
+  const jsons = new Array<string>(n)
   const tagPos: Array<number> = []
   const tagNames: Array<string> = []
   const tagValues: Array<string> = []
@@ -124,6 +130,7 @@ export const putParams = (events: ReadonlyArray<NostrEvent>): ReadonlyArray<unkn
     const cls = kindClass(e.kind)
     dtags[i] = cls === "replaceable" ? "" : cls === "addressable" ? dTagOf(e) : null
     expires[i] = expirationOf(e) ?? null
+    jsons[i] = eventJson(e)
     let seen: Set<string> | undefined
     for (const t of e.tags) {
       if (t.length < 2 || t[0]!.length !== 1) continue
@@ -152,7 +159,8 @@ export const putParams = (events: ReadonlyArray<NostrEvent>): ReadonlyArray<unkn
     int8Array(expires),
     int4Array(tagPos),
     textArray(tagNames),
-    textArray(tagValues)
+    textArray(tagValues),
+    textArray(jsons)
   ]
 }
 
