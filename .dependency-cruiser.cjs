@@ -32,6 +32,8 @@ const LAYERS = [
     why: "the ports (EventStore, ModerationStore, Maintenance, ClusterBus), the worker supervisor, the negentropy engine and the signature verifier: the contracts and the pure engines the services are built on",
     path: [
       "^src/storage/(?!layer\\.ts$)[^/]+$",
+      // the hot window's pieces (storage/HotWindow.ts is its front; withHotWindow.ts the decorator)
+      "^src/storage/hotWindow/",
       "^src/cluster/",
       "^src/negentropy/",
       // signature checks: an engine that the write pipeline and auth/ (NIP-42, NIP-98) both use

@@ -1,7 +1,8 @@
 /**
  * NIP-01 filters: parsing with validation, and matching.
  * A parsed filter keeps its lists as arrays (for storage adapters) and, for
- * matching, lazily compiled sets.
+ * matching, a compiled form made once per filter (compileFilter): every matcher
+ * reads its conditions from there.
  */
 import { isHex64, MAX_TIMESTAMP, type NostrEvent } from "./event.ts"
 import { matchesWords, parseSearch } from "./search.ts"
@@ -136,30 +137,76 @@ export const parseFilter = (u: unknown, limits: FilterLimits): FilterParse => {
 
 // ---------------------------------------------------------------- matching
 
-interface Compiled {
+/**
+ * What every condition but the tag ones and `search` reads of an event: a parsed event, or a
+ * store's own record of one (the hot window's entries keep no tags, and answer tag conditions
+ * from an index of them).
+ */
+export interface EventHead {
+  readonly id: string
+  readonly pubkey: string
+  readonly kind: number
+  readonly created_at: number
+}
+
+/** A tag condition: a tag `name` whose first value (the one NIP-01 indexes) is one of the values. */
+export interface TagCondition {
+  readonly name: string
+  /** The filter's own list (not a copy: it may repeat a value). */
+  readonly values: ReadonlyArray<string>
+  /** The same values as a set. */
+  readonly set: ReadonlySet<string>
+}
+
+/** One of `excludeTagged`: the event must not meet it when its kind is one of `kinds` (undefined: whatever its kind). */
+export interface TagExclusionCondition extends TagCondition {
+  readonly kinds: ReadonlySet<number> | undefined
+}
+
+/**
+ * A filter compiled for matching (compileFilter): the one statement of its conditions, which every
+ * matcher reads (matchesFilter on a parsed event, matchesFilterWith on whatever a store holds).
+ */
+export interface CompiledFilter {
   readonly ids: ReadonlySet<string> | undefined
   readonly authors: ReadonlySet<string> | undefined
   readonly kinds: ReadonlySet<number> | undefined
   readonly excludeKinds: ReadonlySet<number> | undefined
-  readonly tags: ReadonlyArray<readonly [string, ReadonlySet<string>]>
-  readonly excludeTagged: ReadonlyArray<{ readonly name: string; readonly values: ReadonlySet<string>; readonly kinds: ReadonlySet<number> | undefined }> | undefined
+  /** One per tag letter, in the filter's order. */
+  readonly tags: ReadonlyArray<TagCondition>
+  readonly alsoTagged: TagCondition | undefined
+  readonly excludeTagged: ReadonlyArray<TagExclusionCondition> | undefined
   /** The words of `search` (its `domain:` part is the store's to check). */
   readonly words: ReadonlyArray<string> | undefined
+  /**
+   * How many conditions the filter sets besides its time range: one per field set (ids, authors,
+   * kinds, excludeKinds, alsoTagged, excludeTagged, search) and one per tag letter. An index that
+   * answers one of them knows, when this is 1, that nothing else is left to check.
+   */
+  readonly conditions: number
 }
 
-const compiled = new WeakMap<Filter, Compiled>()
+const compiled = new WeakMap<Filter, CompiledFilter>()
 
-const compile = (f: Filter): Compiled => {
+const tagCondition = (name: string, values: ReadonlyArray<string>): TagCondition => ({ name, values, set: new Set(values) })
+
+/** The filter compiled for matching; made once per filter object (kept while the filter lives). */
+export const compileFilter = (f: Filter): CompiledFilter => {
   let c = compiled.get(f)
   if (c === undefined) {
+    const tags = f.tags === undefined ? [] : Object.entries(f.tags).map(([name, values]) => tagCondition(name, values))
     c = {
       ids: f.ids && new Set(f.ids),
       authors: f.authors && new Set(f.authors),
       kinds: f.kinds && new Set(f.kinds),
       excludeKinds: f.excludeKinds && new Set(f.excludeKinds),
-      tags: f.tags ? Object.entries(f.tags).map(([k, v]) => [k, new Set(v)] as const) : [],
-      excludeTagged: f.excludeTagged?.map((x) => ({ name: x.name, values: new Set(x.values), kinds: x.kinds && new Set(x.kinds) })),
-      words: searchWords(f.search)
+      tags,
+      alsoTagged: f.alsoTagged && tagCondition(f.alsoTagged.name, [f.alsoTagged.value]),
+      excludeTagged: f.excludeTagged?.map((x) => ({ ...tagCondition(x.name, x.values), kinds: x.kinds && new Set(x.kinds) })),
+      words: searchWords(f.search),
+      conditions:
+        tags.length +
+        [f.ids, f.authors, f.kinds, f.excludeKinds, f.alsoTagged, f.excludeTagged, f.search].filter((v) => v !== undefined).length
     }
     compiled.set(f, c)
   }
@@ -173,44 +220,52 @@ const searchWords = (search: string | undefined): ReadonlyArray<string> | undefi
 }
 
 /**
+ * How a matcher tells whether an event meets a tag condition: on the event's tags (hasTagIn), or
+ * in an index of them. `exclusion`: the condition is one of `excludeTagged` (the event must not
+ * meet it).
+ */
+export type TagProbe<E> = (e: E, t: TagCondition, exclusion: boolean) => boolean
+
+/**
+ * Whether the event satisfies every condition of the filter but the words of `search` (which need
+ * its content), AND within a filter; its tag conditions are asked of `hasTag`. `limit` plays no
+ * part in matching.
+ */
+export const matchesFilterWith = <E extends EventHead>(f: Filter, e: E, hasTag: TagProbe<E>): boolean => {
+  if (f.since !== undefined && e.created_at < f.since) return false
+  if (f.until !== undefined && e.created_at > f.until) return false
+  const c = compileFilter(f)
+  if (c.ids !== undefined && !c.ids.has(e.id)) return false
+  if (c.authors !== undefined && !c.authors.has(e.pubkey)) return false
+  if (c.kinds !== undefined && !c.kinds.has(e.kind)) return false
+  if (c.excludeKinds !== undefined && c.excludeKinds.has(e.kind)) return false
+  if (c.alsoTagged !== undefined && !hasTag(e, c.alsoTagged, false)) return false
+  if (c.excludeTagged !== undefined) {
+    for (const x of c.excludeTagged) {
+      if (x.kinds !== undefined && !x.kinds.has(e.kind)) continue
+      if (hasTag(e, x, true)) return false
+    }
+  }
+  for (const t of c.tags) if (!hasTag(e, t, false)) return false
+  return true
+}
+
+/** Whether the event has a tag meeting the condition (only the first value of a tag is indexed, NIP-01). */
+export const hasTagIn = (e: NostrEvent, t: TagCondition): boolean => {
+  for (const tag of e.tags) if (tag[0] === t.name && tag.length > 1 && t.set.has(tag[1]!)) return true
+  return false
+}
+
+/**
  * Whether the event satisfies every condition of the filter (AND within a
  * filter). `limit` plays no part in matching; of `search`, the words do
  * (whole words, case folded), and its `domain:` part is the store's to check.
  */
 export const matchesFilter = (f: Filter, e: NostrEvent): boolean => {
-  if (f.since !== undefined && e.created_at < f.since) return false
-  if (f.until !== undefined && e.created_at > f.until) return false
-  const c = compile(f)
-  if (c.ids && !c.ids.has(e.id)) return false
-  if (c.authors && !c.authors.has(e.pubkey)) return false
-  if (c.kinds && !c.kinds.has(e.kind)) return false
-  if (c.excludeKinds && c.excludeKinds.has(e.kind)) return false
-  if (f.alsoTagged !== undefined && !hasTag(e, f.alsoTagged.name, f.alsoTagged.value)) return false
-  if (c.excludeTagged !== undefined) {
-    for (const x of c.excludeTagged) {
-      if (x.kinds !== undefined && !x.kinds.has(e.kind)) continue
-      for (const tag of e.tags) if (tag[0] === x.name && tag.length > 1 && x.values.has(tag[1]!)) return false
-    }
-  }
-  for (const [name, values] of c.tags) {
-    let hit = false
-    for (const tag of e.tags) {
-      // Only the first value of a tag is indexed (NIP-01).
-      if (tag[0] === name && tag.length > 1 && values.has(tag[1]!)) {
-        hit = true
-        break
-      }
-    }
-    if (!hit) return false
-  }
-  if (c.words !== undefined && !matchesWords(c.words, e.content)) return false
-  return true
-}
-
-/** Whether the event has a tag `name` whose first value is `value`. */
-const hasTag = (e: NostrEvent, name: string, value: string): boolean => {
-  for (const tag of e.tags) if (tag[0] === name && tag.length > 1 && tag[1] === value) return true
-  return false
+  if (!matchesFilterWith(f, e, hasTagIn)) return false
+  if (f.search === undefined) return true
+  const words = compileFilter(f).words
+  return words === undefined || matchesWords(words, e.content)
 }
 
 /** OR across filters. */

@@ -1,5 +1,17 @@
 import { describe, expect, it } from "vitest"
-import { isEmptyFilter, matchesAny, matchesFilter, parseFilter, type Filter, type FilterLimits } from "../../src/nostr/index.ts"
+import {
+  compileFilter,
+  hasTagIn,
+  isEmptyFilter,
+  matchesAny,
+  matchesFilter,
+  matchesFilterWith,
+  parseFilter,
+  type EventHead,
+  type Filter,
+  type FilterLimits,
+  type TagCondition
+} from "../../src/nostr/index.ts"
 import { makeEvent, newKey } from "../support/nostr.ts"
 
 const LIMITS: FilterLimits = { maxFilterValues: 3, allowSearch: false }
@@ -163,5 +175,87 @@ describe("excludeTagged (set by the read policy, never by a client)", () => {
     expect(matchesFilter(f, makeEvent({ kind: 39000, tags: [["d", "x"]] }, k))).toBe(false)
     expect(matchesFilter(f, makeEvent({ kind: 30000, tags: [["d", "x"]] }, k))).toBe(true)
     bad({ excludeTagged: [] }, "unsupported", "excludeTagged")
+  })
+})
+
+describe("compileFilter / matchesFilterWith / hasTagIn (one statement of the conditions, for every matcher)", () => {
+  it("compiles a filter once: its lists as sets, its tag conditions with the filter's own lists, its count of conditions", () => {
+    const tags = { t: ["a", "b", "a"], p: [HEX] }
+    const f: Filter = { ids: [HEX], kinds: [1, 7], tags, since: 1, until: 9, limit: 3, alsoTagged: { name: "p", value: HEX2 } }
+    const c = compileFilter(f)
+    expect(compileFilter(f)).toBe(c)
+    expect(c.ids).toEqual(new Set([HEX]))
+    expect(c.kinds).toEqual(new Set([1, 7]))
+    expect(c.authors).toBeUndefined()
+    expect(c.tags.map((t) => t.name)).toEqual(["t", "p"])
+    expect(c.tags[0]!.values).toBe(tags.t)
+    expect(c.tags[0]!.set).toEqual(new Set(["a", "b"]))
+    expect(c.alsoTagged).toMatchObject({ name: "p", values: [HEX2] })
+    expect(c.excludeTagged).toBeUndefined()
+    // ids, kinds, alsoTagged and two tag letters; the time range and the limit are not conditions.
+    expect(c.conditions).toBe(5)
+    expect(compileFilter({}).conditions).toBe(0)
+    expect(compileFilter({ since: 1, limit: 1 }).conditions).toBe(0)
+    const x = compileFilter({ excludeKinds: [4], search: "w", excludeTagged: [{ name: "h", values: ["g"], kinds: [9] }, { name: "d", values: ["y"] }] })
+    expect(x.conditions).toBe(3)
+    expect(x.excludeTagged).toMatchObject([{ name: "h", kinds: new Set([9]) }, { name: "d", kinds: undefined }])
+    expect(x.words).toEqual(["w"])
+  })
+
+  it("hasTagIn: a tag of that name whose first value is one of the condition's", () => {
+    const t: TagCondition = compileFilter({ tags: { t: ["a", "b"] } }).tags[0]!
+    expect(hasTagIn(makeEvent({ tags: [["t", "b"]] }), t)).toBe(true)
+    expect(hasTagIn(makeEvent({ tags: [["x", "a"], ["t", "c"], ["t", "a", "z"]] }), t)).toBe(true)
+    expect(hasTagIn(makeEvent({ tags: [["t", "c", "a"]] }), t)).toBe(false)
+    expect(hasTagIn(makeEvent({ tags: [["t"], ["T", "a"]] }), t)).toBe(false)
+  })
+
+  it("matchesFilterWith answers as matchesFilter on what a store keeps of an event (no tags), asking the probe for each tag condition", () => {
+    const k = newKey()
+    const e = makeEvent({ kind: 7, created_at: 100, tags: [["t", "one"], ["p", HEX], ["h", "g"], ["d", "x"]] }, k)
+    const head: EventHead = { id: e.id, pubkey: e.pubkey, kind: e.kind, created_at: e.created_at }
+    const asked: Array<[string, boolean]> = []
+    const probe = (h: EventHead, t: TagCondition, exclusion: boolean) => {
+      expect(h).toBe(head)
+      asked.push([t.name, exclusion])
+      return hasTagIn(e, t)
+    }
+    const filters: ReadonlyArray<Filter> = [
+      {},
+      { kinds: [7], authors: [k.pk], since: 100, until: 100 },
+      { kinds: [1] },
+      { excludeKinds: [7] },
+      { ids: [e.id], tags: { t: ["two", "one"], p: [HEX] } },
+      { tags: { t: ["one"], p: [HEX2] } },
+      { alsoTagged: { name: "p", value: HEX } },
+      { alsoTagged: { name: "p", value: HEX2 } },
+      { excludeTagged: [{ name: "h", values: ["g"] }] },
+      { excludeTagged: [{ name: "h", values: ["other"] }] },
+      { excludeTagged: [{ name: "d", values: ["x"], kinds: [39000] }] },
+      { excludeTagged: [{ name: "d", values: ["x"], kinds: [7] }] },
+      { since: 101 },
+      { until: 99 }
+    ]
+    for (const f of filters) expect(matchesFilterWith(f, head, probe), JSON.stringify(f)).toBe(matchesFilter(f, e))
+
+    asked.length = 0
+    matchesFilterWith(
+      { tags: { t: ["one"] }, alsoTagged: { name: "p", value: HEX }, excludeTagged: [{ name: "h", values: ["no"] }, { name: "d", values: ["x"], kinds: [1] }] },
+      head,
+      probe
+    )
+    // The exclusion of other kinds is not asked about; only exclusions are asked as such.
+    expect(asked).toEqual([
+      ["p", false],
+      ["h", true],
+      ["t", false]
+    ])
+  })
+
+  it("matchesFilter checks the words of search; matchesFilterWith leaves them to the caller", () => {
+    const e = makeEvent({ content: "hello nostr world" })
+    expect(matchesFilter({ search: "nostr" }, e)).toBe(true)
+    expect(matchesFilter({ search: "absent" }, e)).toBe(false)
+    expect(matchesFilterWith({ search: "absent" }, e, hasTagIn)).toBe(true)
   })
 })
