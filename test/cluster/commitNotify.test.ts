@@ -81,12 +81,15 @@ describe("stored events go out with their batch's commit", () => {
         let poisoned = 0
         // A batch of more than one event gets a last notification PostgreSQL refuses (over 8,000 bytes):
         // the statement fails after queueing the good ones, which must then never be delivered.
-        const poison = (n: BatchNotifier): BatchNotifier => (events) => {
-          const notice = n(events)
-          if (events.length < 2) return notice
-          poisoned++
-          return { ...notice, pieces: [...notice.pieces, "x".repeat(9000)], piecePos: [...notice.piecePos, 1] }
-        }
+        const poison = (n: BatchNotifier): BatchNotifier => ({
+          origin: n.origin,
+          notice: (events) => {
+            const notice = n.notice(events)
+            if (events.length < 2) return notice
+            poisoned++
+            return { ...notice, pieces: [...notice.pieces, "x".repeat(9000)], piecePos: [...notice.piecePos, 1] }
+          }
+        })
         const { a, received, store, pg } = yield* twoBuses(poison)
         const key = newKey()
         const events = Array.from({ length: 6 }, (_, i) => makeEvent({ created_at: now(), content: `e${i}` }, key))
@@ -104,6 +107,47 @@ describe("stored events go out with their batch's commit", () => {
         const got = yield* takeUntilMarker(a, received)
         expect(got.sort()).toEqual(events.map((e) => e.id).sort())
       }).pipe(Effect.provide(postgresStoreLayer(db, { writeBatchWaitMs: 50, ingestPoolSize: 1 }))),
+    30_000
+  )
+})
+
+describe("a process alone on the bus sends no notifications (migration 0010)", () => {
+  it.live(
+    "goes quiet while nobody else listens, and a listener that appears misses nothing stored after it listens",
+    () =>
+      Effect.gen(function* () {
+        const pg = yield* PostgresStore
+        const store = yield* EventStore
+        const key = newKey()
+        // A alone: its own listener does not count.
+        yield* makePostgresClusterBus(pg)
+        for (let i = 0; i < 3; i++) expect(yield* store.put(makeEvent({ created_at: now(), content: `alone ${i}` }, key))).toBe("stored")
+        // The first batch notifies (nobody has said "alone" yet) and learns it is alone; the rest are quiet.
+        expect(pg.stats.quietBatches).toBeGreaterThanOrEqual(2)
+        expect(pg.stats.quietRefused).toBe(0)
+        // B appears: once it counts as listening (its gap signal: the barrier has passed), every commit reaches it.
+        const b = yield* makePostgresClusterBus({ admin: pg.admin, setBatchNotifier: () => {} })
+        const received = yield* Queue.unbounded<NostrEvent>()
+        b.onRemote((e) => Queue.offerUnsafe(received, e))
+        const listening = yield* Deferred.make<void>()
+        b.onGap?.(() => Deferred.doneUnsafe(listening, Effect.void))
+        yield* Deferred.await(listening)
+        const quiet = pg.stats.quietBatches
+        const first = makeEvent({ created_at: now(), content: "the first after B listens" }, key)
+        expect(yield* store.put(first)).toBe("stored")
+        // A's writer still believed it was alone: its quiet statement was refused and the batch sent again, notifying.
+        expect(pg.stats.quietRefused).toBe(1)
+        expect(pg.stats.quietBatches).toBe(quiet)
+        const got = yield* Queue.take(received).pipe(Effect.timeout("5 seconds"))
+        expect(got.id).toBe(first.id)
+        // Later batches notify too (the statement says others listen).
+        const second = makeEvent({ created_at: now(), content: "the second" }, key)
+        expect(yield* store.put(second)).toBe("stored")
+        expect((yield* Queue.take(received).pipe(Effect.timeout("5 seconds"))).id).toBe(second.id)
+        expect(pg.stats.quietBatches).toBe(quiet)
+        // Nothing was stored twice by the refused quiet statement.
+        expect(yield* store.query([{ ids: [first.id, second.id] }])).toHaveLength(2)
+      }).pipe(Effect.provide(postgresStoreLayer(db))),
     30_000
   )
 })

@@ -22,10 +22,18 @@ import { describeError } from "./errors.ts"
  * message) starts afresh, and what was missed while not listening can be caught up there.
  * `what` names the listener in the warnings logged when listening stops and resumes.
  */
+export interface ListenOptions {
+  /** The listening connection's application_name (other processes may look for it). */
+  readonly applicationName?: string
+  /** Runs after LISTEN and before `session` each time listening (re)starts (on the pools, not the listener). */
+  readonly barrier?: Effect.Effect<unknown, unknown>
+}
+
 export const listenForever = (
   client: PgClient,
   channel: string,
   what: string,
+  options: ListenOptions,
   session: () => (payload: string) => Effect.Effect<void>
 ) =>
   Effect.gen(function* () {
@@ -33,8 +41,10 @@ export const listenForever = (
     let failingSince = 0
     const consume = Effect.scoped(
       Effect.gen(function* () {
-        const listener = yield* PgClientModule.makeClient(client.config).pipe(Effect.provide(Reactivity.layer))
+        const config = options.applicationName === undefined ? client.config : { ...client.config, applicationName: options.applicationName }
+        const listener = yield* PgClientModule.makeClient(config).pipe(Effect.provide(Reactivity.layer))
         const notifications = yield* listener.listen(channel)
+        if (options.barrier !== undefined) yield* options.barrier
         if (failures > 0) {
           yield* Effect.logWarning(`${what}: listening again (after ${failures} attempt(s), ${Math.round((Date.now() - failingSince) / 100) / 10} s)`)
           failures = 0

@@ -32,6 +32,9 @@ import { listenForever } from "./PgListener.ts"
 
 export const CHANNEL = "parrhesia_events"
 
+/** Waits for every writer statement that may have decided nobody else listens (migration 0010). */
+const BARRIER_SQL = "LOCK TABLE parrhesia_bus_barrier IN ACCESS EXCLUSIVE MODE"
+const BUS_APPLICATION_PREFIX = "parrhesia-bus "
 const NOTIFY_ALL_SQL = "SELECT pg_notify($1::text, p) FROM unnest($2::text[]) AS p"
 
 export const makePostgresClusterBus = (pg: Pick<PostgresStoreInternals, "admin" | "setBatchNotifier">) =>
@@ -47,15 +50,18 @@ export const makePostgresClusterBus = (pg: Pick<PostgresStoreInternals, "admin" 
     let gap: () => void = () => {}
 
     // Stored events: with the commit of the batch that stored them.
-    pg.setBatchNotifier((events): BatchNotice => {
-      const plan = packer.plan(events.map(eventJson))
-      return {
-        channel: CHANNEL,
-        head: plan.head,
-        tail: TAIL,
-        groups: plan.groups,
-        pieces: plan.pieces.map((p) => p.payload),
-        piecePos: plan.pieces.map((p) => p.event + 1)
+    pg.setBatchNotifier({
+      origin,
+      notice: (events): BatchNotice => {
+        const plan = packer.plan(events.map(eventJson))
+        return {
+          channel: CHANNEL,
+          head: plan.head,
+          tail: TAIL,
+          groups: plan.groups,
+          pieces: plan.pieces.map((p) => p.payload),
+          piecePos: plan.pieces.map((p) => p.event + 1)
+        }
       }
     })
     yield* Effect.addFinalizer(() => Effect.sync(() => pg.setBatchNotifier(undefined)))
@@ -69,7 +75,9 @@ export const makePostgresClusterBus = (pg: Pick<PostgresStoreInternals, "admin" 
     }
 
     // Incoming: every process's notifications; its own are skipped.
-    yield* listenForever(client, CHANNEL, "cluster bus", () => {
+    // The listener's name tells other processes' writers that this one listens (migration 0010); the
+    // barrier waits out their statements that decided otherwise before it counts as listening.
+    yield* listenForever(client, CHANNEL, "cluster bus", { applicationName: `${BUS_APPLICATION_PREFIX}${origin}`, barrier: client.withTransaction(client.unsafe(BARRIER_SQL)) }, () => {
       // Pieces of a message arrive together (one transaction); a new listen starts afresh.
       const rx = new Reassembler(origin)
       let dropped = 0

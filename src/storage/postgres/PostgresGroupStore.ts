@@ -246,7 +246,7 @@ export const makePostgresGroupStore = (sql: PgClient, origin: string = randomByt
   }
 
   /** Follows the other processes' changes. */
-  const listen = listenForever(sql, GROUPS_CHANNEL, "groups", () => {
+  const listen = listenForever(sql, GROUPS_CHANNEL, "groups", {}, () => {
     // Changes made while this process was not listening (start-up, an outage): reload everything once.
     reload(undefined)
     return (payload) =>

@@ -73,7 +73,7 @@ export const makePostgresModerationStore = (sql: PgClient, origin: string = rand
     }
   }
   /** Follows the other processes' changes. */
-  const listen = listenForever(sql, MODERATION_CHANNEL, "moderation", () => {
+  const listen = listenForever(sql, MODERATION_CHANNEL, "moderation", {}, () => {
     // Changes made while this process was not listening (start-up, an outage) are caught by reloading once now.
     reload()
     return (payload) =>

@@ -25,7 +25,7 @@ import * as PgTypes from "@effect/sql-pg/PgTypes"
 import { tracingEnabled } from "../../observability/tracing.ts"
 import { dTagOf, eventJson, expirationOf, kindClass, type NostrEvent } from "../../nostr/index.ts"
 import { StoreError, type PutOutcome } from "../EventStore.ts"
-import { onLiveClock, retryingDeadlocks, storeError, withDeadline } from "./errors.ts"
+import { describeError, onLiveClock, retryingDeadlocks, storeError, withDeadline } from "./errors.ts"
 import { arrayParam, badText, hexBytes, int4Array, int8Array, textArray } from "./sql.ts"
 
 /**
@@ -68,12 +68,33 @@ const putNotifySql = (k: number): string => {
       `FROM r JOIN unnest(${JSONS_PARAM}::text[], ${$(4)}::integer[]) WITH ORDINALITY AS j(json, grp, pos) ON j.pos = r.pos ` +
       `WHERE r.outcome = 0 AND j.grp >= 0 GROUP BY j.grp ` +
       `UNION ALL SELECT pg_notify(${$(1)}::text, c.payload) FROM r JOIN unnest(${$(5)}::text[], ${$(6)}::integer[]) AS c(payload, pos) ON c.pos = r.pos ` +
-      `WHERE r.outcome = 0) ` +
-      `SELECT r.pos, r.outcome FROM r CROSS JOIN (SELECT count(*) FROM n) AS sent`
+      `WHERE r.outcome = 0), ` +
+      `o AS MATERIALIZED (SELECT parrhesia_bus_others(${$(7)}::text) AS others) ` +
+      `SELECT r.pos, r.outcome, o.others FROM r CROSS JOIN (SELECT count(*) FROM n) AS sent CROSS JOIN o`
     putNotifySqls.set(k, text)
   }
   return text
 }
+
+/**
+ * PUT_SQL for a process that is the only one listening to the cluster bus (migration 0010): no
+ * notifications, and an error instead of a commit if another listener has appeared since (the
+ * writer then sends the batch again with them). Parameter k+1 is this process's bus origin.
+ */
+const putQuietSqls = new Map<number, string>()
+const putQuietSql = (k: number): string => {
+  let text = putQuietSqls.get(k)
+  if (text === undefined) {
+    text =
+      `WITH g AS MATERIALIZED (SELECT parrhesia_bus_alone($${k + 1}::text) AS alone) ` +
+      `SELECT p.pos, p.outcome FROM g CROSS JOIN LATERAL ${PUT_SQL.slice(PUT_SQL.indexOf(" FROM ") + 6)} AS p`
+    putQuietSqls.set(k, text)
+  }
+  return text
+}
+
+/** The quiet statement found another listener (parrhesia_bus_alone's error). */
+const othersListen = (e: unknown): boolean => describeError(e).includes("parrhesia_bus_others_listen")
 
 /**
  * The notifications a batch sends with its commit (the PostgreSQL ClusterBus makes them):
@@ -91,7 +112,11 @@ export interface BatchNotice {
   readonly piecePos: ReadonlyArray<number>
 }
 
-export type BatchNotifier = (events: ReadonlyArray<NostrEvent>) => BatchNotice
+export interface BatchNotifier {
+  /** This process's bus origin: its listener connects as application_name `parrhesia-bus <origin>`. */
+  readonly origin: string
+  readonly notice: (events: ReadonlyArray<NostrEvent>) => BatchNotice
+}
 
 const noticeParams = (n: BatchNotice): ReadonlyArray<unknown> => [
   n.channel,
@@ -181,6 +206,13 @@ export const unstorableText = (e: NostrEvent): string | undefined => {
   return undefined
 }
 
+interface PutRow {
+  readonly pos: number
+  readonly outcome: number
+  /** Notifying statements only: whether another process listens to the bus. */
+  readonly others?: boolean
+}
+
 interface PendingPut {
   readonly event: NostrEvent
   readonly done: Deferred.Deferred<PutOutcome, StoreError>
@@ -197,6 +229,10 @@ export interface WriterStats {
   fallbacks: number
   /** Events that failed even alone. */
   failedEvents: number
+  /** Batches stored without notifications (no other process listened to the cluster bus). */
+  quietBatches: number
+  /** Quiet statements that found another listener had appeared (sent again with notifications). */
+  quietRefused: number
 }
 
 /** What the writer needs: the ingest pool and its settings (already bounded by the assembly). */
@@ -221,24 +257,56 @@ export interface Writer {
 /** Starts the workers for the scope; closing it drains the queue (up to writeTimeoutMs), then stops them. */
 export const makeWriter = Effect.fnUntraced(function* (deps: WriterDeps): Effect.fn.Return<Writer, never, Scope.Scope> {
   const { ingest, batchSize, waitMs, writers, writeTimeoutMs } = deps
-  const stats: WriterStats = { batches: 0, batchedEvents: 0, fallbacks: 0, failedEvents: 0 }
+  const stats: WriterStats = { batches: 0, batchedEvents: 0, fallbacks: 0, failedEvents: 0, quietBatches: 0, quietRefused: 0 }
 
   const queue = yield* Queue.bounded<PendingPut, Cause.Done>(Math.max(1024, batchSize * 32))
 
   let batchNotifier: BatchNotifier | undefined
 
+  /**
+   * Whether another process listens to the cluster bus, as the last notifying statement found
+   * (parrhesia_bus_others); until one says not, yes. While not, batches go without notifications.
+   */
+  let othersListening = true
+
+  const statement = (events: ReadonlyArray<NostrEvent>): Effect.Effect<ReadonlyArray<PutRow>, unknown> => {
+    const notifier = batchNotifier
+    let params: ReadonlyArray<unknown>
+    try {
+      params = putParams(events)
+    } catch (e) {
+      return Effect.fail(e)
+    }
+    if (notifier === undefined) return ingest.unsafe<PutRow>(PUT_SQL, params)
+    const notifying = Effect.suspend(() => {
+      const text = putNotifySql(params.length)
+      let all: ReadonlyArray<unknown>
+      try {
+        all = [...params, ...noticeParams(notifier.notice(events)), notifier.origin]
+      } catch (e) {
+        return Effect.fail(e)
+      }
+      return Effect.map(ingest.unsafe<PutRow>(text, all), (rows) => {
+        othersListening = rows[0]?.others ?? true
+        return rows
+      })
+    })
+    if (othersListening) return notifying
+    return ingest.unsafe<PutRow>(putQuietSql(params.length), [...params, notifier.origin]).pipe(
+      Effect.tap(() => Effect.sync(() => void stats.quietBatches++)),
+      // Somebody started listening: nothing of the quiet statement was kept; again, notifying.
+      Effect.catchIf(othersListen, () => {
+        stats.quietRefused++
+        othersListening = true
+        return notifying
+      })
+    )
+  }
+
   const writeOnce = (events: ReadonlyArray<NostrEvent>) =>
-    Effect.try({
-      try: () => {
-        const params = putParams(events)
-        if (batchNotifier === undefined) return { text: PUT_SQL, params }
-        return { text: putNotifySql(params.length), params: [...params, ...noticeParams(batchNotifier(events))] }
-      },
-      catch: (e) => e
-    }).pipe(
-      // One statement in autocommit is one transaction: a deadlock victim (a purge or partition drop
-      // racing this batch) was wholly rolled back, notifications included, so it runs again.
-      Effect.flatMap((q) => retryingDeadlocks(ingest.unsafe<{ pos: number; outcome: number }>(q.text, q.params))),
+    // One statement in autocommit is one transaction: a deadlock victim (a purge or partition drop
+    // racing this batch) was wholly rolled back, notifications included, so it runs again.
+    retryingDeadlocks(statement(events)).pipe(
       withDeadline(writeTimeoutMs, "write"),
       Effect.mapError(storeError("could not store event")),
       Effect.map((rows) => {
