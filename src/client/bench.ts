@@ -262,18 +262,25 @@ const query = async (url: string, data: Dataset) => {
   const events = shapes.map(() => 0)
   const refused = shapes.map(() => 0)
   let seq = 0
+  // The warm-up's own times: the first REQs right after an ingest (caches, pools and JIT still cold).
+  const first: Array<number> = []
   const run = (ws: WebSocket, c: number, rounds: number, measure: boolean) =>
     (async () => {
       for (let i = 0; i < rounds; i++) {
         const k = (i + c) % shapes.length
         const r = await timedReq(ws, `q${seq++}`, shapes[k]![1]())
-        if (!measure) continue
+        if (!measure) {
+          first.push(r.ms)
+          continue
+        }
         times[k]!.push(r.ms)
         events[k]! += r.events
         if (r.closed) refused[k]!++
       }
     })()
+  const firstStarted = performance.now()
   await Promise.all(sockets.map((ws, c) => run(ws, c, WARMUP, false)))
+  const firstMs = performance.now() - firstStarted
   const started = performance.now()
   await Promise.all(sockets.map((ws, c) => run(ws, c, MEASURED, true)))
   const wallMs = performance.now() - started
@@ -283,7 +290,13 @@ const query = async (url: string, data: Dataset) => {
     out[name] = { p50Ms: pct(times[k]!, 50), p95Ms: pct(times[k]!, 95), events: Math.round(events[k]! / Math.max(1, times[k]!.length)), refused: refused[k]! }
   }
   const all = times.flat()
-  return { shapes: out, p50Ms: pct(all, 50), p95Ms: pct(all, 95), reqsPerSecond: Math.round((all.length * 1000) / wallMs) }
+  return {
+    shapes: out,
+    p50Ms: pct(all, 50),
+    p95Ms: pct(all, 95),
+    reqsPerSecond: Math.round((all.length * 1000) / wallMs),
+    first: { reqs: first.length, p50Ms: pct(first, 50), p95Ms: pct(first, 95), reqsPerSecond: Math.round((first.length * 1000) / firstMs) }
+  }
 }
 
 const fanout = async (url: string, data: Dataset, rate: number, seconds: number, publishTo = url) => {
@@ -400,6 +413,7 @@ const TABLE_ROWS: ReadonlyArray<[string, (r: Record<string, any>) => unknown]> =
   ["REQ #p p50/p95 ms", (r) => r["query"] && `${r["query"].shapes["#p limit 50"].p50Ms} / ${r["query"].shapes["#p limit 50"].p95Ms}`],
   ["REQ ids p50/p95 ms", (r) => r["query"] && `${r["query"].shapes["20 ids"].p50Ms} / ${r["query"].shapes["20 ids"].p95Ms}`],
   ["REQs/s", (r) => r["query"]?.reqsPerSecond],
+  ["first 500 REQs p50/p95 ms", (r) => r["query"]?.first && `${r["query"].first.p50Ms} / ${r["query"].first.p95Ms}`],
   ["fanout delivered/expected", (r) => r["fanout"] && `${r["fanout"].delivered} / ${r["fanout"].expected}`],
   ["fanout p99 ms", (r) => r["fanout"]?.deliveryP99Ms],
   ["idle-connection REQ p50 ms", (r) => r["connections"]?.idleReqP50Ms],
