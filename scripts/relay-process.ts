@@ -7,11 +7,13 @@ export interface SpawnRelayOptions {
   readonly root?: string
   /** Stop the relay and reject when it has not printed its URL within this many milliseconds. */
   readonly timeoutMs?: number
+  /** Flags for node itself, before the script (e.g. `--cpu-prof`). */
+  readonly nodeArgs?: ReadonlyArray<string>
 }
 
 export const spawnRelay = (env: Record<string, string>, options: SpawnRelayOptions = {}): Promise<{ url: string; child: ChildProcess }> => {
   const main = options.root === undefined ? "src/main.ts" : join(options.root, "src/main.ts")
-  const child = spawn(process.execPath, [main, "serve", "--port", "0", "--host", "127.0.0.1"], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), main, "serve", "--port", "0", "--host", "127.0.0.1"], {
     ...(options.root === undefined ? {} : { cwd: options.root }),
     env: { ...process.env, PARRHESIA_LOG_LEVEL: "warn", ...env },
     stdio: ["ignore", "pipe", "inherit"]
