@@ -19,8 +19,8 @@ const STORE_WIRING = "^src/storage/layer\\.ts$"
 const LAYERS = [
   {
     name: "base",
-    why: "protocol types, IP parsing and the version string: everything stands on them, they stand on nothing",
-    path: ["^src/version\\.ts$", "^src/nostr/", "^src/net/"],
+    why: "protocol types, IP parsing, small data structures (lib/) and the version string: everything stands on them, they stand on nothing",
+    path: ["^src/version\\.ts$", "^src/nostr/", "^src/net/", "^src/lib/"],
   },
   {
     name: "config-observability",

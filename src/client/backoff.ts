@@ -6,21 +6,5 @@ export const backoffDelay = (attempt: number, baseMs: number, maxMs: number, ran
   return Math.round(ceiling / 2 + (random() * ceiling) / 2)
 }
 
-/** An insertion-ordered set that forgets its oldest entries past `capacity`. */
-export class BoundedSet {
-  private readonly items = new Set<string>()
-  private readonly capacity: number
-  constructor(capacity: number) {
-    this.capacity = capacity
-  }
-  /** Adds; false when it was already there. */
-  add(x: string): boolean {
-    if (this.items.has(x)) return false
-    this.items.add(x)
-    if (this.items.size > this.capacity) this.items.delete(this.items.values().next().value!)
-    return true
-  }
-  get size() {
-    return this.items.size
-  }
-}
+/** The bounded set of seen ids (O(1) eviction; see lib/BoundedSet.ts). */
+export { BoundedSet } from "../lib/BoundedSet.ts"

@@ -56,6 +56,7 @@ import { EventStore, FreshReads } from "../storage/EventStore.ts"
 import { desiredStreams, StreamStore, type StreamPosition } from "../storage/StreamStore.ts"
 import { Fanout } from "../subscriptions/Fanout.ts"
 import { RelayClient, type ConnectionState } from "./RelayClient.ts"
+import { BoundedSet } from "../lib/BoundedSet.ts"
 
 /** Events from before a disconnect may reach the remote late: a catch-up starts this much before the position. */
 export const CATCHUP_MARGIN_SECONDS = 60
@@ -78,23 +79,6 @@ export const streamSlot = (url: string, workers: number): number => {
   let h = 0x811c9dc5
   for (let i = 0; i < url.length; i++) h = Math.imul(h ^ url.charCodeAt(i), 0x01000193) >>> 0
   return workers <= 1 ? 0 : h % workers
-}
-
-/** An insertion-ordered set of ids forgetting its oldest past a capacity. */
-class RecentIds {
-  private readonly items = new Set<string>()
-  private readonly capacity: number
-  constructor(capacity: number) {
-    this.capacity = capacity
-  }
-  has(id: string) {
-    return this.items.has(id)
-  }
-  add(id: string) {
-    if (this.items.has(id)) return
-    this.items.add(id)
-    if (this.items.size > this.capacity) this.items.delete(this.items.values().next().value!)
-  }
 }
 
 /** The NIP-01 prefix of a refusal (low cardinality for metrics). */
@@ -174,10 +158,10 @@ export const streamsLayer = Layer.effectDiscard(
             )
           }
         })
-        const fromRemote = new RecentIds(REMEMBERED_IDS)
-        const sentUp = new RecentIds(REMEMBERED_IDS)
+        const fromRemote = new BoundedSet(REMEMBERED_IDS)
+        const sentUp = new BoundedSet(REMEMBERED_IDS)
         /** Events the remote refused: not offered again by a catch-up (until a restart forgets them). */
-        const refusedUp = new RecentIds(REMEMBERED_IDS)
+        const refusedUp = new BoundedSet(REMEMBERED_IDS)
         const queue = yield* Queue.dropping<Item>(QUEUE_CAPACITY)
         let catchupDue = false
         // Until a catch-up succeeds (at start, after a drop, an overflow or a failed send) the positions

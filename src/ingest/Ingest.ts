@@ -27,6 +27,7 @@ import {
   type Rejection
 } from "../nostr/index.ts"
 import { expectedRelayUrls } from "../nostr/relayUrl.ts"
+import { BoundedSet } from "../lib/BoundedSet.ts"
 import { RelayConfig } from "../config/RelayConfig.ts"
 import { Groups } from "../groups/Groups.ts"
 import { JOIN_KIND, LEAVE_KIND, Membership } from "../membership/Membership.ts"
@@ -59,13 +60,10 @@ const rejected = (id: string, r: Rejection): OkAnswer => ({ id, accepted: false,
 
 /** A bounded set of recently stored ids, so resent events skip the signature check and the store. */
 const makeRecentIds = (capacity: number) => {
-  const ids = new Set<string>()
+  const ids = new BoundedSet(capacity)
   return {
     has: (id: string) => ids.has(id),
-    add: (id: string) => {
-      ids.add(id)
-      if (ids.size > capacity) ids.delete(ids.values().next().value!)
-    },
+    add: (id: string) => void ids.add(id),
     /** Deleted events must reach the store again (which refuses them), not be answered as duplicates. */
     forget: (id: string) => void ids.delete(id),
     clear: () => ids.clear()
