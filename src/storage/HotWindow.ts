@@ -3,6 +3,6 @@
  * provably lies inside the window. Its pieces are in ./hotWindow/ (the design: ./hotWindow/window.ts);
  * ./withHotWindow.ts puts it in front of an event store.
  */
-export { Entry } from "./hotWindow/entry.ts"
+export { Entry, entryBytes } from "./hotWindow/entry.ts"
 export type { Plan } from "./hotWindow/plan.ts"
 export { makeHotWindow, type HotWindow, type HotWindowOptions, type HotWindowStats, type Origin } from "./hotWindow/window.ts"
