@@ -28,7 +28,7 @@ import { nativeSigner, sampleProcess } from "./benchKit.ts"
 import { RelayPool } from "./RelayPool.ts"
 
 export const BENCH_USAGE =
-  "usage: parrhesia bench <url> [<url>...] [--scenarios ingest,query,fanout,connections|all] [--events N] [--rate R] [--seconds S] [--connections N] [--pid PID] [--cache DIR] [--publish-to URL]"
+  "usage: parrhesia bench <url> [<url>...] [--scenarios ingest,query,fanout,connections|all] [--events N] [--rate R] [--seconds S] [--connections N] [--idle-seconds S] [--pid PID] [--cache DIR] [--publish-to URL]"
 
 export interface BenchCliIo {
   readonly out: (s: string) => void
@@ -42,6 +42,8 @@ interface Options {
   readonly rate: number
   readonly seconds: number
   readonly connections: number
+  /** How long the connections scenario holds its connections idle before the burst of REQs. */
+  readonly idleSeconds: number
   readonly pid: number | undefined
   readonly cache: string
   /** Fanout: publish here instead of to the relay the subscribers are on (another process of the same relay). */
@@ -55,7 +57,7 @@ const AUTHORS = 10
 
 const parse = (argv: ReadonlyArray<string>, env: Readonly<Record<string, string | undefined>>): Options => {
   const urls: Array<string> = []
-  const o = { scenarios: "ingest,query,fanout", events: 20_000, rate: 200, seconds: 10, connections: 5000, pid: undefined as number | undefined, cache: env["PARRHESIA_BENCH_CACHE"] || ".bench", publishTo: undefined as string | undefined }
+  const o = { scenarios: "ingest,query,fanout", events: 20_000, rate: 200, seconds: 10, connections: 5000, idleSeconds: 10, pid: undefined as number | undefined, cache: env["PARRHESIA_BENCH_CACHE"] || ".bench", publishTo: undefined as string | undefined }
   const num = (name: string, v: string | undefined, min: number, max: number) => wholeNumber(name, v, min, max, (m) => new UsageError(m))
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!
@@ -74,6 +76,9 @@ const parse = (argv: ReadonlyArray<string>, env: Readonly<Record<string, string 
         break
       case "--connections":
         o.connections = num(a, argv[++i], 1, 100_000)
+        break
+      case "--idle-seconds":
+        o.idleSeconds = num(a, argv[++i], 0, 3600)
         break
       case "--pid":
         o.pid = num(a, argv[++i], 1, 2 ** 31)
@@ -367,15 +372,15 @@ const fanout = async (url: string, data: Dataset, rate: number, seconds: number,
   }
 }
 
-const connections = async (url: string, count: number, pid: number | undefined) => {
+const connections = async (url: string, count: number, idleSeconds: number, pid: number | undefined) => {
   const before = pid === undefined ? undefined : sampleProcess(pid)
   const sockets: Array<WebSocket> = []
   for (let i = 0; i < count; i += 250) sockets.push(...(await Promise.all(Array.from({ length: Math.min(250, count - i) }, () => open(url)))))
   await sleep(1500) // let the relay settle; RSS is sampled, not forced down
   const after = pid === undefined ? undefined : sampleProcess(pid)
-  // The first REQ on 20 of the idle connections, then REQs on a fresh one.
-  const idle: Array<number> = []
-  for (let i = 0; i < 20; i++) idle.push((await timedReq(sockets[Math.floor((i * sockets.length) / 20)]!, `idle${i}`, { kinds: [1], limit: 10 })).ms)
+  // Held idle (as the held-out harness: 10 s), then 20 REQs sent at once, each on its own idle connection.
+  await sleep(Math.max(0, idleSeconds * 1000 - 1500))
+  const idle = (await Promise.all(Array.from({ length: 20 }, (_, i) => timedReq(sockets[Math.floor((i * sockets.length) / 20)]!, `idle${i}`, { kinds: [1], limit: 10 })))).map((r) => r.ms)
   const ws = await open(url)
   const fresh: Array<number> = []
   for (let i = 0; i < 50; i++) fresh.push((await timedReq(ws, `c${i}`, { kinds: [1], limit: 10 })).ms)
@@ -465,7 +470,7 @@ export const runBenchCli = async (argv: ReadonlyArray<string>, env: Readonly<Rec
       }
       if (o.scenarios.has("connections")) {
         progress(`${url}: ${o.connections} connections`)
-        result["connections"] = await connections(url, o.connections, o.pid)
+        result["connections"] = await connections(url, o.connections, o.idleSeconds, o.pid)
       }
     } catch (e) {
       if (sampler) clearInterval(sampler)

@@ -28,7 +28,7 @@ describe("parrhesia bench", () => {
   it("runs every scenario against several relays: a JSON line each, then a table", async () => {
     const run = await bench(
       ...relays.map((r) => r.url),
-      "--scenarios", "all", "--events", "120", "--rate", "20", "--seconds", "1", "--connections", "40", "--pid", String(process.pid), "--cache", ""
+      "--scenarios", "all", "--events", "120", "--rate", "20", "--seconds", "1", "--connections", "40", "--idle-seconds", "2", "--pid", String(process.pid), "--cache", ""
     )
     expect(run.code, run.err).toBe(0)
     const lines = run.out.split("\n").filter((l) => l.startsWith("{"))
