@@ -20,8 +20,9 @@ export class ConfigError extends Data.TaggedError("ConfigError")<{ readonly mess
 
 export class RelayConfig extends Context.Service<RelayConfig, Settings>()("parrhesia/config/RelayConfig") {
   /** A config built from literals over the defaults; for tests. */
+  /** The defaults with `overrides` (tests, embedding): no JIT warm-up unless asked for. */
   static readonly layerWith = (overrides: Partial<Settings> = {}) =>
-    Layer.succeed(RelayConfig, RelayConfig.of({ ...defaults(), ...overrides }))
+    Layer.succeed(RelayConfig, RelayConfig.of({ ...defaults(), warmUpMessages: 0, ...overrides }))
 }
 
 export const defaults = (): Settings =>

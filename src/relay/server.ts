@@ -34,6 +34,7 @@ import { RateLimiter } from "../policy/RateLimiter.ts"
 import { Query } from "../query/Query.ts"
 import { SubscriptionIndex } from "../subscriptions/SubscriptionIndex.ts"
 import { clientIp } from "./clientIp.ts"
+import { warmUp } from "./warmUp.ts"
 import { Connection, type ConnectionHost } from "./Connection.ts"
 import type { RelayServices } from "./handlers/Conn.ts"
 import { WsTransport } from "./WsTransport.ts"
@@ -191,6 +192,9 @@ const make = Effect.gen(function* () {
     })
     yield* Effect.forkScoped(Effect.repeat(tick, Schedule.spaced(`${tickSeconds} seconds`)))
   }
+
+  const warmed = yield* warmUp(services, config.warmUpMessages)
+  if (warmed.ms > 0) yield* Effect.logInfo("warmed up").pipe(Effect.annotateLogs(warmed))
 
   yield* Effect.callback<void, Error>((resume) => {
     const onError = (err: Error) => resume(Effect.fail(err))

@@ -239,6 +239,8 @@ describe("RelayConfig.layerWith", () => {
       return yield* RelayConfig
     })
     const s = Effect.runSync(Effect.provide(program, RelayConfig.layerWith({ port: 1 })))
-    expect(s).toEqual({ ...defaults(), port: 1 })
+    // Tests and embedders get no JIT warm-up unless they ask for it.
+    expect(s).toEqual({ ...defaults(), warmUpMessages: 0, port: 1 })
+    expect(Effect.runSync(Effect.provide(program, RelayConfig.layerWith({ warmUpMessages: 5 }))).warmUpMessages).toBe(5)
   })
 })

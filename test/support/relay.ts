@@ -38,7 +38,7 @@ export const startRelay = async (
     readonly verifier?: Layer.Layer<SignatureVerifier, unknown, RelayConfig>
   } = {}
 ): Promise<TestRelay> => {
-  const settings: Settings = { ...defaults(), host: "127.0.0.1", port: 0, logLevel: "warn", ...overrides }
+  const settings: Settings = { ...defaults(), host: "127.0.0.1", port: 0, logLevel: "warn", warmUpMessages: 0, ...overrides }
   const stores = adapters.stores ?? (adapters.store ? Layer.mergeAll(adapters.store, layerMemoryModeration, layerMemoryGroups, layerMemoryStreams, ClusterBus.layerLocal) : layerMemoryStores)
   const layer = relayLayer({ store: stores, verifier: adapters.verifier ?? layerNoble }).pipe(
     Layer.provide(Layer.succeed(RelayConfig, RelayConfig.of(settings)))
