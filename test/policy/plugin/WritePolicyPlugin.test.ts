@@ -225,9 +225,14 @@ describe("in flight", () => {
 
   it("at most writePolicyPluginMaxInFlight events are with the plugin; the others wait for a slot (and may time out)", async () => {
     // The plugin answers only when it holds two events: with one slot, the first event waits
-    // for an answer that never comes and times out; only then is the second sent.
+    // for an answer that never comes and times out; only then is the second sent. The second is
+    // asked for 150 ms later, so its own 300 ms (which counts its wait for the slot) ends well after
+    // the first's: asked at once, both deadlines fell in the same millisecond and the second's
+    // could fire before the plugin's answer arrived (a flaky test, failing 2 runs in 3 here).
     const p = await start(writeScript(dir, "reversed.js", batchingReversed(2)), { maxInFlight: 1, timeoutMs: 300 })
-    const [first, second] = await Promise.all([p.check(makeEvent({ content: "first" })), p.check(makeEvent({ content: "second" }))])
+    const firstAsked = p.check(makeEvent({ content: "first" }))
+    await new Promise((r) => setTimeout(r, 150))
+    const [first, second] = await Promise.all([firstAsked, p.check(makeEvent({ content: "second" }))])
     expect(first).toBe("error: the write policy plugin did not answer within 300 ms")
     expect(second).toBe("accept")
   })
