@@ -56,14 +56,13 @@ import type { Scope } from "effect"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Reactivity from "effect/reactivity/Reactivity"
 import { defaults } from "../src/config/RelayConfig.ts"
-import { makePacker, TAIL } from "../src/cluster/BusCodec.ts"
-import { eventJson, type NostrEvent } from "../src/nostr/index.ts"
+import type { NostrEvent } from "../src/nostr/index.ts"
 import { startEmbedded, type EmbeddedServer } from "../src/storage/postgres/EmbeddedPostgres.ts"
 import { runMigrations } from "../src/storage/postgres/Migrator.ts"
 import { ensurePartitions } from "../src/storage/postgres/layer.ts"
-import { CHANNEL } from "../src/storage/postgres/PostgresClusterBus.ts"
+import { batchNotifier, CHANNEL } from "../src/storage/postgres/PostgresClusterBus.ts"
 import { int4Array, textArray } from "../src/storage/postgres/sql.ts"
-import { makeWriter, PUT_SQL, putParams, type BatchNotice } from "../src/storage/postgres/writer.ts"
+import { makeWriter, PUT_SQL, putParams } from "../src/storage/postgres/writer.ts"
 
 // ------------------------------------------------------------------ options
 
@@ -116,21 +115,7 @@ interface Call {
 }
 
 /** The notice the PostgreSQL cluster bus gives the writer (PostgresClusterBus.ts, setBatchNotifier). */
-const packer = makePacker(ORIGIN)
-const notifier = {
-  origin: ORIGIN,
-  notice: (events: ReadonlyArray<NostrEvent>): BatchNotice => {
-    const plan = packer.plan(events.map(eventJson))
-    return {
-      channel: CHANNEL,
-      head: plan.head,
-      tail: TAIL,
-      groups: plan.groups,
-      pieces: plan.pieces.map((p) => p.payload),
-      piecePos: plan.pieces.map((p) => p.event + 1)
-    }
-  }
-}
+const notifier = batchNotifier(ORIGIN)
 
 /**
  * Runs the real writer over `events` in batches of `size` against a recording stand-in for the

@@ -27,7 +27,7 @@ import { makePacker, Reassembler, TAIL } from "../../cluster/BusCodec.ts"
 import { StoreError } from "../EventStore.ts"
 import { describeError } from "./errors.ts"
 import { PostgresStore, type PostgresStoreInternals } from "./PostgresEventStore.ts"
-import type { BatchNotice } from "./writer.ts"
+import type { BatchNotice, BatchNotifier } from "./writer.ts"
 import { listenForever } from "./PgListener.ts"
 
 export const CHANNEL = "parrhesia_events"
@@ -36,6 +36,22 @@ export const CHANNEL = "parrhesia_events"
 const BARRIER_SQL = "LOCK TABLE parrhesia_bus_barrier IN ACCESS EXCLUSIVE MODE"
 const BUS_APPLICATION_PREFIX = "parrhesia-bus "
 const NOTIFY_ALL_SQL = "SELECT pg_notify($1::text, p) FROM unnest($2::text[]) AS p"
+
+/** What the writer sends with each batch's commit: the stored events packed into this process's messages. */
+export const batchNotifier = (origin: string, packer: ReturnType<typeof makePacker> = makePacker(origin)): BatchNotifier => ({
+  origin,
+  notice: (events): BatchNotice => {
+    const plan = packer.plan(events.map(eventJson))
+    return {
+      channel: CHANNEL,
+      head: plan.head,
+      tail: TAIL,
+      groups: plan.groups,
+      pieces: plan.pieces.map((p) => p.payload),
+      piecePos: plan.pieces.map((p) => p.event + 1)
+    }
+  }
+})
 
 export const makePostgresClusterBus = (pg: Pick<PostgresStoreInternals, "admin" | "setBatchNotifier">) =>
   Effect.gen(function* () {
@@ -50,20 +66,7 @@ export const makePostgresClusterBus = (pg: Pick<PostgresStoreInternals, "admin" 
     let gap: () => void = () => {}
 
     // Stored events: with the commit of the batch that stored them.
-    pg.setBatchNotifier({
-      origin,
-      notice: (events): BatchNotice => {
-        const plan = packer.plan(events.map(eventJson))
-        return {
-          channel: CHANNEL,
-          head: plan.head,
-          tail: TAIL,
-          groups: plan.groups,
-          pieces: plan.pieces.map((p) => p.payload),
-          piecePos: plan.pieces.map((p) => p.event + 1)
-        }
-      }
-    })
+    pg.setBatchNotifier(batchNotifier(origin, packer))
     yield* Effect.addFinalizer(() => Effect.sync(() => pg.setBatchNotifier(undefined)))
 
     // Ephemeral events: gathered for one turn, then one statement.
