@@ -27,6 +27,13 @@ export class RecentLatency {
   /** The second each slot holds. */
   private readonly seconds = new Float64Array(SLOTS).fill(-1)
 
+  /** Forgets every duration recorded (the relay's own warm-up before it opens its port). */
+  clear(): void {
+    this.counts.fill(0)
+    this.totals.fill(0)
+    this.seconds.fill(-1)
+  }
+
   /** A duration of `ms` that ended at `endedMs` (ms since the epoch). */
   record(ms: number, endedMs: number): void {
     const second = Math.floor(endedMs / 1000)

@@ -18,7 +18,7 @@ import {
   type Sampler
 } from "@opentelemetry/sdk-trace-base"
 import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
-import { Context, Effect, Exit, Layer, Option, Tracer } from "effect"
+import { Context, Effect, Exit, Layer, Option, References, Tracer } from "effect"
 import { VERSION } from "../version.ts"
 
 let enabled = false
@@ -58,7 +58,9 @@ export const messageSpan =
       : rootRatio < 1 && Math.random() >= rootRatio
         ? // Not sampled: no span at all for this message, its steps, or its store batch link.
           Effect.withTracerEnabled(self, false)
-        : Effect.flatMap(Effect.tracer, (tracer) => {
+        : Effect.flatMap(Effect.zip(Effect.tracer, References.TracerEnabled), ([tracer, on]) => {
+          // A fiber with tracing turned off (the relay's own warm-up) makes no span here either.
+          if (!on) return self
           const parent = tracer.span({ name, parent: Option.none(), annotations: Context.empty(), links: [], startTime: receivedAt, kind: "server", root: true, sampled: true })
           for (const [k, v] of Object.entries(attributes)) parent.attribute(k, v)
           tracer

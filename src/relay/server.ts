@@ -193,7 +193,7 @@ const make = Effect.gen(function* () {
     yield* Effect.forkScoped(Effect.repeat(tick, Schedule.spaced(`${tickSeconds} seconds`)))
   }
 
-  const warmed = yield* warmUp(services, config.warmUpMessages)
+  const warmed = yield* Effect.withTracerEnabled(warmUp(services, context, config.warmUpMessages), false)
   if (warmed.ms > 0) yield* Effect.logInfo("warmed up").pipe(Effect.annotateLogs(warmed))
 
   yield* Effect.callback<void, Error>((resume) => {

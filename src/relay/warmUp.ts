@@ -5,20 +5,29 @@
  * development machine: 20 REQs at once on connections idle 10 s, right after start, p50 7.5 ms
  * cold against 2.6-3.6 ms once warm.
  *
- * What runs: client frames decoded as from the socket; REQs of the benchmark's four shapes
- * (newest by kind, one author, one `#p`, 20 ids, built from what is stored so they are answered
- * the way real ones are: from the hot window when it holds them) through Query, their answers
- * framed; EVENTs with a well-formed id and a wrong signature through Ingest (limits, id hash, the
- * verifier thread's round trip, the refusal), their OK framed. Nothing is stored, sent or
- * subscribed, and no connection, rate-limit bucket or message counter is touched (the hot
- * window's answer counters do count the REQs). `warmUpMessages` (0: off) sets how many of each;
- * it stops after 1.5 s whatever is left.
+ * What runs: a few connections over a transport that is no socket (frames are counted and
+ * dropped), each sent what a client sends: REQs of the benchmark's four shapes (newest by kind,
+ * one author, one `#p`, 20 ids, built from what is stored so they are answered the way real ones
+ * are: from the hot window when it holds them) each followed by its CLOSE, and EVENTs with a
+ * well-formed id and a wrong signature (limits, id hash, the verifier thread's round trip, the
+ * refusal). So the connection, the handlers, the outbound queue, Query and Ingest all run; and as
+ * many round trips over a loopback WebSocket pair of its own (ws's frame code, Node's streams),
+ * on a port of its own, closed before the relay's opens. Nothing
+ * is stored or sent; the connections' subscriptions end with them; their rate limits are a limiter
+ * that allows everything, their metrics go to a registry of their own, nothing is traced, and the recent OK/EOSE
+ * latencies they recorded are cleared (the hot window's answer counters do count the REQs).
+ * `warmUpMessages` (0: off) sets how many of each; it stops after 1.5 s whatever is left.
  */
 import { randomBytes } from "node:crypto"
-import { Effect } from "effect"
-import { computeEventId, decodeClientMessage, encodeEose, encodeOk, eventFramePrefix } from "../nostr/index.ts"
+import WebSocket, { WebSocketServer } from "ws"
+import { Context, Effect, Metric } from "effect"
+import { computeEventId } from "../nostr/index.ts"
+import * as M from "../observability/metrics.ts"
 import type { RequestContext } from "../policy/Policy.ts"
+import type { RateLimiterShape } from "../policy/RateLimiter.ts"
+import { Connection, type ConnectionHost } from "./Connection.ts"
 import type { RelayServices } from "./handlers/Conn.ts"
+import type { Transport, TransportListener } from "./Transport.ts"
 
 const MAX_MS = 1500
 
@@ -57,9 +66,82 @@ const badlySignedEvent = (i: number, pubkey: string): string => {
   return JSON.stringify(["EVENT", { id: computeEventId(e), ...e, sig: "0".repeat(128) }])
 }
 
-export const warmUp = (services: RelayServices, messages: number): Effect.Effect<{ readonly reqs: number; readonly events: number; readonly ms: number }> =>
+/** A socket that is not there: frames are counted, flushed at once; closing ends the connection. */
+class NullTransport implements Transport {
+  frames = 0
+  private listener: TransportListener | undefined
+  send = (_frame: string, onFlushed?: () => void): void => {
+    this.frames++
+    onFlushed?.()
+  }
+  bufferedAmount = (): number => 0
+  close = (_code: number, _reason: string): void => this.listener?.onClose(1000)
+  terminate = (): void => this.listener?.onClose(1006)
+  ping = (): void => {}
+  pause = (): void => {}
+  resume = (): void => {}
+  listen = (listener: TransportListener): void => {
+    this.listener = listener
+  }
+}
+
+const allowAll: RateLimiterShape = {
+  tryEvent: () => Effect.succeed(true),
+  tryRead: () => Effect.succeed(true),
+  connectionOpened: () => true,
+  connectionClosed: () => {},
+  sweep: Effect.succeed(0)
+}
+
+const CONNECTIONS = 4
+
+/**
+ * The socket layer (ws's frame reader and writer, Node's stream code) over a loopback pair of its
+ * own, on a port of its own that closes again: client-sized frames one way, answer-sized the other.
+ */
+const warmSockets = (rounds: number, deadline: number): Promise<number> =>
+  new Promise((resolve) => {
+    const wss = new WebSocketServer({ host: "127.0.0.1", port: 0, perMessageDeflate: false, clientTracking: false })
+    let done = 0
+    const finish = (client?: WebSocket) => {
+      client?.terminate()
+      wss.close()
+      resolve(done)
+    }
+    wss.on("error", () => finish())
+    wss.on("connection", (server) => {
+      const answer = `["EVENT","w",${JSON.stringify({ content: "x".repeat(400) })}]`
+      server.on("message", (data) => {
+        server.send(answer)
+        server.send(`["EOSE",${JSON.stringify(String(data).slice(8, 16))}]`)
+      })
+    })
+    wss.on("listening", () => {
+      const { port } = wss.address() as { port: number }
+      const client = new WebSocket(`ws://127.0.0.1:${port}`, { perMessageDeflate: false })
+      client.on("error", () => finish(client))
+      let got = 0
+      const next = () => {
+        if (done >= rounds || performance.now() > deadline) return finish(client)
+        client.send(`["REQ","w${done}",{"kinds":[1],"limit":100}]`)
+      }
+      client.on("message", () => {
+        if (++got % 2 === 0) {
+          done++
+          next()
+        }
+      })
+      client.on("open", next)
+    })
+  })
+
+export const warmUp = (
+  services: RelayServices,
+  context: Context.Context<never>,
+  messages: number
+): Effect.Effect<{ readonly reqs: number; readonly events: number; readonly frames: number; readonly ms: number }> =>
   Effect.gen(function* () {
-    if (messages <= 0) return { reqs: 0, events: 0, ms: 0 }
+    if (messages <= 0) return { reqs: 0, events: 0, frames: 0, ms: 0 }
     const started = performance.now()
     // At most this long in all (a relay without the native verifier checks signatures at ~700/s).
     const deadline = started + MAX_MS
@@ -73,42 +155,54 @@ export const warmUp = (services: RelayServices, messages: number): Effect.Effect
       for (const t of e.tags) if (t[0] === "p" && t[1] !== undefined) samples.ps.push(t[1])
     }
     const random = randomBytes(32).toString("hex")
+
+    // Their metrics go to a registry of their own, and no span is traced.
+    const fork = Effect.runForkWith(Context.add(context, Metric.MetricRegistry, new Map()))
+    const ended = new Set<Connection>()
+    const host: ConnectionHost = {
+      services: { ...services, limiter: allowAll },
+      runFork: (effect) => fork(Effect.withTracerEnabled(effect, false)),
+      ended: (c) => void ended.add(c)
+    }
+    const transports = Array.from({ length: CONNECTIONS }, () => new NullTransport())
+    const connections = transports.map((t, k) => new Connection(t, { id: -1 - k, ip: "warm-up" }, host))
+    for (const c of connections) c.start()
+
+    // Each connection sends one message at a time and waits for its answer (an EOSE or an OK frame).
     let reqs = 0
-    yield* Effect.forEach(
-      Array.from({ length: messages }, (_, i) => i),
-      (i) => {
-        if (performance.now() > deadline) return Effect.void
-        const subId = `warm-up-${i}`
-        const decoded = decodeClientMessage(JSON.stringify(["REQ", subId, reqFilter(i, samples, random)]))
-        if (!("message" in decoded) || decoded.message.type !== "REQ") return Effect.void
-        const raw = decoded.message.filters
-        return services.query.prepare(raw, ctx).pipe(
-          Effect.flatMap((filters) => services.query.run(ctx, filters)),
-          Effect.map((served) => {
-            const prefix = eventFramePrefix(subId)
-            let bytes = 0
-            for (const s of served) bytes += (prefix + s.json + "]").length
-            reqs++
-            return bytes + encodeEose(subId).length
-          }),
-          Effect.ignore
-        )
-      },
-      { concurrency: 4, discard: true }
-    )
     let events = 0
+    const exchange = (k: number, text: string) =>
+      Effect.callback<void>((resume) => {
+        const t = transports[k]!
+        const before = t.frames
+        const poll = () => (t.frames > before ? resume(Effect.void) : setImmediate(poll))
+        connections[k]!.onMessage(text)
+        poll()
+      })
     yield* Effect.forEach(
-      Array.from({ length: messages }, (_, i) => i),
-      (i) => {
-        if (performance.now() > deadline) return Effect.void
-        const decoded = decodeClientMessage(badlySignedEvent(i, random))
-        if (!("message" in decoded) || decoded.message.type !== "EVENT") return Effect.void
-        return Effect.map(services.ingest.handle(decoded.message.event, ctx), (answer) => {
-          events++
-          return encodeOk(answer.id, answer.accepted, answer.message).length
-        })
-      },
-      { concurrency: 64, discard: true }
+      connections.map((_, k) => k),
+      (k) =>
+        Effect.gen(function* () {
+          for (let i = k; i < messages; i += CONNECTIONS) {
+            if (performance.now() > deadline) break
+            const subId = `w${i}`
+            yield* exchange(k, JSON.stringify(["REQ", subId, reqFilter(i, samples, random)]))
+            connections[k]!.onMessage(JSON.stringify(["CLOSE", subId]))
+            reqs++
+          }
+          for (let i = k; i < messages; i += CONNECTIONS) {
+            if (performance.now() > deadline) break
+            yield* exchange(k, badlySignedEvent(i, random))
+            events++
+          }
+        }),
+      { concurrency: "unbounded", discard: true }
     )
-    return { reqs, events, ms: Math.round(performance.now() - started) }
+    for (const t of transports) t.close(1000, "")
+    const frames = yield* Effect.promise(() => warmSockets(messages, deadline))
+    // Their fibers end with them; recent latencies are the clients' only.
+    yield* Effect.yieldNow
+    M.okLatency.clear()
+    M.eoseLatency.clear()
+    return { reqs, events, frames, ms: Math.round(performance.now() - started) }
   })

@@ -9,7 +9,8 @@ import { join } from "node:path"
 const MAIN = join(import.meta.dirname, "../../src/main.ts")
 
 /** The parent's environment without PARRHESIA_* settings, so a test sets exactly what it means. */
-const baseEnv = () => Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("PARRHESIA_") && k !== "DATABASE_URL"))
+// PARRHESIA_WARM_UP_MESSAGES stays (vitest.config.ts sets it to 0): a test does not measure a warm relay.
+const baseEnv = () => Object.fromEntries(Object.entries(process.env).filter(([k]) => (!k.startsWith("PARRHESIA_") || k === "PARRHESIA_WARM_UP_MESSAGES") && k !== "DATABASE_URL"))
 
 export interface RelayProcess {
   readonly url: string
