@@ -145,7 +145,8 @@ export const makeHotWindowStore = (inner: EventStoreShape, bus: ClusterBusShape,
      * has no more, then added oldest first. (Added as they came, newest first, every event went to
      * the front of each sorted index list: quadratic, 0.3-1.0 s for the ~35,000 events of 32 MiB and
      * 5.6-9.7 s for 100,000; oldest first each lands at the end, or just before the few live commits
-     * that arrived meanwhile.) Eviction then trims whatever the estimate let through.
+     * that arrived meanwhile.) Eviction then trims whatever the estimate let through and raises the
+     * floor further when it does.
      */
     const fillOnce = (gen: number): Effect.Effect<"done" | "superseded", StoreError> =>
       Effect.gen(function* () {
@@ -160,8 +161,15 @@ export const makeHotWindowStore = (inner: EventStoreShape, bus: ClusterBusShape,
           pages.push(page)
           for (const s of page) bytes += fillEstimate(s.json)
           const last = page[page.length - 1]
-          // The store has no more, or the budget is full (eviction sets the floor as they go in): all from here on.
-          if (last === undefined || page.length < WARM_PAGE || bytes >= options.maxBytes || !window.accepts(last.created_at)) break
+          // The store has no more: all of it.
+          if (last === undefined || page.length < WARM_PAGE) break
+          // The budget's worth is read (by the estimate, which may be above what the entries take, so
+          // eviction need not raise the floor): claim only the seconds after the oldest one read, whose
+          // other events may be on the next page.
+          if (bytes >= options.maxBytes || !window.accepts(last.created_at)) {
+            claim = last.created_at + 1
+            break
+          }
           // A page of one second only: the rest of that second may not fit a page; claim after it.
           if (until === last.created_at && page[0]!.created_at === until) {
             claim = until + 1

@@ -6,7 +6,7 @@ import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import { ClusterBus } from "../../src/cluster/ClusterBus.ts"
 import { eventJson, type Filter, type NostrEvent } from "../../src/nostr/index.ts"
-import { makeHotWindow } from "../../src/storage/HotWindow.ts"
+import { entryBytes, makeHotWindow } from "../../src/storage/HotWindow.ts"
 import { makeMemoryEventStore } from "../../src/storage/memory/MemoryEventStore.ts"
 import { makeHotWindowStore } from "../../src/storage/withHotWindow.ts"
 
@@ -203,6 +203,30 @@ describe("hot window", () => {
 })
 
 describe("hot window store", () => {
+  it("a fill that stops at the budget's estimate claims nothing older than what it read", async () => {
+    // 1,500 events without tags, one a second: each entry takes less than the fill's estimate (which
+    // counts 4 index lists, these are in 3), so a budget just under the estimate of the newest
+    // 1,000 (one page) stops the fill there though eviction never raises the floor.
+    const inner = makeMemoryEventStore()
+    const events = Array.from({ length: 1500 }, (_, i) => ev({ created_at: 10_000 + i, content: `event ${i}` }))
+    for (const e of events) await Effect.runPromise(inner.put(e))
+    const newest = events.slice(500)
+    const estimate = newest.reduce((n, e) => n + entryBytes(eventJson(e), 4), 0)
+    const counted = await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const made = yield* makeHotWindowStore(inner, ClusterBus.local, { maxBytes: estimate - 1 })
+          yield* made.ready
+          // It holds (nearly) the newest page only; the budget was never exceeded.
+          expect(made.window.stats().events).toBeLessThanOrEqual(1000)
+          expect(made.window.stats().bytes).toBeLessThan(estimate)
+          return yield* made.store.count([{ kinds: [1] }])
+        })
+      )
+    )
+    expect(counted).toBe(1500)
+  })
+
   it("decorates every method that changes stored events; every other one is a known read", async () => {
     const inner = makeMemoryEventStore()
     const decorated = await Effect.runPromise(
