@@ -5,8 +5,8 @@
  * development machine: 20 REQs at once on connections idle 10 s, right after start, p50 7.5 ms
  * cold against 2.6-3.6 ms once warm.
  *
- * What runs: a few connections over a transport that is no socket (frames are counted and
- * dropped), each sent what a client sends: REQs of the benchmark's four shapes (newest by kind,
+ * What runs: a few connections over a transport that is no socket (frames are dropped), each
+ * sent what a client sends: REQs of the benchmark's four shapes (newest by kind,
  * one author, one `#p`, 20 ids, built from what is stored so they are answered the way real ones
  * are: from the hot window when it holds them) each followed by its CLOSE, and EVENTs with a
  * well-formed id and a wrong signature (limits, id hash, the verifier thread's round trip, the
@@ -66,13 +66,21 @@ const badlySignedEvent = (i: number, pubkey: string): string => {
   return JSON.stringify(["EVENT", { id: computeEventId(e), ...e, sig: "0".repeat(128) }])
 }
 
-/** A socket that is not there: frames are counted, flushed at once; closing ends the connection. */
+/** A socket that is not there: frames are dropped (flushed at once); closing ends the connection. */
 class NullTransport implements Transport {
-  frames = 0
   private listener: TransportListener | undefined
-  send = (_frame: string, onFlushed?: () => void): void => {
-    this.frames++
+  private waiting: { readonly ends: (frame: string) => boolean; readonly resume: () => void } | undefined
+  /** Calls `resume` when a frame `ends` says answers the message about to be sent. */
+  awaitAnswer(ends: (frame: string) => boolean, resume: () => void): void {
+    this.waiting = { ends, resume }
+  }
+  send = (frame: string, onFlushed?: () => void): void => {
     onFlushed?.()
+    const w = this.waiting
+    if (w !== undefined && w.ends(frame)) {
+      this.waiting = undefined
+      w.resume()
+    }
   }
   bufferedAmount = (): number => 0
   close = (_code: number, _reason: string): void => this.listener?.onClose(1000)
@@ -94,6 +102,8 @@ const allowAll: RateLimiterShape = {
 }
 
 const CONNECTIONS = 4
+const endsReq = (frame: string) => frame.startsWith('["EOSE"') || frame.startsWith('["CLOSED"')
+const endsEvent = (frame: string) => frame.startsWith('["OK"') || frame.startsWith('["NOTICE"')
 
 /**
  * The socket layer (ws's frame reader and writer, Node's stream code) over a loopback pair of its
@@ -158,26 +168,22 @@ export const warmUp = (
 
     // Their metrics go to a registry of their own, and no span is traced.
     const fork = Effect.runForkWith(Context.add(context, Metric.MetricRegistry, new Map()))
-    const ended = new Set<Connection>()
     const host: ConnectionHost = {
       services: { ...services, limiter: allowAll },
       runFork: (effect) => fork(Effect.withTracerEnabled(effect, false)),
-      ended: (c) => void ended.add(c)
+      ended: () => {}
     }
     const transports = Array.from({ length: CONNECTIONS }, () => new NullTransport())
     const connections = transports.map((t, k) => new Connection(t, { id: -1 - k, ip: "warm-up" }, host))
     for (const c of connections) c.start()
 
-    // Each connection sends one message at a time and waits for its answer (an EOSE or an OK frame).
+    // Each connection sends one message at a time and waits for the frame that ends its answer.
     let reqs = 0
     let events = 0
-    const exchange = (k: number, text: string) =>
+    const exchange = (k: number, text: string, ends: (frame: string) => boolean) =>
       Effect.callback<void>((resume) => {
-        const t = transports[k]!
-        const before = t.frames
-        const poll = () => (t.frames > before ? resume(Effect.void) : setImmediate(poll))
+        transports[k]!.awaitAnswer(ends, () => resume(Effect.void))
         connections[k]!.onMessage(text)
-        poll()
       })
     yield* Effect.forEach(
       connections.map((_, k) => k),
@@ -186,17 +192,20 @@ export const warmUp = (
           for (let i = k; i < messages; i += CONNECTIONS) {
             if (performance.now() > deadline) break
             const subId = `w${i}`
-            yield* exchange(k, JSON.stringify(["REQ", subId, reqFilter(i, samples, random)]))
+            yield* exchange(k, JSON.stringify(["REQ", subId, reqFilter(i, samples, random)]), endsReq)
             connections[k]!.onMessage(JSON.stringify(["CLOSE", subId]))
             reqs++
           }
           for (let i = k; i < messages; i += CONNECTIONS) {
             if (performance.now() > deadline) break
-            yield* exchange(k, badlySignedEvent(i, random))
+            yield* exchange(k, badlySignedEvent(i, random), endsEvent)
             events++
           }
         }),
       { concurrency: "unbounded", discard: true }
+    ).pipe(
+      // An answer that never ends (it should not happen) must not hold the port closed.
+      Effect.timeoutOrElse({ duration: MAX_MS * 2, orElse: () => Effect.void })
     )
     for (const t of transports) t.close(1000, "")
     const frames = yield* Effect.promise(() => warmSockets(messages, deadline))
