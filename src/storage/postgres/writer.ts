@@ -48,52 +48,38 @@ export const PUT_SQL =
   "$6::text[], $7::bytea[], $8::text[], $9::bigint[], $10::integer[], $11::text[], $12::text[], $13::text[])"
 /** The parameter of PUT_SQL holding the events' JSON texts. */
 const JSONS_PARAM = "$13"
+/** How many parameters PUT_SQL takes (putParams gives as many); the statements below number theirs after them. */
+const PUT_ARGS = new Set(PUT_SQL.match(/\$\d+/g)).size
+/** The function call of PUT_SQL, for the statements that wrap it. */
+const PUT_CALL = PUT_SQL.slice(PUT_SQL.indexOf(" FROM ") + 6)
+const $ = (i: number) => `$${PUT_ARGS + i}`
 
 /**
  * PUT_SQL plus the batch's notifications, in the same statement and so the same transaction:
  * PostgreSQL delivers them at commit, and only if it commits. Only events the batch stored
  * (outcome 0) go out: message g is head || (stored events of group g joined by ",") || tail,
  * and each piece of a big event goes out when its event is stored. The count forces the CTE
- * `n`. The notice's parameters follow the `k` of putParams (derived from PUT_SQL, so the two
- * cannot disagree on the function call).
+ * `n`. Its own parameters (noticeParams, then this process's bus origin) follow PUT_SQL's.
  */
-const putNotifySqls = new Map<number, string>()
-const putNotifySql = (k: number): string => {
-  let text = putNotifySqls.get(k)
-  if (text === undefined) {
-    const $ = (i: number) => `$${k + i}`
-    text =
-      `WITH r AS MATERIALIZED (SELECT pos, outcome FROM ${PUT_SQL.slice(PUT_SQL.indexOf(" FROM ") + 6)}), ` +
-      // By position in the arrays, not a join with their unnest: PostgreSQL's cached generic plan for
-      // this statement (it knows no array sizes) joined the two by a nested loop over the CTE,
-      // quadratic in the batch (notify ~16 us an event at batches of 200, ~3 without; pg-breakdown.ts).
-      `n AS (SELECT pg_notify(${$(1)}::text, ${$(2)}::text || string_agg((${JSONS_PARAM}::text[])[r.pos], ',' ORDER BY r.pos) || ${$(3)}::text) ` +
-      `FROM r WHERE r.outcome = 0 AND (${$(4)}::integer[])[r.pos] >= 0 GROUP BY (${$(4)}::integer[])[r.pos] ` +
-      `UNION ALL SELECT pg_notify(${$(1)}::text, c.payload) FROM r JOIN unnest(${$(5)}::text[], ${$(6)}::integer[]) AS c(payload, pos) ON c.pos = r.pos ` +
-      `WHERE r.outcome = 0), ` +
-      `o AS MATERIALIZED (SELECT parrhesia_bus_others(${$(7)}::text) AS others) ` +
-      `SELECT r.pos, r.outcome, o.others FROM r CROSS JOIN (SELECT count(*) FROM n) AS sent CROSS JOIN o`
-    putNotifySqls.set(k, text)
-  }
-  return text
-}
+const PUT_NOTIFY_SQL =
+  `WITH r AS MATERIALIZED (SELECT pos, outcome FROM ${PUT_CALL}), ` +
+  // By position in the arrays, not a join with their unnest: PostgreSQL's cached generic plan for
+  // this statement (it knows no array sizes) joined the two by a nested loop over the CTE,
+  // quadratic in the batch (notify ~16 us an event at batches of 200, ~3 without; pg-breakdown.ts).
+  `n AS (SELECT pg_notify(${$(1)}::text, ${$(2)}::text || string_agg((${JSONS_PARAM}::text[])[r.pos], ',' ORDER BY r.pos) || ${$(3)}::text) ` +
+  `FROM r WHERE r.outcome = 0 AND (${$(4)}::integer[])[r.pos] >= 0 GROUP BY (${$(4)}::integer[])[r.pos] ` +
+  `UNION ALL SELECT pg_notify(${$(1)}::text, c.payload) FROM r JOIN unnest(${$(5)}::text[], ${$(6)}::integer[]) AS c(payload, pos) ON c.pos = r.pos ` +
+  `WHERE r.outcome = 0), ` +
+  `o AS MATERIALIZED (SELECT parrhesia_bus_others(${$(7)}::text) AS others) ` +
+  `SELECT r.pos, r.outcome, o.others FROM r CROSS JOIN (SELECT count(*) FROM n) AS sent CROSS JOIN o`
 
 /**
  * PUT_SQL for a process that is the only one listening to the cluster bus (migration 0010): no
  * notifications, and an error instead of a commit if another listener has appeared since (the
- * writer then sends the batch again with them). Parameter k+1 is this process's bus origin.
+ * writer then sends the batch again with them). Its one parameter after PUT_SQL's is this
+ * process's bus origin.
  */
-const putQuietSqls = new Map<number, string>()
-const putQuietSql = (k: number): string => {
-  let text = putQuietSqls.get(k)
-  if (text === undefined) {
-    text =
-      `WITH g AS MATERIALIZED (SELECT parrhesia_bus_alone($${k + 1}::text) AS alone) ` +
-      `SELECT p.pos, p.outcome FROM g CROSS JOIN LATERAL ${PUT_SQL.slice(PUT_SQL.indexOf(" FROM ") + 6)} AS p`
-    putQuietSqls.set(k, text)
-  }
-  return text
-}
+const PUT_QUIET_SQL = `WITH g AS MATERIALIZED (SELECT parrhesia_bus_alone(${$(1)}::text) AS alone) SELECT p.pos, p.outcome FROM g CROSS JOIN LATERAL ${PUT_CALL} AS p`
 
 /** The quiet statement found another listener (parrhesia_bus_alone's error). */
 const othersListen = (e: unknown): boolean => describeError(e).includes("parrhesia_bus_others_listen")
@@ -281,20 +267,19 @@ export const makeWriter = Effect.fnUntraced(function* (deps: WriterDeps): Effect
     }
     if (notifier === undefined) return ingest.unsafe<PutRow>(PUT_SQL, params)
     const notifying = Effect.suspend(() => {
-      const text = putNotifySql(params.length)
       let all: ReadonlyArray<unknown>
       try {
         all = [...params, ...noticeParams(notifier.notice(events)), notifier.origin]
       } catch (e) {
         return Effect.fail(e)
       }
-      return Effect.map(ingest.unsafe<PutRow>(text, all), (rows) => {
+      return Effect.map(ingest.unsafe<PutRow>(PUT_NOTIFY_SQL, all), (rows) => {
         othersListening = rows[0]?.others ?? true
         return rows
       })
     })
     if (othersListening) return notifying
-    return ingest.unsafe<PutRow>(putQuietSql(params.length), [...params, notifier.origin]).pipe(
+    return ingest.unsafe<PutRow>(PUT_QUIET_SQL, [...params, notifier.origin]).pipe(
       Effect.tap(() => Effect.sync(() => void stats.quietBatches++)),
       // Somebody started listening: nothing of the quiet statement was kept; again, notifying.
       Effect.catchIf(othersListen, () => {
