@@ -58,18 +58,6 @@ export interface IngestShape {
 const acceptedAnswer = (e: NostrEvent): OkAnswer => ({ id: e.id, accepted: true, message: "", result: "accepted" })
 const rejected = (id: string, r: Rejection): OkAnswer => ({ id, accepted: false, message: reasonOf(r), result: r.prefix, rejection: r })
 
-/** A bounded set of recently stored ids, so resent events skip the signature check and the store. */
-const makeRecentIds = (capacity: number) => {
-  const ids = new BoundedSet(capacity)
-  return {
-    has: (id: string) => ids.has(id),
-    add: (id: string) => void ids.add(id),
-    /** Deleted events must reach the store again (which refuses them), not be answered as duplicates. */
-    forget: (id: string) => void ids.delete(id),
-    clear: () => ids.clear()
-  }
-}
-
 export class Ingest extends Context.Service<Ingest, IngestShape>()("parrhesia/ingest/Ingest") {
   static readonly layer = Layer.effect(
     Ingest,
@@ -82,7 +70,11 @@ export class Ingest extends Context.Service<Ingest, IngestShape>()("parrhesia/in
       const membership = yield* Membership
       const groups = yield* Groups
       const plugin = yield* WritePolicyPlugin
-      const recent = makeRecentIds(16384)
+      /**
+       * Recently stored ids, so resent events skip the signature check and the store. Deleted ones
+       * leave it: they must reach the store again (which refuses them), not be answered as duplicates.
+       */
+      const recent = new BoundedSet(16384)
 
       // Only ids that stay stored: a replaceable/addressable version can be superseded later, and a
       // resend of it must then get the store's "duplicate:" refusal (OK false), not an OK true from here.
@@ -99,7 +91,7 @@ export class Ingest extends Context.Service<Ingest, IngestShape>()("parrhesia/in
       const applyRequest = (e: NostrEvent, ctx: RequestContext): Effect.Effect<void, Rejection> => {
         if (e.kind === DELETION_KIND) {
           const request = deletionRequestOf(e)
-          for (const id of request.ids) recent.forget(id)
+          for (const id of request.ids) recent.delete(id)
           return Effect.asVoid(Effect.mapError(store.deleteByRequest(request), couldNot("apply the deletion request")))
         }
         if (e.kind === VANISH_KIND) {
@@ -186,7 +178,7 @@ export class Ingest extends Context.Service<Ingest, IngestShape>()("parrhesia/in
           if (groups.enabled && groups.concerns(e)) {
             const admitted = yield* span("groups")(groups.admit(e, ctx))
             if (admitted?.forget === "all") recent.clear()
-            else if (admitted?.forget !== undefined) for (const id of admitted.forget) recent.forget(id)
+            else if (admitted?.forget !== undefined) for (const id of admitted.forget) recent.delete(id)
             if (admitted !== undefined && !admitted.store) return { id: e.id, accepted: true, message: admitted.message, result: "accepted" }
           }
           return yield* accept(e, ctx)
