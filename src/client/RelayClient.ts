@@ -16,14 +16,15 @@
  */
 import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js"
 import { Effect } from "effect"
-import { backoffDelay, BoundedSet } from "./backoff.ts"
+import { BoundedSet } from "../lib/BoundedSet.ts"
+import { backoffDelay } from "./backoff.ts"
 import { RelayClientError, type ClientOptions, type ConnectionState, type PublishResult, type RelayStats, type Subscription, type SubscriptionHandlers, type LiveSub, type PendingPublish, type PendingQuery, type Waiter } from "./relayClientTypes.ts"
 import WebSocket from "ws"
 import { signEvent, isHex64, type Filter, type NostrEvent } from "../nostr/index.ts"
 
 export { RelayClientError } from "./relayClientTypes.ts"
 export type { ClientErrorReason, ClientOptions, ConnectionState, PublishResult, RelayStats, Subscription, SubscriptionHandlers } from "./relayClientTypes.ts"
-export { backoffDelay, BoundedSet } from "./backoff.ts"
+export { backoffDelay } from "./backoff.ts"
 
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e))
 

@@ -5,7 +5,8 @@
  */
 import { Context, Effect, Layer } from "effect"
 import type { NostrEvent } from "../nostr/index.ts"
-import { BoundedSet, RelayClient, type ClientOptions, type RelayStats } from "./RelayClient.ts"
+import { BoundedSet } from "../lib/BoundedSet.ts"
+import { RelayClient, type ClientOptions, type RelayStats } from "./RelayClient.ts"
 import type { Filter } from "../nostr/index.ts"
 
 export interface RelayPoolShape {

@@ -1,4 +1,4 @@
-/** Small pieces the outgoing clients share: reconnect backoff with jitter, and a bounded set for seen ids. */
+/** Reconnect backoff with jitter, shared by the outgoing clients. */
 
 /** Exponential backoff with "equal jitter": between half and all of min(max, base * 2^attempt). */
 export const backoffDelay = (attempt: number, baseMs: number, maxMs: number, random: () => number): number => {
@@ -6,5 +6,3 @@ export const backoffDelay = (attempt: number, baseMs: number, maxMs: number, ran
   return Math.round(ceiling / 2 + (random() * ceiling) / 2)
 }
 
-/** The bounded set of seen ids (O(1) eviction; see lib/BoundedSet.ts). */
-export { BoundedSet } from "../lib/BoundedSet.ts"

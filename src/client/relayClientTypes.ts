@@ -6,7 +6,7 @@
  */
 import { Data } from "effect"
 import type { Filter, NostrEvent } from "../nostr/index.ts"
-import type { BoundedSet } from "./backoff.ts"
+import type { BoundedSet } from "../lib/BoundedSet.ts"
 
 export type ClientErrorReason = "unreachable" | "disconnected" | "timeout" | "protocol" | "refused" | "unsupported" | "queue-full" | "closed"
 
