@@ -6,7 +6,7 @@
 import { Buffer } from "node:buffer"
 import type { NostrEvent } from "../../nostr/index.ts"
 import { Entry, entryBytes } from "./entry.ts"
-import { compact, holds, insertSorted, Posting, postingOf } from "./posting.ts"
+import { compact, holds, insertAll, insertSorted, Posting, postingOf } from "./posting.ts"
 
 /** PostgreSQL indexes a tag value only up to this many UTF-8 bytes (PostgresEventStore's MAX_INDEXED_TAG_BYTES). */
 const MAX_INDEXED_TAG_BYTES = 2000
@@ -23,6 +23,14 @@ export const makeIndexes = () => {
   const all = new Posting<Entry>(undefined, undefined)
   const expiring = new Set<Entry>()
   let bytes = 0
+  /**
+   * Entries indexed by id, address and expiry, and counted in `bytes`, but not in their lists yet
+   * (`flush`). Commits come out of created_at order (a batch is written in id order, writers commit
+   * concurrently), and inserting each where it belongs moved every newer item of its lists, ~500 on
+   * average per list in a 20,000-event ingest: 5 µs an event. Put in together, each list merges
+   * them in one pass. Whatever reads or removes from the lists flushes first.
+   */
+  let pending: Array<Entry> = []
 
   const tagPosting = (name: string, value: string): Posting<Entry> => {
     let m = byTag.get(name)
@@ -30,7 +38,26 @@ export const makeIndexes = () => {
     return postingOf(m, value)
   }
 
-  /** Indexes a new entry for the event (its version at `address`, if any, already removed). */
+  /** Puts the pending entries into their lists. */
+  const flush = () => {
+    if (pending.length === 0) return
+    const batch = pending
+    pending = []
+    if (batch.length === 1) {
+      for (const p of batch[0]!.lists) insertSorted(p, batch[0]!)
+      return
+    }
+    const added = new Map<Posting<Entry>, Array<Entry>>()
+    for (const e of batch)
+      for (const p of e.lists) {
+        const a = added.get(p)
+        if (a === undefined) added.set(p, [e])
+        else a.push(e)
+      }
+    for (const [p, a] of added) insertAll(p, a)
+  }
+
+  /** Indexes a new entry for the event (its version at `address`, if any, already removed); in its lists at the next flush. */
   const insert = (e: NostrEvent, json: string, address: string | undefined): Entry => {
     const author = postingOf(byAuthor, e.pubkey)
     // The author's list holds the pubkey once: every entry of that author shares its string.
@@ -44,7 +71,7 @@ export const makeIndexes = () => {
       if (!lists.includes(p, 3)) lists.push(p)
     }
     entry.bytes = entryBytes(json, lists.length)
-    for (const p of lists) insertSorted(p, entry)
+    pending.push(entry)
     byId.set(e.id, entry)
     if (address !== undefined) byAddress.set(address, entry)
     if (entry.expiration !== undefined) expiring.add(entry)
@@ -55,6 +82,7 @@ export const makeIndexes = () => {
   /** Removes the entry from every index; false when it was removed already. */
   const remove = (e: Entry): boolean => {
     if (e.dead) return false
+    flush()
     e.dead = true
     bytes -= e.bytes
     byId.delete(e.id)
@@ -69,11 +97,13 @@ export const makeIndexes = () => {
 
   /** Removes every entry. */
   const clear = () => {
+    flush()
     for (const e of [...all.items]) remove(e)
     compact(all)
   }
 
   const oldestLive = (): Entry | undefined => {
+    flush()
     const items = all.items
     while (all.head < items.length && items[all.head]!.dead) all.head++
     return items[all.head]
@@ -81,6 +111,7 @@ export const makeIndexes = () => {
 
   /** Whether the entry has a tag `name` whose first value is `value` (a binary search in that value's list). */
   const tagged = (e: Entry, name: string, value: string): boolean => {
+    flush()
     const p = byTag.get(name)?.get(value)
     return p !== undefined && holds(p, e)
   }
@@ -96,7 +127,11 @@ export const makeIndexes = () => {
     get bytes() {
       return bytes
     },
+    get pending() {
+      return pending.length
+    },
     insert,
+    flush,
     remove,
     clear,
     oldestLive,

@@ -66,6 +66,30 @@ export const insertSorted = <T extends Listed>(p: Posting<T>, e: T) => {
   items.splice(lo, 0, e)
 }
 
+/** List order as a sort comparator. */
+const byListOrder = (a: Listed, b: Listed) => (before(a, b) ? -1 : before(b, a) ? 1 : 0)
+
+/**
+ * Puts `added` (items not in the list yet) into the list in one merge from its end: every item
+ * after the oldest of them moves once, where inserting them one by one would move it once for each.
+ * Sorts `added`.
+ */
+export const insertAll = <T extends Listed>(p: Posting<T>, added: Array<T>) => {
+  if (added.length === 1) return insertSorted(p, added[0]!)
+  added.sort(byListOrder)
+  const items = p.items
+  const n = items.length
+  for (const e of added) items.push(e)
+  if (n === 0 || before(items[n - 1]!, added[0]!)) return
+  // Merge backwards: i walks the old items, k the added ones, w the slot being filled (w = i + k + 1).
+  let i = n - 1
+  let k = added.length - 1
+  for (let w = n + k; k >= 0; w--) {
+    if (i >= p.head && before(added[k]!, items[i]!)) items[w] = items[i--]!
+    else items[w] = added[k--]!
+  }
+}
+
 /** Index of the first item with created_at > until (items.length when none). */
 export const upperIndex = <T extends Listed>(p: Posting<T>, until: number) => {
   const items = p.items

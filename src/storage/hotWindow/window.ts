@@ -82,6 +82,12 @@ export interface HotWindowStats {
   readonly evicted: number
 }
 
+/**
+ * Most committed events waiting to go into the index lists together (./indexes.ts `flush`), and so
+ * past the byte budget until they do (~0.5 MB of bench events).
+ */
+const MAX_PENDING = 512
+
 export const makeHotWindow = (options: HotWindowOptions) => {
   const maxBytes = options.maxBytes
   const ix = makeIndexes()
@@ -111,6 +117,12 @@ export const makeHotWindow = (options: HotWindowOptions) => {
     }
   }
 
+  /** The pending entries into their lists (./indexes.ts), then evicted down to the budget. Every answer and removal starts here. */
+  const settle = () => {
+    ix.flush()
+    if (ix.bytes > maxBytes) evict()
+  }
+
   /**
    * A stored event (committed here, or by another process): into the window unless it is older
    * than the floor, already there, superseded by the version there, or removed meanwhile.
@@ -132,13 +144,15 @@ export const makeHotWindow = (options: HotWindowOptions) => {
       }
     }
     const entry = ix.insert(e, json, address)
-    if (ix.bytes > maxBytes) evict()
+    // A fill decides how far back to read by what the window holds: it settles at once.
+    if (origin === "fill" || ix.pending >= MAX_PENDING) settle()
     return !entry.dead
   }
 
   // ---------------------------------------------------------------- removals (what the store did)
 
   const deleteByRequest = (r: DeletionRequest) => {
+    settle()
     tombstones.recordDeletion(r)
     for (const id of r.ids) {
       const e = byId.get(id)
@@ -159,6 +173,7 @@ export const makeHotWindow = (options: HotWindowOptions) => {
    * caller fills the window again once doubtful arrivals are over).
    */
   const vanish = (pubkey: string, until: number): boolean => {
+    settle()
     tombstones.recordVanish(pubkey, until)
     if (until < floor) return false
     raiseFloor(until + 1)
@@ -166,10 +181,12 @@ export const makeHotWindow = (options: HotWindowOptions) => {
   }
 
   const purgeExpired = (now: number) => {
+    settle()
     for (const e of [...expiring]) if (e.expiration! <= now) remove(e)
   }
 
   const purgeByRetention = (policy: RetentionPolicy, now: number) => {
+    settle()
     for (const e of [...all.items]) {
       if (e.dead) continue
       const age = maxAgeOf(policy, e.kind)
@@ -191,12 +208,20 @@ export const makeHotWindow = (options: HotWindowOptions) => {
      * How to answer `filters` (one REQ's, each with its own limit): the window's part and what the
      * store must add. The union of both, newest first, is what the store alone would answer.
      */
-    plan: (filters: ReadonlyArray<Filter>, now: number): Plan => (ready ? planner.plan(filters, now, floor) : miss(filters)),
+    plan: (filters: ReadonlyArray<Filter>, now: number): Plan => {
+      if (!ready) return miss(filters)
+      settle()
+      return planner.plan(filters, now, floor)
+    },
     /** The distinct matches of `filters` (limits ignored, as COUNT does), when the window holds all of them; else undefined. */
-    countable: (filters: ReadonlyArray<Filter>, now: number): ReadonlyArray<Entry> | undefined =>
-      ready ? planner.countable(filters, now, floor) : undefined,
+    countable: (filters: ReadonlyArray<Filter>, now: number): ReadonlyArray<Entry> | undefined => {
+      if (!ready) return undefined
+      settle()
+      return planner.countable(filters, now, floor)
+    },
     /** Starts claiming coverage, of everything at or after `from` (-Infinity: of every stored event). */
     open: (from: number) => {
+      settle()
       raiseFloor(from)
       ready = true
     },
@@ -206,7 +231,10 @@ export const makeHotWindow = (options: HotWindowOptions) => {
       ix.clear()
       floor = -Infinity
     },
-    raiseFloor,
+    raiseFloor: (c: number) => {
+      settle()
+      raiseFloor(c)
+    },
     get ready() {
       return ready
     },
@@ -216,7 +244,10 @@ export const makeHotWindow = (options: HotWindowOptions) => {
     /** Whether adding an event of this created_at can still succeed (a warm-up stops when not). */
     accepts: (createdAt: number) => createdAt >= floor,
     has: (id: string) => byId.has(id),
-    stats: (): HotWindowStats => ({ bytes: ix.bytes, events: byId.size, floor: ready ? floor : Infinity, evicted })
+    stats: (): HotWindowStats => {
+      settle()
+      return { bytes: ix.bytes, events: byId.size, floor: ready ? floor : Infinity, evicted }
+    }
   }
 }
 
