@@ -11,9 +11,43 @@ import type { Transport, TransportListener } from "./Transport.ts"
 /** How long a closing socket waits for the peer's close frame before it is dropped. */
 export const CLOSE_GRACE_MS = 3000
 
-interface Corkable {
-  cork(): void
-  uncork(): void
+interface RawSocket {
+  write(data: Buffer, callback?: (err?: Error | null) => void): boolean
+}
+
+/**
+ * Unmasked, uncompressed, unfragmented text frames (RFC 6455 5.2; the server never masks, and
+ * permessage-deflate is off) for `frames`, one after the other in one buffer: what `ws.send` puts
+ * on the wire for each, in one write. Frames are well-formed strings (JSON.stringify output, stored
+ * texts), so Buffer.byteLength counts exactly what write puts in.
+ */
+export const encodeTextFrames = (frames: ReadonlyArray<string>): Buffer => {
+  const lengths = new Array<number>(frames.length)
+  let total = 0
+  for (let i = 0; i < frames.length; i++) {
+    const n = Buffer.byteLength(frames[i]!, "utf8")
+    lengths[i] = n
+    total += n + (n < 126 ? 2 : n < 65536 ? 4 : 10)
+  }
+  const buf = Buffer.allocUnsafe(total)
+  let at = 0
+  for (let i = 0; i < frames.length; i++) {
+    const n = lengths[i]!
+    buf[at++] = 0x81 // FIN, text
+    if (n < 126) buf[at++] = n
+    else if (n < 65536) {
+      buf[at++] = 126
+      buf.writeUInt16BE(n, at)
+      at += 2
+    } else {
+      buf[at++] = 127
+      buf.writeUInt32BE(Math.floor(n / 2 ** 32), at)
+      buf.writeUInt32BE(n >>> 0, at + 4)
+      at += 8
+    }
+    at += buf.write(frames[i]!, at, "utf8")
+  }
+  return buf
 }
 
 const toText = (data: unknown, isBinary: boolean): string =>
@@ -39,19 +73,23 @@ function onWsPong(this: WebSocket) {
 function onWsClose(this: WebSocket, code: number) {
   listenerOf(this).onClose(code)
 }
-function uncork(t: WsTransport) {
-  t.corked = false
-  t.socket?.uncork()
+function flushFrames(t: WsTransport) {
+  t.flush()
 }
 
 export class WsTransport implements Transport {
   private readonly ws: WebSocket
-  readonly socket: Corkable | undefined
-  corked = false
+  private readonly socket: RawSocket | undefined
+  /** Frames sent this event-loop turn, written together by `flush` (undefined: none). */
+  private frames: Array<string> | undefined = undefined
+  /** Their length in UTF-16 units: about their bytes, for bufferedAmount. */
+  private framesChars = 0
+  /** The `onFlushed` callbacks of those frames. */
+  private flushed: Array<() => void> | undefined = undefined
 
   constructor(ws: WebSocket) {
     this.ws = ws
-    this.socket = (ws as unknown as { _socket?: Corkable })._socket
+    this.socket = (ws as unknown as { _socket?: RawSocket })._socket
     // Errors (bad frames, too-large messages) end in a close event; without a listener they would throw.
     ws.on("error", ignore)
   }
@@ -66,27 +104,54 @@ export class WsTransport implements Transport {
   }
 
   /**
-   * Frames sent in one event-loop turn (a batch of OKs after a group commit, a
-   * query's results) leave in one write: the socket is corked on the first
-   * send and uncorked once the turn's work is done.
+   * Frames sent in one event-loop turn (a batch of OKs after a group commit, a query's results)
+   * leave in one write of one buffer, framed here (encodeTextFrames) once the turn's work is done.
+   * Through `ws.send` each frame cost a header buffer, two socket writes and two slots of the
+   * writev: ~1.6 µs a frame, half of a REQ's CPU. Only text frames go this way; ws still writes
+   * pings, pongs and the close frame (after the frames queued before it: see close).
    */
   send(frame: string, onFlushed?: () => void): void {
     const ws = this.ws
-    if (!this.corked && this.socket !== undefined && ws.readyState === ws.OPEN) {
-      this.corked = true
-      this.socket.cork()
-      setImmediate(uncork, this)
+    if (this.socket === undefined || ws.readyState !== ws.OPEN) {
+      // Not open: ws answers as it does (an error to the callback, or nothing).
+      if (onFlushed === undefined) ws.send(frame)
+      else ws.send(frame, () => onFlushed())
+      return
     }
-    if (onFlushed === undefined) ws.send(frame)
-    else ws.send(frame, () => onFlushed())
+    if (this.frames === undefined) {
+      this.frames = [frame]
+      setImmediate(flushFrames, this)
+    } else this.frames.push(frame)
+    this.framesChars += frame.length
+    if (onFlushed !== undefined) (this.flushed ??= []).push(onFlushed)
+  }
+
+  /** Writes the frames sent so far (called after the turn that sent them, and before a close frame). */
+  flush(): void {
+    const frames = this.frames
+    if (frames === undefined) return
+    const callbacks = this.flushed
+    this.frames = undefined
+    this.flushed = undefined
+    this.framesChars = 0
+    const ws = this.ws
+    if (ws.readyState !== ws.OPEN) {
+      // Closed meanwhile: nothing is written; whoever waits for the flush is told (as ws would).
+      if (callbacks !== undefined) for (const cb of callbacks) cb()
+      return
+    }
+    this.socket!.write(encodeTextFrames(frames), callbacks === undefined ? undefined : () => {
+      for (const cb of callbacks) cb()
+    })
   }
 
   bufferedAmount(): number {
-    return this.ws.bufferedAmount
+    return this.ws.bufferedAmount + this.framesChars
   }
 
   close(code: number, reason: string): void {
     const ws = this.ws
+    this.flush()
     ws.close(code, reason)
     // A peer that does not answer the close frame (typically one that stopped reading) is dropped
     // after a short grace, instead of holding its buffers and subscriptions for ws's 30 s timeout.
@@ -97,6 +162,7 @@ export class WsTransport implements Transport {
 
   terminate(): void {
     this.ws.terminate()
+    this.flush()
   }
 
   ping(): void {
