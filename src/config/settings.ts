@@ -66,7 +66,7 @@ export const SETTINGS = {
   queryTimeoutMs: int(5000, 10, 600000, "Time limit of one REQ/COUNT query; past it the REQ gets CLOSED \"error: ...\"."),
   partitionMonths: int(1, 1, 12, "Months per events partition."),
   warmUpMessages: int(2000, 0, 100000, "JIT warm-up before the port opens: this many REQs (the common shapes, answered and framed, nothing sent) and as many badly signed EVENTs (refused after the signature check, nothing stored) run in-process, so the first clients after a start meet optimized code (0: off)."),
-  hotWindowBytes: int(32 * MiB, 0, 2 ** 40, "Memory (estimated bytes) for the hot window: the newest stored events kept in each relay process, indexed, answering the REQs and COUNTs whose answer lies inside it without asking PostgreSQL; filled from the store at start, then from every process's commits (0: off)."),
+  hotWindowBytes: int(128 * MiB, 0, 2 ** 40, "Memory (estimated bytes) for the hot window: the newest stored events kept in each relay process, indexed, answering the REQs and COUNTs whose answer lies inside it without asking PostgreSQL; filled from the store at start, then from every process's commits (0: off). The default holds ~140,000 short notes; on a machine with under 2 GB of memory, or with many workers (each holds its own), 32 MiB."),
   // ------------------------------------------------------------ limits (advertised in NIP-11)
   maxMessageBytes: int(256 * 1024, 1024, 64 * MiB, "Largest WebSocket message accepted; larger frames are refused before they are buffered whole."),
   maxSubscriptions: int(50, 1, 100000, "Most open subscriptions per connection."),
