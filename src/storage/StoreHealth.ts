@@ -17,7 +17,7 @@
  * stops being ready answer then; refusing is always safe, it never
  * acknowledges anything.
  */
-import { Context, Effect } from "effect"
+import { Cause, Context, Effect, Exit } from "effect"
 import { StoreError, type EventStoreShape } from "./EventStore.ts"
 
 export type ServerState = "up" | "down" | "restarting"
@@ -180,9 +180,10 @@ export class StoreHealthState implements StoreHealthShape {
    * it was doing may still complete, so this only ever turns an answer into a refusal, never into an ack.
    * `eff` runs in a fiber of its own, watched by a callback in a Set: one fork and an O(1) exit per call
    * (Effect.raceFirst against a shared "lost" signal forked twice and cost ~5 µs of CPU per call; this
-   * ~1.5 µs).
+   * ~1.5 µs). `observe` sees how the call ended, synchronously (`lost`: refused because the store
+   * stopped being available): the gate's bookkeeping without Effect steps (and their allocations).
    */
-  raceLost<A>(eff: Effect.Effect<A, StoreError>): Effect.Effect<A, StoreError> {
+  raceLost<A>(eff: Effect.Effect<A, StoreError>, observe?: (exit: Exit.Exit<A, StoreError>, lost: boolean) => void): Effect.Effect<A, StoreError> {
     return Effect.withFiber((parent) =>
       !this.availableNow ? Effect.fail(this.unavailable()) : Effect.callback<A, StoreError>((resume) => {
         let done = false
@@ -191,6 +192,7 @@ export class StoreHealthState implements StoreHealthShape {
           if (done) return
           done = true
           fiber.interruptUnsafe()
+          observe?.(Exit.fail(lost), true)
           resume(Effect.fail(lost))
         }
         this.waiters.add(onLost)
@@ -198,6 +200,7 @@ export class StoreHealthState implements StoreHealthShape {
           this.waiters.delete(onLost)
           if (done) return
           done = true
+          observe?.(exit, false)
           resume(exit)
         })
         return Effect.sync(() => {
@@ -257,20 +260,24 @@ const isConnectionLoss = (e: StoreError): boolean =>
  * success tells the state the database answers, and a lost connection asks for a probe now.
  */
 export const gated = (store: EventStoreShape, health: StoreHealthState): EventStoreShape => {
-  const guard = <A>(eff: Effect.Effect<A, StoreError>): Effect.Effect<A, StoreError> =>
-    health.raceLost(eff).pipe(
-      Effect.tap(() => Effect.sync(() => health.succeeded())),
-      Effect.tapError((e) => Effect.sync(() => (e.unstorable !== true && isConnectionLoss(e) ? health.wake() : undefined)))
-    )
+  /** A call's exit: a success tells the state the database answers; a lost connection asks for a probe now. */
+  const observed = (exit: Exit.Exit<unknown, StoreError>) => {
+    if (Exit.isSuccess(exit)) return health.succeeded()
+    const e = Cause.findErrorOption(exit.cause)
+    if (e._tag === "Some" && e.value.unstorable !== true && isConnectionLoss(e.value)) health.wake()
+  }
+  /** A put's exit besides: writes work again, or fail (a lost connection is the probe's business: the database is away, not unable to write). */
+  const observedPut = (exit: Exit.Exit<unknown, StoreError>, lost: boolean) => {
+    if (Exit.isSuccess(exit)) health.wrote()
+    else if (!lost) {
+      const e = Cause.findErrorOption(exit.cause)
+      if (e._tag === "Some" && e.value.unstorable !== true && !isConnectionLoss(e.value)) health.writeFailed(e.value.message)
+    }
+    observed(exit)
+  }
+  const guard = <A>(eff: Effect.Effect<A, StoreError>): Effect.Effect<A, StoreError> => health.raceLost(eff, observed)
   return {
-    put: (event) =>
-      guard(
-        store.put(event).pipe(
-          Effect.tap(() => Effect.sync(() => health.wrote())),
-          // A lost connection is the probe's business (the database is away, not unable to write).
-          Effect.tapError((e) => Effect.sync(() => (e.unstorable === true || isConnectionLoss(e) ? undefined : health.writeFailed(e.message))))
-        )
-      ),
+    put: (event) => health.raceLost(store.put(event), observedPut),
     query: (filters) => guard(store.query(filters)),
     ...(store.queryServed !== undefined ? { queryServed: (filters: Parameters<NonNullable<EventStoreShape["queryServed"]>>[0]) => guard(store.queryServed!(filters)) } : {}),
     count: (filters) => guard(store.count(filters)),
