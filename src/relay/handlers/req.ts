@@ -7,7 +7,7 @@
  * in the stored results so no event is sent twice. Every event sent, stored
  * or live, passes Policy.canServe for this connection.
  */
-import { Clock, Effect, Metric } from "effect"
+import { Clock, type Context, Effect, Metric } from "effect"
 import {
   Blocked,
   encodeEose,
@@ -52,11 +52,25 @@ const liveDelivery = (conn: Conn, policy: PolicyShape, ctx: RequestContext, pref
   conn.sendLive(prefix + eventJson(e) + "]")
 }
 
+// Metrics are updated in place (updateUnsafe with the fiber's context: no Effect step each); time is the fiber's Clock.
 export const onReq = (conn: Conn, subId: string, rawFilters: ReadonlyArray<unknown>) =>
+  Effect.withFiber((fiber) => {
+    const context = fiber.context
+    const clock = fiber.getRef(Clock.Clock)
+    M.reqsReceived.updateUnsafe(1, context)
+    return answer(conn, subId, rawFilters, context, clock, clock.currentTimeMillisUnsafe())
+  })
+
+const answer = (
+  conn: Conn,
+  subId: string,
+  rawFilters: ReadonlyArray<unknown>,
+  context: Context.Context<never>,
+  clock: Clock.Clock,
+  started: number
+) =>
   Effect.gen(function* () {
     const { config, index, query, policy, limiter, membership } = conn.services
-    const started = yield* Clock.currentTimeMillis
-    yield* Metric.update(M.reqsReceived, 1)
     const bad = checkSubId(conn, subId)
     if (bad) return yield* closedFor(conn, subId, bad)
     const replacing = index.remove(conn.id, subId)
@@ -118,7 +132,7 @@ export const onReq = (conn: Conn, subId: string, rawFilters: ReadonlyArray<unkno
     frames.push(encodeEose(subId))
     if (!conn.isClosing()) yield* (traced ? span("send", { "nostr.frames": frames.length })(conn.sendAll(frames)) : conn.sendAll(frames))
     if (traced) yield* annotate("nostr.result", "eose")
-    const ended = yield* Clock.currentTimeMillis
-    yield* Metric.update(M.reqToEoseSeconds, (ended - started) / 1000)
+    const ended = clock.currentTimeMillisUnsafe()
+    M.reqToEoseSeconds.updateUnsafe((ended - started) / 1000, context)
     M.eoseLatency.record(ended - started, ended)
   })
