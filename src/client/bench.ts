@@ -228,23 +228,44 @@ const ingest = async (url: string, events: ReadonlyArray<NostrEvent>) => {
 }
 
 /** One REQ on `ws`, until EOSE or CLOSED: its time and event count. */
-const timedReq = (ws: WebSocket, id: string, filter: object) =>
-  new Promise<{ ms: number; events: number; closed: boolean }>((resolve) => {
+/** How long a REQ may go unanswered (no EOSE or CLOSED) before the run fails. */
+export const REQ_ANSWER_TIMEOUT_MS = 30_000
+
+/**
+ * One REQ timed to its EOSE (or CLOSED). Fails, and so fails the run with a message, when the relay
+ * drops the connection or does not answer in REQ_ANSWER_TIMEOUT_MS: a relay that crashed under the
+ * load must not leave the bench waiting for ever.
+ */
+const timedReq = (ws: WebSocket, id: string, filter: object, timeoutMs = REQ_ANSWER_TIMEOUT_MS) =>
+  new Promise<{ ms: number; events: number; closed: boolean }>((resolve, reject) => {
     const t0 = performance.now()
     let n = 0
     const eventHead = `["EVENT","${id}",`
     const eose = `["EOSE","${id}"]`
     const closed = `["CLOSED","${id}",`
+    const done = () => {
+      ws.off("message", on)
+      ws.off("close", onClose)
+      clearTimeout(timer)
+    }
+    const fail = (why: string) => {
+      done()
+      reject(new Error(`REQ ${id}: ${why}`))
+    }
     const on = (data: WebSocket.RawData) => {
       const text = data.toString()
       if (text.startsWith(eventHead)) n++
       else if (text.startsWith(eose) || text.startsWith(closed)) {
-        ws.off("message", on)
+        done()
         ws.send(JSON.stringify(["CLOSE", id]))
         resolve({ ms: performance.now() - t0, events: n, closed: text.startsWith(closed) })
       }
     }
+    const onClose = () => fail("the relay closed the connection before answering")
+    const timer = setTimeout(() => fail(`no EOSE or CLOSED within ${timeoutMs / 1000} s`), timeoutMs)
+    if (ws.readyState !== WebSocket.OPEN) return fail("the connection is not open (the relay closed it)")
     ws.on("message", on)
+    ws.on("close", onClose)
     ws.send(JSON.stringify(["REQ", id, filter]))
   })
 

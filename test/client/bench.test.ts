@@ -3,9 +3,13 @@
  * JSON line per relay with the figures each scenario produces (checked for
  * what must hold: all events accepted and served back, every delivery made
  * once), then the side-by-side table; --pid samples a process; an
- * unreachable relay exits 3 and bad usage 2.
+ * unreachable relay, or one that drops a connection it was asked on, exits 3
+ * and bad usage 2.
  */
+import { once } from "node:events"
+import type { AddressInfo } from "node:net"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { WebSocketServer } from "ws"
 import { runBenchCli } from "../../src/client/bench.ts"
 import { startRelay, type TestRelay } from "../support/relay.ts"
 
@@ -61,5 +65,19 @@ describe("parrhesia bench", () => {
     expect((await bench()).code).toBe(2)
     expect((await bench(relays[0]!.url, "--scenarios", "nope")).err).toMatch(/unknown scenario nope/)
     expect((await bench("http://x")).code).toBe(2)
+  })
+
+  it("exits 3 with a message, instead of waiting for ever, when the relay drops a connection it sent a REQ on", async () => {
+    // A relay that accepts connections and dies on the first REQ (as one build of strfry did under the connections scenario).
+    const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 })
+    await once(wss, "listening")
+    wss.on("connection", (ws) => ws.on("message", (m) => String(m).startsWith('["REQ"') && ws.terminate()))
+    try {
+      const run = await bench(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`, "--scenarios", "query", "--events", "10", "--cache", "")
+      expect(run.code).toBe(3)
+      expect(run.err).toMatch(/REQ .*: the relay closed the connection before answering/)
+    } finally {
+      wss.close()
+    }
   })
 })
