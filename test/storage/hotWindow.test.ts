@@ -33,6 +33,46 @@ const windowWith = (events: ReadonlyArray<NostrEvent>, maxBytes = 1 << 30) => {
 const ids = (plan: { readonly local: ReadonlyArray<{ readonly id: string }> }) => plan.local.map((e) => e.id)
 const NOW = 1000
 
+/** Two versions of one replaceable address (kind 10002 of A) at second 50, `first` winning the tie (lower id). */
+const versions = () => {
+  const first = ev({ id: "1".repeat(64), kind: 10002, created_at: 50 })
+  const second = ev({ id: "2".repeat(64), kind: 10002, created_at: 50 })
+  return { first, second }
+}
+
+describe("hot window: versions seen out of the store's order (bus lag) give up what they cannot prove", () => {
+  it("deleting a version that replaced another here raises the floor past the replaced one", () => {
+    // Here: `second` committed, then `first` heard late and replacing it; the store may have had
+    // `first` deleted before it stored `second` (then `second` is the store's version).
+    const { first, second } = versions()
+    const w = windowWith([second])
+    w.add(first, eventJson(first), "remote")
+    w.deleteByRequest({ pubkey: A, ids: [first.id], addresses: [], until: 60 })
+    expect(w.floor).toBe(51)
+    // The store answers for second 50 (where `second` may be the store's version).
+    expect(w.plan([{ kinds: [10002] }], NOW).rest).toEqual([{ kinds: [10002], until: 50 }])
+  })
+
+  it("a version older than one deleted meanwhile, heard late from elsewhere, is not taken as the store's", () => {
+    // The store: `second` replaced by `first`, `first` deleted: it holds neither.
+    const { first, second } = versions()
+    const w = windowWith([])
+    w.deleteByRequest({ pubkey: A, ids: [first.id], addresses: [], until: 60 })
+    w.add(first, eventJson(first), "remote")
+    expect(w.add(second, eventJson(second), "remote")).toBe(false)
+    expect(w.floor).toBe(51)
+  })
+
+  it("an expired version that wins over the one held: the held one's second is given up", () => {
+    const { first, second } = versions()
+    const w = windowWith([second])
+    w.plan([{}], 100)
+    const expired = { ...first, tags: [["expiration", "60"]] }
+    expect(w.add(expired, eventJson(expired), "remote")).toBe(false)
+    expect(w.floor).toBe(51)
+  })
+})
+
 describe("hot window", () => {
   it("claims nothing before it is opened, and everything of a store it holds whole", () => {
     const e = ev()

@@ -20,6 +20,8 @@ export class Entry implements ServedEvent {
   readonly address: string | undefined
   /** Estimated bytes this entry holds (text, indexes); set once indexed. */
   bytes = 0
+  /** The newest created_at of another version of its address it won against here (window.ts `deleted`). */
+  displacedAt: number | undefined = undefined
   /** The index lists holding it. */
   readonly lists: Array<Posting<Entry>> = []
   dead = false

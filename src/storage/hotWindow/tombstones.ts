@@ -13,6 +13,10 @@ const GIFT_WRAP = 1059
 export const addressOf = (a: DeletionRequest["addresses"][number]): string =>
   kindClass(a.kind) === "addressable" ? `${a.kind}:${a.pubkey}:${a.d}` : `${a.kind}:${a.pubkey}:`
 
+/** Whether version `a` of an address wins over `b` (NIP-01: newer, or the same second and the lower id). */
+export const beats = (a: { readonly created_at: number; readonly id: string }, b: { readonly created_at: number; readonly id: string }): boolean =>
+  a.created_at > b.created_at || (a.created_at === b.created_at && a.id < b.id)
+
 /** A Map that forgets its oldest keys past `capacity` (tombstones: only recent removals can race). */
 const remember = <K, V>(m: Map<K, V>, k: K, v: V, capacity: number) => {
   m.delete(k)
@@ -37,6 +41,12 @@ export const makeTombstones = (options: TombstoneOptions) => {
   const deletedKey = (id: string, pubkey: string) => `${id}:${pubkey}`
   /** address -> versions up to this created_at were deleted. */
   const deletedAddresses = new Map<string, number>()
+  /**
+   * address -> the newest of its versions deleted by id that the window knew of. A version older
+   * than it that arrives from elsewhere later may have been replaced by it in the store before the
+   * deletion (then the store does not hold it), or stored after the deletion (then it does).
+   */
+  const deletedVersions = new Map<string, { readonly created_at: number; readonly id: string }>()
   /** pubkey -> a request to vanish: its events (and gift wraps to it) up to `until`; doubtful arrivals until `expires` (ms). */
   const vanished = new Map<string, { readonly until: number; readonly expires: number }>()
 
@@ -59,6 +69,18 @@ export const makeTombstones = (options: TombstoneOptions) => {
   const recordVanish = (pubkey: string, until: number) => {
     const prior = vanished.get(pubkey)
     remember(vanished, pubkey, { until: Math.max(prior?.until ?? -Infinity, until), expires: Date.now() + vanishGraceMs }, capacity)
+  }
+
+  /** Remembers a deleted version of `address` (one the window held, or refused as deleted). */
+  const recordDeletedVersion = (address: string, e: { readonly created_at: number; readonly id: string }) => {
+    const prior = deletedVersions.get(address)
+    if (prior === undefined || beats(e, prior)) remember(deletedVersions, address, { created_at: e.created_at, id: e.id }, capacity)
+  }
+
+  /** Whether a recently deleted version of this event's address is newer than it (NIP-01 order). */
+  const olderThanDeleted = (e: NostrEvent, address: string): boolean => {
+    const d = deletedVersions.get(address)
+    return d !== undefined && beats(d, e)
   }
 
   /** Whether a recent deletion removed this event (it reached the window after being deleted). */
@@ -93,5 +115,5 @@ export const makeTombstones = (options: TombstoneOptions) => {
     return false
   }
 
-  return { recordDeletion, recordVanish, deleted, doubtful }
+  return { recordDeletion, recordVanish, recordDeletedVersion, deleted, olderThanDeleted, doubtful }
 }
