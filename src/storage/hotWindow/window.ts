@@ -45,7 +45,7 @@
  * version held raises the floor past the held one. (Still open: a fill
  * cannot see a version the store hides as expired but has not purged, so an
  * older version heard late after a refill can be taken; the property test
- * met it once in ~200,000 runs.)
+ * met it once in ~400,000 runs.)
  * Bans and private kinds are applied by the read pipeline to whatever the
  * window or the store answers.
  *
