@@ -27,6 +27,16 @@ import type { DeletionRequest } from "../nostr/deletion.ts"
  * replica (`readDatabaseUrl`) sends them to the primary instead. Default
  * false: REQ and COUNT may be answered by the replica, a little behind.
  */
+/**
+ * Tag values longer than this many UTF-8 bytes are not indexed by the PostgreSQL store (a btree
+ * entry holds ~2.7 kB): a filter cannot find an event by such a value there. The hot window, which
+ * answers only what the store would, does not index them either.
+ */
+export const MAX_INDEXED_TAG_BYTES = 2000
+
+/** Whether a tag value is within MAX_INDEXED_TAG_BYTES (500 UTF-16 units never exceed it in UTF-8). */
+export const indexableTagValue = (v: string): boolean => v.length <= 500 || Buffer.byteLength(v, "utf8") <= MAX_INDEXED_TAG_BYTES
+
 export const FreshReads = Context.Reference<boolean>("parrhesia/storage/FreshReads", { defaultValue: () => false })
 
 export class StoreError extends Data.TaggedError("StoreError")<{

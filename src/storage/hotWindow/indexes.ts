@@ -3,15 +3,11 @@
  * (replaceable and addressable events), the list of all of them (oldest first: eviction's order),
  * those that expire, and the bytes they hold. Adding and removing keep them in step.
  */
-import { Buffer } from "node:buffer"
 import type { NostrEvent } from "../../nostr/index.ts"
+import { indexableTagValue } from "../EventStore.ts"
 import { Entry, entryBytes } from "./entry.ts"
 import { compact, holds, insertAll, insertSorted, Posting, postingOf } from "./posting.ts"
 
-/** PostgreSQL indexes a tag value only up to this many UTF-8 bytes (PostgresEventStore's MAX_INDEXED_TAG_BYTES). */
-const MAX_INDEXED_TAG_BYTES = 2000
-/** Whether PostgreSQL indexes this tag value (the window indexes what it does, and answers only filters on such values). */
-export const indexable = (v: string) => v.length <= 500 || Buffer.byteLength(v, "utf8") <= MAX_INDEXED_TAG_BYTES
 
 export const makeIndexes = () => {
   const byId = new Map<string, Entry>()
@@ -28,7 +24,8 @@ export const makeIndexes = () => {
    * (`flush`). Commits come out of created_at order (a batch is written in id order, writers commit
    * concurrently), and inserting each where it belongs moved every newer item of its lists, ~500 on
    * average per list in a 20,000-event ingest: 5 µs an event. Put in together, each list merges
-   * them in one pass. Whatever reads or removes from the lists flushes first.
+   * them in one pass. Removals and oldestLive flush first; answers read the lists after the window
+   * settles (window.ts), which flushes.
    */
   let pending: Array<Entry> = []
 
@@ -65,7 +62,7 @@ export const makeIndexes = () => {
     const lists = entry.lists
     lists.push(all, postingOf(byKind, e.kind), author)
     for (const t of e.tags) {
-      if (t.length < 2 || t[0]!.length !== 1 || !indexable(t[1]!)) continue
+      if (t.length < 2 || t[0]!.length !== 1 || !indexableTagValue(t[1]!)) continue
       const p = tagPosting(t[0]!, t[1]!)
       // The same tag twice indexes the event once.
       if (!lists.includes(p, 3)) lists.push(p)
@@ -111,7 +108,6 @@ export const makeIndexes = () => {
 
   /** Whether the entry has a tag `name` whose first value is `value` (a binary search in that value's list). */
   const tagged = (e: Entry, name: string, value: string): boolean => {
-    flush()
     const p = byTag.get(name)?.get(value)
     return p !== undefined && holds(p, e)
   }

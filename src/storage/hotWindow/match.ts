@@ -7,7 +7,8 @@
 import { compareNewestFirst, compileFilter, hasTagIn, isEmptyFilter, matchesFilterWith, type Filter, type TagProbe } from "../../nostr/index.ts"
 import { maxAgeOf, type RetentionPolicy } from "../../config/retention.ts"
 import type { Entry } from "./entry.ts"
-import { indexable, type Indexes } from "./indexes.ts"
+import { indexableTagValue } from "../EventStore.ts"
+import type { Indexes } from "./indexes.ts"
 import { upperIndex, type Posting } from "./posting.ts"
 
 /** A tag condition with more values than this is checked on the parsed event, not looked up value by value. */
@@ -16,8 +17,8 @@ const FEW_VALUES = 16
 /** Whether the window cannot answer this filter at all (the store must): `search`, or a tag value PostgreSQL does not index. */
 export const unanswerable = (f: Filter): boolean => {
   if (f.search !== undefined) return true
-  if (f.tags !== undefined) for (const name in f.tags) for (const v of f.tags[name]!) if (!indexable(v)) return true
-  if (f.alsoTagged !== undefined && !indexable(f.alsoTagged.value)) return true
+  if (f.tags !== undefined) for (const name in f.tags) for (const v of f.tags[name]!) if (!indexableTagValue(v)) return true
+  if (f.alsoTagged !== undefined && !indexableTagValue(f.alsoTagged.value)) return true
   return false
 }
 

@@ -24,17 +24,10 @@ import type { PgClient } from "@effect/sql-pg/PgClient"
 import * as PgTypes from "@effect/sql-pg/PgTypes"
 import { tracingEnabled } from "../../observability/tracing.ts"
 import { dTagOf, eventJson, expirationOf, kindClass, type NostrEvent } from "../../nostr/index.ts"
-import { StoreError, type PutOutcome } from "../EventStore.ts"
+import { indexableTagValue, StoreError, type PutOutcome } from "../EventStore.ts"
 import { describeError, onLiveClock, retryingDeadlocks, storeError, withDeadline } from "./errors.ts"
 import { arrayParam, badText, hexBytes, int4Array, int8Array, textArray } from "./sql.ts"
 
-/**
- * Tag values longer than this many UTF-8 bytes are not indexed (a btree entry
- * holds ~2.7 kB); a filter can then not find the event by that value.
- */
-const MAX_INDEXED_TAG_BYTES = 2000
-
-const indexableValue = (v: string) => v.length <= 500 || Buffer.byteLength(v, "utf8") <= MAX_INDEXED_TAG_BYTES
 
 const OUTCOMES: ReadonlyArray<PutOutcome> = ["stored", "duplicate", "superseded", "deleted"]
 
@@ -149,7 +142,7 @@ export const putParams = (events: ReadonlyArray<NostrEvent>): ReadonlyArray<unkn
       if (t.length < 2 || t[0]!.length !== 1) continue
       const name = t[0]!
       const value = t[1]!
-      if (!indexableValue(value)) continue
+      if (!indexableTagValue(value)) continue
       const key = `${name}\u0000${value}`
       if (seen === undefined) seen = new Set()
       else if (seen.has(key)) continue
