@@ -139,6 +139,19 @@ export const makeHotWindow = (options: HotWindowOptions) => {
   }
 
   /**
+   * A version of `address` that was removed before it reached the window (deleted, or expired
+   * already: NIP-40, never served), refused: remembered as removed (an older version from elsewhere
+   * is then doubtful). If it wins over the version held, the store may have replaced that version
+   * with it before the removal (then it holds neither) or stored or kept that one after (then it
+   * holds it): the window cannot tell, and gives up that version's second.
+   */
+  const refuseRemoved = (e: NostrEvent, address: string | undefined, current: Entry | undefined, beatsCurrent: boolean): false => {
+    if (address !== undefined) tombstones.recordDeletedVersion(address, e)
+    if (beatsCurrent) raiseFloor(current!.created_at + 1)
+    return false
+  }
+
+  /**
    * A stored event (committed here, or by another process): into the window unless it is older
    * than the floor, already there, superseded by the version there, or removed meanwhile.
    */
@@ -147,14 +160,7 @@ export const makeHotWindow = (options: HotWindowOptions) => {
     const address = replacementKey(e)
     const current = address === undefined ? undefined : byAddress.get(address)
     const beatsCurrent = current !== undefined && beats(e, current)
-    if (tombstones.deleted(e, address)) {
-      // Deleted since it was stored, and a version the window holds is older: the store may have
-      // replaced that version with this one before the deletion (then it holds neither), or stored
-      // it after (then it holds it). The window cannot tell: it gives up that version's second.
-      if (address !== undefined) tombstones.recordDeletedVersion(address, e)
-      if (beatsCurrent) raiseFloor(current!.created_at + 1)
-      return false
-    }
+    if (tombstones.deleted(e, address)) return refuseRemoved(e, address, current, beatsCurrent)
     // This process's own commits follow its requests to vanish; what comes from elsewhere may have raced one.
     if (origin !== "local" && tombstones.doubtful(e)) {
       raiseFloor(e.created_at + 1)
@@ -166,16 +172,8 @@ export const makeHotWindow = (options: HotWindowOptions) => {
       raiseFloor(e.created_at + 1)
       return false
     }
-    // A version expired already (NIP-40) is never served: kept only as a removed version (an older
-    // one from elsewhere is then doubtful, as after a deletion). If it wins over the version held, the
-    // store may have replaced that version with it (then holds neither) or purged it first (then
-    // holds that version): given up too.
     const expiration = address === undefined ? undefined : expirationOf(e)
-    if (expiration !== undefined && expiration <= lastNow) {
-      tombstones.recordDeletedVersion(address!, e)
-      if (beatsCurrent) raiseFloor(current!.created_at + 1)
-      return false
-    }
+    if (expiration !== undefined && expiration <= lastNow) return refuseRemoved(e, address, current, beatsCurrent)
     let displaced: number | undefined
     if (current !== undefined) {
       if (!beatsCurrent) {
@@ -188,7 +186,7 @@ export const makeHotWindow = (options: HotWindowOptions) => {
     }
     const entry = ix.insert(e, json, address)
     if (displaced !== undefined) entry.displacedAt = displaced
-    // A fill decides how far back to read by what the window holds: it settles at once.
+    // A fill adds oldest first and skips what eviction put below the floor (accepts): it settles at once.
     if (origin === "fill" || ix.pending >= MAX_PENDING) settle()
     return !entry.dead
   }
@@ -203,9 +201,14 @@ export const makeHotWindow = (options: HotWindowOptions) => {
    * that version's second.
    */
   const deleted = (e: Entry) => {
+    forget(e)
+    if (e.displacedAt !== undefined) raiseFloor(e.displacedAt + 1)
+  }
+
+  /** Removes an entry the store removed, remembering it as a removed version of its address (add's olderThanDeleted). */
+  const forget = (e: Entry) => {
     remove(e)
     if (e.address !== undefined) tombstones.recordDeletedVersion(e.address, e)
-    if (e.displacedAt !== undefined) raiseFloor(e.displacedAt + 1)
   }
 
   const deleteByRequest = (r: DeletionRequest) => {
@@ -240,12 +243,8 @@ export const makeHotWindow = (options: HotWindowOptions) => {
   const purgeExpired = (now: number) => {
     if (now > lastNow) lastNow = now
     settle()
-    for (const e of [...expiring]) {
-      if (e.expiration! > now) continue
-      remove(e)
-      // As after a deletion: an older version arriving from elsewhere later may have been replaced by this one.
-      if (e.address !== undefined) tombstones.recordDeletedVersion(e.address, e)
-    }
+    // As after a deletion, an older version arriving from elsewhere later may have been replaced by an expired one.
+    for (const e of [...expiring]) if (e.expiration! <= now) forget(e)
   }
 
   const purgeByRetention = (policy: RetentionPolicy, now: number) => {
